@@ -1,0 +1,402 @@
+"""Run result files: the record types, the JSON Schema check, atomic writing and loading.
+
+One JSON file per run (one agent, one env, one seed), validated against
+``derl_bench/schemas/result.schema.json`` (JSON Schema draft 2020-12). It carries what is needed
+to trust and reproduce the number (STYLE.md "Results"): derl_bench version and git hash, the
+``env.spec`` JSON, data hashes, agent name and config, seed, every meta-step's meta-reward,
+validation_success and cost, the final test_success, and the hardware.
+
+The record types below (:class:`ResultRecord` and the records it nests) mirror the schema field
+for field; the schema is the authority.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+import jsonschema
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AgentRecord",
+    "BestRecord",
+    "CostRecord",
+    "HardwareRecord",
+    "MetaStepRecord",
+    "ResultRecord",
+    "ResultSchemaError",
+    "derl_bench_version",
+    "git_hash",
+    "hardware_info",
+    "load_result",
+    "result_schema",
+    "utc_now",
+    "validate_result",
+    "write_result",
+]
+
+SCHEMA_VERSION = 1
+"""Value of ``schema_version`` written by this code; bumped on any incompatible change."""
+
+_SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "result.schema.json"
+
+
+class CostRecord(TypedDict):
+    """Cost of inner training and evaluation (further numeric keys may follow)."""
+
+    wall_seconds: float
+    """Wall-clock seconds, >= 0."""
+    inner_steps: int
+    """GRPO optimizer steps, >= 0."""
+    rollouts: int
+    """Sampled completions or trajectories, >= 0."""
+    tokens: int
+    """Generated tokens, >= 0."""
+
+
+class MetaStepRecord(TypedDict):
+    """One MetaRewardEnv step of a run."""
+
+    index: int
+    """0-based position in the run."""
+    meta_reward: str
+    """The text the agent proposed."""
+    canonical: str | None
+    """Canonical form of the meta-reward; None if invalid."""
+    valid: bool
+    """Whether the meta-reward parsed and validated."""
+    invalid_reason: str | None
+    """``InvalidMetaReward.reason`` code; None if valid."""
+    validation_success: float | None
+    """Fraction of the validation split solved, in [0, 1]; None if invalid."""
+    reward: float
+    """The env's reward (validation_success, or the invalid-action penalty)."""
+    cost: CostRecord
+    """Cost of this meta-step."""
+    primitive_means: dict[str, float | None]
+    """Mean of each primitive over the training rollouts; None where not finite."""
+    cache_hit: bool
+    """Whether the result came from the env's cache."""
+
+
+class BestRecord(TypedDict):
+    """The best valid meta-step of a run by validation_success (ties: the earliest)."""
+
+    meta_reward: str
+    """The text as proposed."""
+    canonical: str
+    """Its canonical form."""
+    validation_success: float
+    """Its validation_success, in [0, 1]."""
+
+
+class AgentRecord(TypedDict):
+    """The outer agent of a run."""
+
+    name: str
+    """Registry name, e.g. ``"heuristic"``."""
+    config: dict[str, Any]
+    """The JSON-able configuration the agent was built with."""
+
+
+class HardwareRecord(TypedDict):
+    """The machine a run used."""
+
+    platform: str
+    """``platform.platform()``."""
+    python: str
+    """``platform.python_version()``."""
+    cpu_count: int | None
+    """``os.cpu_count()``."""
+    torch: str | None
+    """Installed torch version, or None."""
+    cuda: bool
+    """``torch.cuda.is_available()`` (False without torch)."""
+
+
+class ResultRecord(TypedDict):
+    """A whole result file (see ``schemas/result.schema.json`` for each field's meaning)."""
+
+    schema_version: int
+    """Always :data:`SCHEMA_VERSION` for files written by this code."""
+    derl_bench_version: str
+    """Version of the derl-bench distribution."""
+    git_hash: str | None
+    """Commit of the checkout (``-dirty`` suffix if modified), or None outside a checkout."""
+    env_id: str
+    """Gymnasium id, e.g. ``"DERL-GSM8K-v0"``."""
+    env_spec: dict[str, Any]
+    """``env.spec.to_json()`` as an object."""
+    preset: str
+    """Inner-training preset."""
+    data_hashes: dict[str, str]
+    """SHA-256 of every data file read, keyed by relative path."""
+    agent: AgentRecord
+    """The outer agent."""
+    seed: int
+    """The run's seed."""
+    budget: int
+    """Outer budget in meta-steps, >= 1."""
+    group_size: int
+    """Proposals per agent call, >= 1."""
+    meta_steps: list[MetaStepRecord]
+    """Every meta-step, in order."""
+    best: BestRecord | None
+    """The best valid meta-step, or None if none was valid."""
+    test_success: float | None
+    """Test-split success of the best meta-reward, in [0, 1]; None if not run."""
+    n_test: int | None
+    """Number of test tasks; None if not run."""
+    test_cost: CostRecord | None
+    """Cost of the test training and evaluation; None if not run."""
+    total_cost: CostRecord
+    """Sum of all meta-step costs and the test cost."""
+    hardware: HardwareRecord
+    """The machine."""
+    started_at: str
+    """ISO 8601 UTC start time."""
+    finished_at: str
+    """ISO 8601 UTC end time (finish or failure)."""
+    status: Literal["finished", "failed"]
+    """``"failed"`` if an exception stopped the run."""
+    error: str | None
+    """``"Type: message"`` of that exception; None if finished."""
+
+
+class ResultSchemaError(ValueError):
+    """A result object does not match the result schema.
+
+    Attributes:
+        field: Path of the first offending field, e.g. ``"meta_steps[0].validation_success"``
+            (``"<top level>"`` for the object itself).
+        problems: One line per violation found, ``"<field>: <what is wrong>"``.
+    """
+
+    def __init__(self, field: str, problems: list[str], source: str | None = None) -> None:
+        self.field = field
+        self.problems = problems
+        where = f" ({source})" if source else ""
+        listed = "; ".join(problems[:5])
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        super().__init__(
+            f"Invalid result{where}: {listed}{more}. "
+            "(Schema: derl_bench/schemas/result.schema.json.)"
+        )
+
+
+@functools.cache
+def result_schema() -> dict[str, Any]:
+    """Return the result JSON Schema (draft 2020-12), loaded once from the package.
+
+    Returns:
+        The schema as a dict. Do not mutate it.
+    """
+    return json.loads(_SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    return jsonschema.Draft202012Validator(result_schema())
+
+
+def _field_path(path: Any) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _join(base: str, name: str) -> str:
+    return f"{base}.{name}" if base else name
+
+
+def _describe(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
+    """Return (field path, problem line) pairs for one schema error."""
+    base = _field_path(error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, Mapping):
+        missing = [str(n) for n in error.validator_value if n not in error.instance]
+        return [(_join(base, n), f"{_join(base, n)}: missing (required)") for n in missing]
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        known = set(error.schema.get("properties", {}))
+        extra = sorted(str(n) for n in error.instance if n not in known)
+        return [(_join(base, n), f"{_join(base, n)}: unexpected field") for n in extra]
+    return [(base, f"{base or '<top level>'}: {error.message}")]
+
+
+def validate_result(obj: Any, *, source: str | None = None) -> None:
+    """Check a result object against the result schema.
+
+    Args:
+        obj: The parsed result (a dict as from ``json.load``).
+        source: Where the object came from (e.g. a file path), quoted in the error.
+
+    Raises:
+        ResultSchemaError: (a ``ValueError``) if it does not match; the message names the first
+            offending field (by the schema's best match) and lists up to five violations.
+    """
+    errors = sorted(_validator().iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+    if not errors:
+        return
+    first = _describe(jsonschema.exceptions.best_match(errors))
+    problems = [line for _, line in first]
+    for error in errors:
+        problems += [line for _, line in _describe(error) if line not in problems]
+    field = first[0][0] if first else ""
+    raise ResultSchemaError(field or "<top level>", problems, source)
+
+
+def write_result(path: str | os.PathLike[str], obj: Mapping[str, Any]) -> Path:
+    """Validate a result and write it as JSON, atomically.
+
+    The JSON goes to a temporary file in the target folder, which then replaces ``path`` with
+    ``os.replace``: readers see the old file or the new one, never half a file.
+
+    Args:
+        path: Target file; parent folders are created.
+        obj: The result object.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ResultSchemaError: If ``obj`` does not match the schema (nothing is written).
+        ValueError: If ``obj`` holds a non-finite float (JSON has no NaN or inf).
+        OSError: If the file cannot be written.
+    """
+    target = Path(path)
+    validate_result(obj, source=str(target))
+    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_result(path: str | os.PathLike[str], *, validate: bool = True) -> ResultRecord:
+    """Read a result file.
+
+    Args:
+        path: A result JSON file.
+        validate: Check it against the schema (default True).
+
+    Returns:
+        The result record.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If it is not valid JSON (``json.JSONDecodeError``), or, with ``validate``,
+            a :class:`ResultSchemaError` naming the offending field.
+    """
+    with open(path, encoding="utf-8") as handle:
+        obj = json.load(handle)
+    if validate:
+        validate_result(obj, source=str(path))
+    return obj
+
+
+def utc_now() -> str:
+    """Return the current time as ISO 8601 UTC with a ``Z`` suffix.
+
+    Returns:
+        The timestamp at millisecond resolution, e.g. ``"2026-01-02T03:04:05.678Z"``.
+    """
+    now = _dt.datetime.now(_dt.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def derl_bench_version() -> str:
+    """Return the installed derl-bench version (``"unknown"`` if not installed as a distribution).
+
+    Returns:
+        A version string such as ``"0.1.0"``.
+    """
+    try:
+        return importlib.metadata.version("derl-bench")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def git_hash() -> str | None:
+    """Return the commit of the derl_bench checkout this code runs from.
+
+    Only a git work tree whose top level holds this package counts (a copy installed in
+    site-packages gives None even inside some other repository).
+
+    Returns:
+        40 hex digits, with ``-dirty`` appended if tracked files differ from the commit; None if
+        the package is not in a git checkout or git is unavailable.
+    """
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if len(head) != 40:
+        return None
+    return head + ("-dirty" if dirty else "")
+
+
+@functools.cache
+def hardware_info() -> HardwareRecord:
+    """Describe this machine (computed once per process).
+
+    torch is imported if installed (to ask about CUDA); a torch that fails to import is
+    reported by version with ``cuda`` False.
+
+    Returns:
+        The hardware record.
+    """
+    torch_version: str | None
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = None
+    cuda = False
+    if torch_version is not None:
+        try:
+            import torch
+
+            torch_version = str(torch.__version__)
+            cuda = bool(torch.cuda.is_available())
+        except Exception:  # a broken torch install must not stop result writing
+            cuda = False
+    return HardwareRecord(
+        platform=platform.platform(),
+        python=platform.python_version(),
+        cpu_count=os.cpu_count(),
+        torch=torch_version,
+        cuda=cuda,
+    )
