@@ -369,16 +369,20 @@ def git_hash() -> str | None:
     return head + ("-dirty" if dirty else "")
 
 
-@functools.cache
 def hardware_info() -> HardwareRecord:
-    """Describe this machine (computed once per process).
+    """Describe this machine (probed once per process).
 
     torch is imported if installed (to ask about CUDA); a torch that fails to import is
     reported by version with ``cuda`` False.
 
     Returns:
-        The hardware record.
+        A new hardware record (safe to modify).
     """
+    return HardwareRecord(**_probe_hardware())
+
+
+@functools.cache
+def _probe_hardware() -> HardwareRecord:
     torch_version: str | None
     try:
         torch_version = importlib.metadata.version("torch")
