@@ -1,0 +1,386 @@
+"""The ``derl-bench`` command line: ``run``, ``ls envs|primitives|agents``, ``validate``.
+
+``derl-bench run`` with no options is the benchmark's main job: the paper's heuristic
+meta-rewards (agent ``heuristic``) on real GSM8K (``DERL-GSM8K-v0``), outer budget 3, seed 0,
+preset :data:`DEFAULT_PRESET`. Heavy modules (gymnasium envs, torch) are imported only by the
+command that needs them, so ``--help`` and ``ls`` stay fast.
+
+Exit codes: 0 success; 1 ``validate`` found an invalid file; 2 a usage error (unknown env id,
+agent, preset or primitive set, a missing or corrupt data file, bad option values); 130
+interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from derl_bench.runner import RunResult
+
+__all__ = [
+    "DEFAULT_AGENT",
+    "DEFAULT_BUDGET",
+    "DEFAULT_ENV",
+    "DEFAULT_GROUP_SIZE",
+    "DEFAULT_OUT",
+    "DEFAULT_PRESET",
+    "DEFAULT_SEEDS",
+    "app",
+]
+
+DEFAULT_PRESET = "cpu"
+"""Inner-training preset of the main job (``derl-bench run`` without ``--preset``)."""
+DEFAULT_ENV = "DERL-GSM8K-v0"
+"""Env id of the main job."""
+DEFAULT_AGENT = "heuristic"
+"""Outer agent of the main job."""
+DEFAULT_BUDGET = 3
+"""Outer budget of the main job, in meta-steps (one per heuristic meta-reward)."""
+DEFAULT_SEEDS = "0"
+"""Seeds of the main job, comma-separated."""
+DEFAULT_GROUP_SIZE = 3
+"""Meta-rewards proposed per agent call in the main job."""
+DEFAULT_OUT = Path("runs")
+"""Root folder of result files (relative to the working directory)."""
+
+_FALLBACK_PRESETS = ("smoke", "cpu", "paper")
+
+_HELP = """\
+derl_bench: a Gymnasium benchmark for automatic reward design (after DERL, arXiv 2512.13399).
+
+Examples:
+
+  derl-bench run                               # main job: heuristic on GSM8K
+
+  derl-bench run --preset smoke --seeds 0,1,2  # quick check, three seeds
+
+  derl-bench ls envs ; derl-bench ls primitives ; derl-bench ls agents
+
+  derl-bench validate runs/DERL-GSM8K-v0/heuristic/seed0.json
+"""
+
+_RUN_EPILOG = """\
+Examples:
+
+  derl-bench run
+
+  derl-bench run --env DERL-MATH-v0 --preset smoke --budget 6 --seeds 0,1
+
+  derl-bench run --data-dir ../shared/data --out results --no-progress
+
+Each seed writes OUT/ENV/AGENT/seed<S>.json; check it with `derl-bench validate`.
+"""
+
+app = typer.Typer(
+    name="derl-bench",
+    help=_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+ls_app = typer.Typer(
+    help="List what derl_bench offers: env ids, primitive sets, outer agents.",
+    no_args_is_help=True,
+)
+app.add_typer(ls_app, name="ls")
+
+
+def _stdout() -> Console:
+    return Console(highlight=False)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    Console(stderr=True, highlight=False).print(f"Error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def _preset_names() -> tuple[str, ...]:
+    try:
+        from derl_bench.inner.presets import PRESET_NAMES
+    except ImportError:
+        return _FALLBACK_PRESETS
+    return tuple(PRESET_NAMES)
+
+
+def _check_preset(value: str) -> str:
+    names = _preset_names()
+    if value not in names:
+        raise typer.BadParameter(f"{value!r} is not a preset; choose one of {', '.join(names)}")
+    return value
+
+
+def _parse_seeds(value: str) -> list[int]:
+    seeds: list[int] = []
+    for part in value.split(","):
+        part = part.strip()
+        try:
+            seed = int(part)
+        except ValueError:
+            raise typer.BadParameter(
+                f"{value!r} is not a comma-separated list of integers (e.g. 0,1,2)"
+            ) from None
+        if seed not in seeds:
+            seeds.append(seed)
+    return seeds
+
+
+@contextmanager
+def _data_dir(path: Path | None) -> Iterator[None]:
+    """Set ``DERL_BENCH_DATA`` to ``path`` for the block (no-op for None)."""
+    from derl_bench.envs.data import DATA_ENV_VAR
+
+    if path is None:
+        yield
+        return
+    old = os.environ.get(DATA_ENV_VAR)
+    os.environ[DATA_ENV_VAR] = str(path.expanduser().resolve())
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(DATA_ENV_VAR, None)
+        else:
+            os.environ[DATA_ENV_VAR] = old
+
+
+def _fmt_fraction(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _fmt_seconds(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def _results_table(results: list[RunResult]) -> Table:
+    table = Table(title="derl-bench results")
+    table.add_column("env", no_wrap=True)
+    table.add_column("agent", no_wrap=True)
+    table.add_column("seed", justify="right")
+    table.add_column("best meta-reward", overflow="fold")
+    table.add_column("validation", justify="right")
+    table.add_column("test success", justify="right")
+    table.add_column("wall time", justify="right", no_wrap=True)
+    for result in results:
+        record = result.record
+        table.add_row(
+            record["env_id"],
+            record["agent"]["name"],
+            str(record["seed"]),
+            result.best_meta_reward or "(no valid meta-reward)",
+            _fmt_fraction(result.validation_success),
+            _fmt_fraction(result.test_success),
+            _fmt_seconds(result.wall_seconds),
+        )
+    return table
+
+
+@app.command(epilog=_RUN_EPILOG)
+def run(
+    env: Annotated[str, typer.Option(help="Gymnasium env id (see `ls envs`).")] = DEFAULT_ENV,
+    agent: Annotated[str, typer.Option(help="Outer agent (see `ls agents`).")] = DEFAULT_AGENT,
+    budget: Annotated[
+        int, typer.Option(min=1, help="Outer budget: meta-steps per run.")
+    ] = DEFAULT_BUDGET,
+    seeds: Annotated[
+        str, typer.Option("--seeds", "--seed", help="Comma-separated seeds; one run per seed.")
+    ] = DEFAULT_SEEDS,
+    preset: Annotated[
+        str,
+        typer.Option(
+            callback=_check_preset,
+            help="Inner-training preset: smoke (seconds), cpu (minutes), paper (GPUs).",
+        ),
+    ] = DEFAULT_PRESET,
+    group_size: Annotated[
+        int, typer.Option(min=1, help="Meta-rewards proposed per agent call.")
+    ] = DEFAULT_GROUP_SIZE,
+    out: Annotated[Path, typer.Option(help="Root folder of result files.")] = DEFAULT_OUT,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            help="Data folder holding gsm8k/ and math/ (sets DERL_BENCH_DATA for the run).",
+        ),
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
+    ] = True,
+) -> None:
+    """Run an outer agent on a MetaRewardEnv (one run per seed); print a results table.
+
+    Without options this is the main job: the paper's heuristic meta-rewards
+    g1, g1 + g2 and (g1 + g2 + g3 + g4) / 4 on real GSM8K, each trained with
+    GRPO and scored on the validation split; the best one is then trained
+    afresh and scored once on the test split.
+    """
+    from derl_bench.baselines import UnknownAgentError
+    from derl_bench.envs.data import ChecksumMismatch, DataFileMissing
+    from derl_bench.runner import UnknownEnvError, result_path
+    from derl_bench.runner import run as run_one
+
+    seed_list = _parse_seeds(seeds)
+    console = _stdout()
+    results: list[RunResult] = []
+    current = seed_list[0]
+
+    def partial_note() -> None:
+        if results:
+            console.print(_results_table(results))
+        path = result_path(out, env, agent, current)
+        if path.exists():
+            Console(stderr=True, highlight=False).print(
+                f"The failed run's result (finished meta-steps) is in {path}", markup=False
+            )
+
+    with _data_dir(data_dir):
+        try:
+            for current in seed_list:
+                results.append(
+                    run_one(
+                        env,
+                        agent,
+                        budget=budget,
+                        seed=current,
+                        preset=preset,
+                        group_size=group_size,
+                        out_dir=out,
+                        progress=progress,
+                    )
+                )
+        except (UnknownEnvError, UnknownAgentError) as exc:
+            _fail(str(exc))
+        except (DataFileMissing, ChecksumMismatch) as exc:
+            partial_note()
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            partial_note()
+            _fail("interrupted", code=130)
+        except BaseException:
+            partial_note()
+            raise
+    console.print(_results_table(results))
+    console.print("Result files:")
+    for result in results:
+        console.print(f"  {result.path}", markup=False)
+
+
+@ls_app.command("envs")
+def ls_envs() -> None:
+    """List the Gymnasium env ids registered by derl_bench, with their registered kwargs."""
+    import gymnasium
+
+    from derl_bench.runner import derl_env_ids
+
+    ids = derl_env_ids()
+    table = Table(title="derl_bench environments")
+    table.add_column("id", no_wrap=True)
+    table.add_column("kwargs", overflow="fold")
+    for env_id in ids:
+        spec = gymnasium.registry[env_id]
+        table.add_row(env_id, json.dumps(spec.kwargs, sort_keys=True))
+    console = _stdout()
+    if not ids:
+        console.print("No derl_bench environments are registered (is derl_bench installed?).")
+        return
+    console.print(table)
+
+
+@ls_app.command("primitives")
+def ls_primitives(
+    set_name: Annotated[
+        str | None, typer.Option("--set", help="Primitive set to list (default: every set).")
+    ] = None,
+) -> None:
+    """List primitive sets: each primitive's name, description and value range."""
+    from derl_bench.primitives import (
+        UnknownPrimitiveSetError,
+        get_primitive_set,
+        list_primitive_sets,
+    )
+
+    names = [set_name] if set_name is not None else list_primitive_sets()
+    console = _stdout()
+    for name in names:
+        try:
+            primitive_set = get_primitive_set(name)
+        except UnknownPrimitiveSetError as exc:
+            _fail(str(exc))
+        table = Table(title=f"primitive set {name!r}")
+        table.add_column("name", no_wrap=True)
+        table.add_column("description", overflow="fold")
+        table.add_column("range", no_wrap=True)
+        for primitive in primitive_set.primitives:
+            low, high = primitive.value_range
+            table.add_row(primitive.name, primitive.description, f"[{low:g}, {high:g}]")
+        console.print(table)
+
+
+@ls_app.command("agents")
+def ls_agents() -> None:
+    """List the outer agents (built-in and plug-ins of the ``derl_bench.baselines`` group)."""
+    from derl_bench.baselines import agent_factory, list_agents
+
+    table = Table(title="derl_bench agents")
+    table.add_column("name", no_wrap=True)
+    table.add_column("description", overflow="fold")
+    for name in list_agents():
+        try:
+            doc = (agent_factory(name).__doc__ or "").strip().splitlines()
+            summary = doc[0] if doc else ""
+        except Exception as exc:  # a broken plug-in must not hide the others
+            summary = f"(failed to load: {type(exc).__name__}: {exc})"
+        table.add_row(name, summary)
+    _stdout().print(table)
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[Path], typer.Argument(exists=True, dir_okay=False, help="Result JSON files.")
+    ],
+) -> None:
+    """Check result files against the result schema; exit 1 if any is invalid.
+
+    Example: derl-bench validate runs/DERL-GSM8K-v0/heuristic/seed*.json
+    """
+    from derl_bench.results import load_result
+
+    console = _stdout()
+    invalid = 0
+    for path in paths:
+        try:
+            record = load_result(path)
+        except ValueError as exc:  # ResultSchemaError and json.JSONDecodeError
+            invalid += 1
+            console.print(f"INVALID {path}: {exc}", markup=False)
+            continue
+        console.print(
+            f"ok      {path} ({record['env_id']}, {record['agent']['name']}, "
+            f"seed {record['seed']}, {record['status']})",
+            markup=False,
+        )
+    if invalid:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Run the ``derl-bench`` app (for ``python -m derl_bench.cli``)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

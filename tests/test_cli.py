@@ -1,0 +1,207 @@
+"""The derl-bench command line, driven through typer's CliRunner.
+
+Runs use the FAKE MetaRewardEnv of test_runner.py (for unit tests only; no inner training).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import gymnasium
+import pytest
+from test_runner import FAKE_ENV_ID, TEST_CALLS, register_fake_env
+from typer.testing import CliRunner
+
+from derl_bench.cli import DEFAULT_PRESET, app
+from derl_bench.envs.data import DATA_ENV_VAR
+from derl_bench.results import load_result
+from derl_bench.runner import derl_env_ids
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _fake_env() -> None:
+    register_fake_env()
+    TEST_CALLS.clear()
+
+
+def _invoke(*args: str):
+    return runner.invoke(app, list(args), env={"COLUMNS": "200"})
+
+
+def test_help_shows_examples():
+    result = _invoke("--help")
+    assert result.exit_code == 0
+    assert "Examples" in result.output and "derl-bench run" in result.output
+    run_help = _invoke("run", "--help")
+    assert run_help.exit_code == 0
+    assert "--seeds" in run_help.output and "Examples" in run_help.output
+
+
+def test_ls_primitives_lists_g1_to_g4():
+    result = _invoke("ls", "primitives", "--set", "math")
+    assert result.exit_code == 0, result.output
+    for name in ("g1", "g2", "g3", "g4"):
+        assert name in result.output
+    assert "boxed" in result.output
+
+
+def test_ls_primitives_unknown_set_exits_2():
+    result = _invoke("ls", "primitives", "--set", "mathh")
+    assert result.exit_code == 2
+    assert "Did you mean 'math'" in result.output
+
+
+def test_ls_envs_lists_only_derl_bench_ids():
+    result = _invoke("ls", "envs")
+    assert result.exit_code == 0, result.output
+    assert FAKE_ENV_ID in gymnasium.registry
+    assert FAKE_ENV_ID not in result.output  # registered, but not by derl_bench
+    for env_id in derl_env_ids():  # DERL-GSM8K-v0, DERL-MATH-v0, ... once registered
+        assert env_id in result.output
+
+
+def test_ls_agents_lists_heuristic():
+    result = _invoke("ls", "agents")
+    assert result.exit_code == 0, result.output
+    assert "heuristic" in result.output
+
+
+def test_run_unknown_env_exits_2_with_message_and_no_traceback(tmp_path):
+    result = _invoke("run", "--env", "DERL-GSM9K-v0", "--out", str(tmp_path), "--no-progress")
+    assert result.exit_code == 2
+    assert "Unknown environment id 'DERL-GSM9K-v0'" in result.output
+    assert "Traceback" not in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_run_unknown_agent_exits_2(tmp_path):
+    result = _invoke("run", "--env", FAKE_ENV_ID, "--agent", "heuristik", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert "Did you mean 'heuristic'" in result.output
+
+
+@pytest.mark.parametrize(
+    "args", [["--preset", "fast"], ["--seeds", "0,x"], ["--budget", "0"], ["--group-size", "0"]]
+)
+def test_run_bad_options_exit_2(tmp_path, args):
+    result = _invoke("run", "--env", FAKE_ENV_ID, "--out", str(tmp_path), *args)
+    assert result.exit_code == 2
+    assert not any(tmp_path.iterdir())
+
+
+def test_run_defaults_are_the_main_job():
+    from derl_bench import cli
+
+    assert cli.DEFAULT_ENV == "DERL-GSM8K-v0"
+    assert cli.DEFAULT_AGENT == "heuristic"
+    assert cli.DEFAULT_BUDGET == 3
+    assert cli.DEFAULT_SEEDS == "0"
+    assert DEFAULT_PRESET in ("smoke", "cpu")
+
+
+def test_run_fake_env_seeds_table_and_files(tmp_path):
+    result = _invoke(
+        "run",
+        "--env",
+        FAKE_ENV_ID,
+        "--preset",
+        "smoke",
+        "--seeds",
+        "0,1",
+        "--budget",
+        "3",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    )
+    assert result.exit_code == 0, result.output
+    paths = [tmp_path / FAKE_ENV_ID / "heuristic" / f"seed{s}.json" for s in (0, 1)]
+    for path in paths:
+        record = load_result(path)
+        assert record["status"] == "finished"
+        assert record["preset"] == "smoke"
+        assert str(path) in result.output
+    assert len(TEST_CALLS) == 2
+    assert "best meta-reward" in result.output and "test success" in result.output
+
+
+def test_run_crash_reports_partial_file(tmp_path, monkeypatch):
+    import derl_bench.runner
+
+    real_make = gymnasium.make
+
+    def make_crashing(env_id, **kwargs):
+        return real_make(env_id, crash_at=1, **kwargs)
+
+    monkeypatch.setattr(derl_bench.runner.gymnasium, "make", make_crashing)
+    result = _invoke("run", "--env", FAKE_ENV_ID, "--out", str(tmp_path), "--no-progress")
+    assert result.exit_code != 0
+    assert isinstance(result.exception, RuntimeError)
+    path = tmp_path / FAKE_ENV_ID / "heuristic" / "seed0.json"
+    assert str(path) in result.output
+    assert load_result(path)["status"] == "failed"
+
+
+def test_run_data_dir_sets_env_var_for_the_run_only(tmp_path, monkeypatch):
+    import derl_bench.runner
+
+    seen: list[str | None] = []
+    real_run = derl_bench.runner.run
+
+    def spy(*args, **kwargs):
+        seen.append(os.environ.get(DATA_ENV_VAR))
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(derl_bench.runner, "run", spy)
+    monkeypatch.delenv(DATA_ENV_VAR, raising=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    out = tmp_path / "out"
+    result = _invoke(
+        "run", "--env", FAKE_ENV_ID, "--out", str(out), "--data-dir", str(data), "--no-progress"
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == [str(data.resolve())]
+    assert DATA_ENV_VAR not in os.environ
+
+
+def test_run_missing_data_file_exits_2(tmp_path, monkeypatch):
+    import derl_bench.runner
+    from derl_bench.envs.data import DataFileMissing
+
+    def missing(*args, **kwargs):
+        raise DataFileMissing(tmp_path / "gsm8k" / "train.jsonl")
+
+    monkeypatch.setattr(derl_bench.runner, "run", missing)
+    result = _invoke("run", "--out", str(tmp_path / "out"), "--no-progress")
+    assert result.exit_code == 2
+    assert "Data file not found" in result.output and DATA_ENV_VAR in result.output
+    assert "Traceback" not in result.output
+
+
+def test_validate_good_and_bad_files(tmp_path):
+    result = _invoke("run", "--env", FAKE_ENV_ID, "--out", str(tmp_path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    good = tmp_path / FAKE_ENV_ID / "heuristic" / "seed0.json"
+    ok = _invoke("validate", str(good))
+    assert ok.exit_code == 0, ok.output
+    assert "ok" in ok.output
+
+    obj = json.loads(good.read_text())
+    obj["seed"] = "zero"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(obj))
+    not_json = tmp_path / "not.json"
+    not_json.write_text("{")
+    res = _invoke("validate", str(good), str(bad), str(not_json))
+    assert res.exit_code == 1
+    assert "INVALID" in res.output and "seed" in res.output
+    assert res.output.count("INVALID") == 2
+
+
+def test_validate_missing_file_exits_2(tmp_path):
+    result = _invoke("validate", str(tmp_path / "nope.json"))
+    assert result.exit_code == 2
