@@ -1,0 +1,21 @@
+"""The flat list of Gymnasium registrations (string entry points, JSON-able kwargs)."""
+
+from __future__ import annotations
+
+import gymnasium
+
+ENTRY_POINT = "derl_bench.meta_env.meta_reward_env:MetaRewardEnv"
+
+ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
+    ("DERL-GSM8K-v0", {"domain": "gsm8k"}),
+    ("DERL-MATH-v0", {"domain": "math"}),
+)
+"""(id, kwargs) of every env this package registers."""
+
+
+def register_envs() -> None:
+    """Register every derl_bench env id (idempotent)."""
+    for env_id, kwargs in ENV_SPECS:
+        if env_id in gymnasium.registry:
+            continue
+        gymnasium.register(id=env_id, entry_point=ENTRY_POINT, kwargs=dict(kwargs))

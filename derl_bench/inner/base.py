@@ -1,0 +1,97 @@
+"""The inner-training contract shared by every inner trainer (DESIGN.md "Inner loop")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from derl_bench.meta_reward import MetaReward
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cost:
+    """What one inner training (plus its evaluation) cost."""
+
+    wall_seconds: float = 0.0
+    """Wall-clock time in seconds (the only field that is not deterministic)."""
+    inner_steps: int = 0
+    """GRPO optimizer steps."""
+    rollouts: int = 0
+    """Sampled completions or trajectories (training) plus evaluated problems."""
+    tokens: int = 0
+    """Tokens processed: prompt + completion tokens of training rollouts and of evaluation."""
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Return the cost as a JSON-able dict with the field names as keys."""
+        return {
+            "wall_seconds": self.wall_seconds,
+            "inner_steps": self.inner_steps,
+            "rollouts": self.rollouts,
+            "tokens": self.tokens,
+        }
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            wall_seconds=self.wall_seconds + other.wall_seconds,
+            inner_steps=self.inner_steps + other.inner_steps,
+            rollouts=self.rollouts + other.rollouts,
+            tokens=self.tokens + other.tokens,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalResult:
+    """Greedy evaluation of a policy on a list of problems (validation V or test)."""
+
+    success: float
+    """Fraction solved, in [0, 1] (pass@1 with greedy decoding; paper Eq. 6)."""
+    n: int
+    """Number of problems evaluated."""
+    primitive_means: dict[str, float]
+    """Mean of each primitive over the evaluated completions (values carry the ε offset)."""
+    tokens: int
+    """Prompt + generated tokens."""
+    examples: tuple[str, ...] = ()
+    """The first few completions, for logs."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class InnerResult:
+    """Outcome of one inner training under one meta-reward, evaluated on validation."""
+
+    validation: EvalResult
+    """Greedy evaluation of the trained policy on the validation split V."""
+    primitive_means: dict[str, float]
+    """Mean of each primitive over all training rollouts."""
+    training_curve: list[dict[str, float]]
+    """Per inner step: ``inner_step``, ``reward_mean``, ``reward_std`` and each primitive's mean."""
+    n_nonfinite_rewards: int
+    """Training rollouts whose meta-reward was nan/inf and was therefore set to 0."""
+    cost: Cost
+    """Training plus validation cost."""
+    checkpoint: Any = None
+    """The trained policy's checkpoint (a folder path) when the trainer was asked to keep it."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Trainer-specific diagnostics (JSON-able)."""
+
+
+@runtime_checkable
+class InnerTrainer(Protocol):
+    """Trains a fresh policy under a meta-reward and evaluates it (one meta-step's work)."""
+
+    def train(self, meta_reward: MetaReward, *, seed: int, init: Any = None) -> InnerResult:
+        """Train from ``init`` (``None``: the preset's initial policy) and evaluate on V.
+
+        Args:
+            meta_reward: A parsed, valid meta-reward over the trainer's primitive set.
+            seed: Seed of data order, sampling and initialisation of trainable parts.
+            init: A checkpoint to warm-start from (DERL-pop), or ``None``.
+
+        Returns:
+            The :class:`InnerResult`.
+        """
+        ...
+
+    def evaluate_test(self, meta_reward: MetaReward, *, seed: int) -> EvalResult:
+        """Train a fresh policy on the whole training pool (D_in ∪ V), evaluate on test."""
+        ...

@@ -1,0 +1,298 @@
+"""MetaRewardEnv: the outer problem of DERL as a Gymnasium environment."""
+
+from __future__ import annotations
+
+import string
+import time
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from derl_bench.meta_env.domains import build_domain
+from derl_bench.meta_reward import ALPHABET, MAX_LENGTH, InvalidMetaReward, MetaReward, parse
+
+TEXT_CHARSET = string.printable
+"""Characters of the observation's text fields."""
+
+DEFAULT_PRESET = "cpu"
+"""Inner preset when none is given (the same on every machine, so the number is comparable)."""
+
+
+def _sanitise(text: object) -> str:
+    """Render any submitted action as observation text (printable, at most MAX_LENGTH chars)."""
+    raw = text if isinstance(text, str) else repr(text)
+    clean = "".join(c if c in TEXT_CHARSET else "?" for c in raw)
+    return clean[:MAX_LENGTH]
+
+
+class MetaRewardEnv(gymnasium.Env):
+    """Env card: the outer loop of DERL (arXiv 2512.13399, Eq. 2) as an environment.
+
+    ## Description
+    Each action is a *meta-reward*: an arithmetic expression over the domain's primitives
+    g1..gK (e.g. ``"g1 + 0.5 * g2"``). A step parses it (never ``eval``), trains a fresh policy
+    with GRPO under that reward on the inner training split D_in, and returns the trained
+    policy's success rate on the validation split V. An outer episode is a run of ``budget``
+    meta-steps (one reward-search method's budget). Test success is never in ``info``: runners
+    call :meth:`evaluate_test` once per finished run (the paper trains a fresh final policy on the
+    whole training set and reports test only).
+
+    Registered ids: ``DERL-GSM8K-v0`` (train and validate on GSM8K train, 8:2; test GSM8K test)
+    and ``DERL-MATH-v0`` (MATH train, 8:2; test MATH-500; ``include_gsm8k_train=True`` adds GSM8K
+    train to D_in as in the paper's MATH+GSM8k setting). Primitives (math set, official code
+    ``meta_reward_grpo.py``): g1 exact outcome, g2 ``\\boxed{}`` present, g3 >= 2 step markers,
+    g4 ground truth appears anywhere; each value is 1 or 0 plus ε = 1e-6.
+
+    ## Action Space
+    ``gymnasium.spaces.Text(max_length=512)`` over the expression alphabet (digits, ``g``, ``.``,
+    ``e``, ``E``, ``+ - * /``, parentheses, space). Any ``str`` is accepted by :meth:`step`; text
+    outside the language is an invalid meta-reward, not an error.
+
+    ## Observation Space
+    ``Dict``: ``instruction`` (Text, the fixed task instruction), ``primitives`` (Text, one line
+    per primitive), ``history_meta_rewards`` (Sequence of Text: the meta-rewards of this episode,
+    canonical form when valid), ``history_rewards`` (Box float32 shape ``(budget,)``: their
+    rewards, 0 beyond ``history_length``), ``history_length`` (Discrete ``budget + 1``).
+
+    ## Rewards
+    Validation success in [0, 1]: greedy pass@1 on V (paper Eq. 6) of the policy trained under
+    the meta-reward. An invalid meta-reward gets ``invalid_reward`` (default −1.0, as in the
+    official DERL code's validity check), costs nothing and trains nothing.
+
+    ## Starting State
+    The preset's initial policy; ``reset(seed)`` sets the inner seed used by every meta-step of
+    the episode, so the same (seed, meta-reward) always gives the same reward.
+
+    ## Episode End
+    ``truncated`` after ``budget`` meta-steps; ``terminated`` is never set.
+
+    ## Info
+    ``meta_step``, ``meta_reward``, ``canonical``, ``valid``, ``invalid_reason``,
+    ``invalid_message``, ``validation_success``, ``primitive_means`` (training rollouts),
+    ``validation_primitive_means``, ``training_curve``, ``n_nonfinite_rewards``, ``cost``
+    (``wall_seconds``, ``inner_steps``, ``rollouts``, ``tokens``), ``cache_hit``,
+    ``checkpoint_id``. ``cost.wall_seconds`` is the only field that differs between runs.
+
+    ## Arguments
+    ``domain`` (set by the id), ``preset`` (``"smoke"``, ``"cpu"`` default, ``"paper"``),
+    ``budget`` (meta-steps per outer episode, default 16), ``invalid_reward`` (default −1.0),
+    ``data_dir`` (data folder; default ``$DERL_BENCH_DATA`` or ``../shared/data``),
+    ``inner_overrides`` (dict of :class:`derl_bench.inner.presets.LMGRPOConfig` fields),
+    ``policy`` (shortcut for ``inner_overrides={"model": …}``: a local folder or model id),
+    ``include_gsm8k_train`` (MATH only), ``keep_checkpoints`` (folder to save trained policies).
+
+    ## Version History
+    - v0: initial release (math primitives g1–g4; 8:2 split with seed 0; presets as in
+      ``derl_bench/inner/presets.py``).
+
+    Raises:
+        ValueError: On an unknown domain or preset, or invalid overrides.
+        derl_bench.envs.data.DataFileMissing: If the domain's data files are missing.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        domain: str,
+        *,
+        preset: str = DEFAULT_PRESET,
+        budget: int = 16,
+        invalid_reward: float = -1.0,
+        data_dir: str | None = None,
+        inner_overrides: dict[str, Any] | None = None,
+        policy: str | None = None,
+        include_gsm8k_train: bool = False,
+        keep_checkpoints: str | None = None,
+    ) -> None:
+        if budget < 1:
+            raise ValueError(f"budget={budget} must be >= 1 (meta-steps per outer episode)")
+        if not invalid_reward <= 0:
+            raise ValueError(f"invalid_reward={invalid_reward} must be <= 0")
+        overrides = dict(inner_overrides or {})
+        if policy is not None:
+            overrides["model"] = policy
+        extra: dict[str, Any] = {}
+        if include_gsm8k_train:
+            extra["include_gsm8k_train"] = True
+        self._domain = build_domain(
+            domain,
+            preset=preset,
+            inner_overrides=overrides,
+            data_dir=data_dir,
+            keep_checkpoints=keep_checkpoints,
+            **extra,
+        )
+        self.domain_name = domain
+        self.preset = preset
+        self.budget = budget
+        self.invalid_reward = float(invalid_reward)
+        self.primitive_set = self._domain.primitive_set
+        self.instruction = self._domain.instruction
+        self.trainer = self._domain.trainer
+
+        self.action_space = spaces.Text(max_length=MAX_LENGTH, min_length=1, charset=ALPHABET)
+        self.observation_space = spaces.Dict(
+            {
+                "instruction": spaces.Text(max_length=4096, charset=TEXT_CHARSET),
+                "primitives": spaces.Text(max_length=4096, charset=TEXT_CHARSET),
+                "history_meta_rewards": spaces.Sequence(
+                    spaces.Text(max_length=MAX_LENGTH, charset=TEXT_CHARSET)
+                ),
+                "history_rewards": spaces.Box(
+                    low=min(self.invalid_reward, 0.0), high=1.0, shape=(budget,), dtype=np.float32
+                ),
+                "history_length": spaces.Discrete(budget + 1),
+            }
+        )
+        self._cache: dict[tuple[str, int, Any], dict[str, Any]] = {}
+        self._seed = 0
+        self._meta_step = 0
+        self._history: list[tuple[str, float]] = []
+
+    # -- gymnasium API --------------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Start an outer episode.
+
+        Args:
+            seed: Inner seed for every meta-step of this episode (``None``: drawn from the
+                env's generator, itself seeded by the first ``reset(seed=…)``).
+            options: Unused; reserved.
+
+        Returns:
+            The observation (empty history) and an info dict with ``seed`` and ``preset``.
+        """
+        super().reset(seed=seed)
+        self._seed = int(seed) if seed is not None else int(self.np_random.integers(2**31 - 1))
+        self._meta_step = 0
+        self._history = []
+        return self._observation(), {"seed": self._seed, "preset": self.preset}
+
+    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        """Run one meta-step: parse, train under the meta-reward, validate.
+
+        Args:
+            action: Meta-reward text (any object is accepted; non-text is invalid).
+
+        Returns:
+            ``(observation, reward, terminated, truncated, info)``; reward is the validation
+            success in [0, 1], or ``invalid_reward`` for an invalid meta-reward.
+
+        Raises:
+            RuntimeError: If the budget is already spent (call :meth:`reset`).
+        """
+        if self._meta_step >= self.budget:
+            raise RuntimeError(
+                f"The outer budget of {self.budget} meta-steps is spent; call reset() to start a "
+                "new outer episode."
+            )
+        info = self._run(action)
+        reward = float(info["validation_success"]) if info["valid"] else self.invalid_reward
+        shown = info["canonical"] if info["valid"] else _sanitise(action)
+        self._history.append((shown, reward))
+        self._meta_step += 1
+        truncated = self._meta_step >= self.budget
+        return self._observation(), reward, False, truncated, info
+
+    def close(self) -> None:
+        """Release the cache (inner trainers hold no open resources between steps)."""
+        self._cache.clear()
+
+    # -- runners --------------------------------------------------------------------------------
+
+    def evaluate_test(self, meta_reward: str) -> dict[str, Any]:
+        """Train a fresh policy on the whole training pool under ``meta_reward``; score on test.
+
+        Called once per finished run by runners (leaderboards rank this number); never fed back
+        to agents. Uses the episode's seed and the same inner step budget as a meta-step.
+
+        Returns:
+            ``{"test_success": float in [0, 1], "n_test": int, "cost": {...},
+            "primitive_means": {...}}``.
+
+        Raises:
+            derl_bench.meta_reward.InvalidMetaReward: If ``meta_reward`` is invalid.
+        """
+        parsed = parse(meta_reward, primitive_names=self.primitive_set.names)
+        start = time.perf_counter()
+        result = self.trainer.evaluate_test(parsed, seed=self._seed)
+        steps = getattr(getattr(self.trainer, "config", None), "max_steps", 0)
+        return {
+            "test_success": float(result.success),
+            "n_test": int(result.n),
+            "cost": {
+                "wall_seconds": time.perf_counter() - start,
+                "inner_steps": int(steps),
+                "rollouts": int(result.n),
+                "tokens": int(result.tokens),
+            },
+            "primitive_means": dict(result.primitive_means),
+        }
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _observation(self) -> dict[str, Any]:
+        rewards = np.zeros(self.budget, dtype=np.float32)
+        for i, (_, r) in enumerate(self._history):
+            rewards[i] = r
+        return {
+            "instruction": self.instruction,
+            "primitives": self.primitive_set.describe(),
+            "history_meta_rewards": tuple(m for m, _ in self._history),
+            "history_rewards": rewards,
+            "history_length": len(self._history),
+        }
+
+    def _base_info(self, action: object) -> dict[str, Any]:
+        return {
+            "meta_step": self._meta_step,
+            "meta_reward": _sanitise(action),
+            "canonical": None,
+            "valid": False,
+            "invalid_reason": None,
+            "invalid_message": None,
+            "validation_success": None,
+            "primitive_means": {},
+            "validation_primitive_means": {},
+            "training_curve": [],
+            "n_nonfinite_rewards": 0,
+            "cost": {"wall_seconds": 0.0, "inner_steps": 0, "rollouts": 0, "tokens": 0},
+            "cache_hit": False,
+            "checkpoint_id": None,
+        }
+
+    def _run(self, action: object) -> dict[str, Any]:
+        info = self._base_info(action)
+        try:
+            parsed: MetaReward = parse(action, primitive_names=self.primitive_set.names)
+        except InvalidMetaReward as error:
+            info["invalid_reason"] = error.reason
+            info["invalid_message"] = str(error)
+            return info
+        info["valid"] = True
+        info["canonical"] = parsed.canonical
+        key = (parsed.canonical, self._seed, None)
+        cached = self._cache.get(key)
+        if cached is not None:
+            info.update(cached)
+            info["cache_hit"] = True
+            info["cost"] = {"wall_seconds": 0.0, "inner_steps": 0, "rollouts": 0, "tokens": 0}
+            return info
+        result = self.trainer.train(parsed, seed=self._seed)
+        computed = {
+            "validation_success": float(result.validation.success),
+            "primitive_means": dict(result.primitive_means),
+            "validation_primitive_means": dict(result.validation.primitive_means),
+            "training_curve": list(result.training_curve),
+            "n_nonfinite_rewards": int(result.n_nonfinite_rewards),
+            "cost": result.cost.as_dict(),
+            "checkpoint_id": None if result.checkpoint is None else str(result.checkpoint),
+        }
+        self._cache[key] = computed
+        info.update(computed)
+        return info
