@@ -1,0 +1,1 @@
+"""Inner task environments and their data: loaders, records and splits."""

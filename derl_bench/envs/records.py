@@ -10,7 +10,7 @@ MathSource = Literal["gsm8k", "math", "arith"]
 
 @dataclass(frozen=True, kw_only=True)
 class MathRecord:
-    """One math word problem with its ground truth.
+    r"""One math word problem with its ground truth.
 
     Attributes:
         uid: Stable identifier, ``"<source>/<split>/<row index>"`` (e.g. ``"gsm8k/train/17"``).

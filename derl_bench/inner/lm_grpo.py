@@ -196,7 +196,8 @@ class LMGRPOTrainer:
             success=float(solved.mean()) if len(records) else 0.0,
             n=len(records),
             primitive_means={
-                n: float(m) for n, m in zip(self.primitive_set.names, values.mean(axis=0), strict=True)
+                n: float(m)
+                for n, m in zip(self.primitive_set.names, values.mean(axis=0), strict=True)
             },
             tokens=tokens,
             examples=tuple(completions[:3]),

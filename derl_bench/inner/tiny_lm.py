@@ -1,4 +1,4 @@
-"""The ``smoke`` preset's policy: a tiny Qwen2-architecture LM, built and warmed up locally.
+r"""The ``smoke`` preset's policy: a tiny Qwen2-architecture LM, built and warmed up locally.
 
 Nothing is downloaded. A byte-level BPE tokenizer is trained with ``tokenizers`` on GSM8K
 training text, a 2-layer Qwen2 model is initialised at random, and the model is briefly
@@ -84,12 +84,12 @@ def cache_root() -> Path:
 
 
 def plain_prompt(question: str) -> str:
-    """Prompt of the ``plain`` style: ``"Question: <q>\\nAnswer:"``."""
+    r"""Prompt of the ``plain`` style: ``"Question: <q>\\nAnswer:"``."""
     return f"Question: {question.strip()}\nAnswer:"
 
 
 def sft_completion(record: MathRecord, index: int) -> str:
-    """Warm-up target for one GSM8K record: the reference steps plus a final-answer line.
+    r"""Warm-up target for one GSM8K record: the reference steps plus a final-answer line.
 
     Calculator annotations ``<<…>>`` are removed. Even ``index`` ends with
     ``The answer is \\boxed{N}.``, odd ``index`` with ``#### N``.
@@ -100,7 +100,10 @@ def sft_completion(record: MathRecord, index: int) -> str:
     if record.solution is None:
         raise ValueError(f"record {record.uid} has no reference solution to warm up on")
     steps = _CALCULATOR.sub("", record.solution.split("####")[0]).strip()
-    final = f"The answer is \\boxed{{{record.answer}}}." if index % 2 == 0 else f"#### {record.answer}"
+    if index % 2 == 0:
+        final = f"The answer is \\boxed{{{record.answer}}}."
+    else:
+        final = f"#### {record.answer}"
     return f" {steps}\n{final}"
 
 

@@ -28,7 +28,7 @@ def _sanitise(text: object) -> str:
 
 
 class MetaRewardEnv(gymnasium.Env):
-    """Env card: the outer loop of DERL (arXiv 2512.13399, Eq. 2) as an environment.
+    r"""Env card: the outer loop of DERL (arXiv 2512.13399, Eq. 2) as an environment.
 
     ## Description
     Each action is a *meta-reward*: an arithmetic expression over the domain's primitives
@@ -136,10 +136,10 @@ class MetaRewardEnv(gymnasium.Env):
         self.action_space = spaces.Text(max_length=MAX_LENGTH, min_length=1, charset=ALPHABET)
         self.observation_space = spaces.Dict(
             {
-                "instruction": spaces.Text(max_length=4096, charset=TEXT_CHARSET),
-                "primitives": spaces.Text(max_length=4096, charset=TEXT_CHARSET),
+                "instruction": spaces.Text(max_length=4096, min_length=0, charset=TEXT_CHARSET),
+                "primitives": spaces.Text(max_length=4096, min_length=0, charset=TEXT_CHARSET),
                 "history_meta_rewards": spaces.Sequence(
-                    spaces.Text(max_length=MAX_LENGTH, charset=TEXT_CHARSET)
+                    spaces.Text(max_length=MAX_LENGTH, min_length=0, charset=TEXT_CHARSET)
                 ),
                 "history_rewards": spaces.Box(
                     low=min(self.invalid_reward, 0.0), high=1.0, shape=(budget,), dtype=np.float32
