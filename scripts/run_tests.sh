@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Run the test suite: set up (or reuse) .venv, then pytest. Arguments go to pytest.
+#
+#   bash scripts/run_tests.sh              # everything but the `gpu` marker (pyproject addopts)
+#   bash scripts/run_tests.sh -m "not slow and not data" -x
+#
+# pytest's exit code 5 (no test collected) counts as a failure here.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/bootstrap.sh
+
+status=0
+.venv/bin/python -m pytest -q "$@" || status=$?
+if (( status == 5 )); then
+  echo "run_tests: pytest collected no tests (exit code 5); treating that as a failure." >&2
+  exit 1
+fi
+exit "$status"
