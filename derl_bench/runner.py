@@ -262,27 +262,41 @@ def _write(path: Path, record: ResultRecord) -> Path:
 
 
 class _Progress:
-    """A rich progress bar with one advance per meta-step, or nothing when disabled."""
+    """A rich progress bar with one advance per meta-step, or nothing when disabled.
 
-    def __init__(self, bar: Any | None, task: Any | None) -> None:
+    Each meta-step is also printed as one line above the bar, so that logs (CI, ``tee``) keep
+    the history even where the live bar is not drawn.
+    """
+
+    def __init__(self, bar: Any | None, task: Any | None, total: int) -> None:
         self._bar = bar
         self._task = task
+        self._total = total
+        self._done = 0
 
-    def step(self, meta_reward: str, score: float | None) -> None:
+    def step(self, meta_reward: str, score: float | None, wall_seconds: float) -> None:
         if self._bar is None:
             return
-        shown = "invalid" if score is None else f"{score:.3f}"
-        self._bar.update(self._task, advance=1, last=f"last: {meta_reward}  val {shown}")
+        self._done += 1
+        shown = "invalid" if score is None else f"val {score:.3f}"
+        self._bar.update(self._task, advance=1, last=f"last: {meta_reward}  {shown}")
+        self._bar.console.print(
+            f"meta-step {self._done}/{self._total}: {meta_reward}  ->  {shown}  "
+            f"({wall_seconds:.0f} s)",
+            markup=False,
+            highlight=False,
+        )
 
     def note(self, text: str) -> None:
         if self._bar is not None:
             self._bar.update(self._task, last=text)
+            self._bar.console.print(text, markup=False, highlight=False)
 
 
 @contextmanager
 def _progress(enabled: bool, total: int, description: str) -> Iterator[_Progress]:
     if not enabled:
-        yield _Progress(None, None)
+        yield _Progress(None, None, total)
         return
     from rich.progress import (
         BarColumn,
@@ -303,7 +317,7 @@ def _progress(enabled: bool, total: int, description: str) -> Iterator[_Progress
     )
     with Progress(*columns) as bar:
         task = bar.add_task(description, total=total, last="training under the first meta-reward")
-        yield _Progress(bar, task)
+        yield _Progress(bar, task, total)
 
 
 def run(
@@ -427,7 +441,9 @@ def run(
                         results.append(
                             StepResult(meta_reward=meta_reward, reward=float(reward), info=info)
                         )
-                        bar.step(meta_reward, step["validation_success"])
+                        bar.step(
+                            meta_reward, step["validation_success"], step["cost"]["wall_seconds"]
+                        )
                         if terminated or truncated:
                             stop = True
                             break

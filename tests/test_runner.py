@@ -355,6 +355,14 @@ def test_bad_budget_or_group_size_rejected(tmp_path, budget, group_size):
         _run(tmp_path, budget=budget, group_size=group_size)
 
 
-def test_progress_bar_runs(tmp_path):
-    result = _run(tmp_path, progress=True)
+def test_progress_prints_one_line_per_meta_step(tmp_path, capsys):
+    result = _run(tmp_path, progress=True, env_kwargs={"scores": {"g1": 0.25}})
     assert result.status == "finished"
+    out = capsys.readouterr().out
+    assert "meta-step 1/3: g1  ->  val 0.250" in out
+    assert "meta-step 3/3" in out
+
+
+def test_no_progress_prints_nothing(tmp_path, capsys):
+    _run(tmp_path, progress=False)
+    assert capsys.readouterr().out == ""
