@@ -95,7 +95,11 @@ app.add_typer(ls_app, name="ls")
 
 
 def _stdout() -> Console:
-    return Console(highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal and console.width < 120:
+        # Logs and pipes: room for the results table instead of rich's 80-column default.
+        console = Console(highlight=False, width=120)
+    return console
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -169,7 +173,7 @@ def _results_table(results: list[RunResult]) -> Table:
     table.add_column("env", no_wrap=True)
     table.add_column("agent", no_wrap=True)
     table.add_column("seed", justify="right")
-    table.add_column("best meta-reward", overflow="fold")
+    table.add_column("best meta-reward", overflow="fold", min_width=16)
     table.add_column("validation", justify="right")
     table.add_column("test success", justify="right")
     table.add_column("wall time", justify="right", no_wrap=True)
