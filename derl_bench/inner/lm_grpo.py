@@ -120,9 +120,16 @@ class LMGRPOTrainer:
 
     # -- training -------------------------------------------------------------------------------
 
-    def _grpo(
+    def train_policy(
         self, meta_reward: MetaReward, records: Sequence[MathRecord], *, seed: int, init: Any
     ) -> tuple[Any, Any, _MetaRewardFunction, dict[str, Any]]:
+        """Run TRL GRPO under ``meta_reward`` on ``records``; return the trained policy.
+
+        Returns:
+            ``(policy, tokenizer, reward_function, extra)``: the reward function holds the
+            per-step statistics (``calls``, ``n_rollouts``, ``n_nonfinite``); ``extra`` has TRL's
+            ``log_history``.
+        """
         import torch
         from datasets import Dataset
         from transformers import PrinterCallback
@@ -163,6 +170,9 @@ class LMGRPOTrainer:
                 data_seed=seed,
                 disable_tqdm=True,
                 log_level="error",
+                # TRL >= 1 defaults to gradient checkpointing, which also turns off the KV cache
+                # during rollout generation: many times slower on CPU for small models.
+                gradient_checkpointing=config.gradient_checkpointing,
             )
             trainer = GRPOTrainer(
                 model=policy,
@@ -219,7 +229,7 @@ class LMGRPOTrainer:
         """
         self._check(meta_reward)
         start = time.perf_counter()
-        policy, tokenizer, reward_fn, extra = self._grpo(
+        policy, tokenizer, reward_fn, extra = self.train_policy(
             meta_reward, self.d_in, seed=seed, init=init
         )
         validation = self._evaluate(policy, tokenizer, self.val)
@@ -254,7 +264,9 @@ class LMGRPOTrainer:
             The test :class:`EvalResult` (``success`` = test success in [0, 1]).
         """
         self._check(meta_reward)
-        policy, tokenizer, _, _ = self._grpo(meta_reward, self.train_pool, seed=seed, init=None)
+        policy, tokenizer, _, _ = self.train_policy(
+            meta_reward, self.train_pool, seed=seed, init=None
+        )
         return self._evaluate(policy, tokenizer, self.test)
 
     def evaluate_initial(self, records: Sequence[MathRecord] | None = None) -> EvalResult:

