@@ -37,8 +37,10 @@ __all__ = [
     "app",
 ]
 
-DEFAULT_PRESET = "cpu"
-"""Inner-training preset of the main job (``derl-bench run`` without ``--preset``)."""
+DEFAULT_PRESET = "smoke"
+"""Inner-training preset of the main job (``derl-bench run`` without ``--preset``): ``smoke``, so
+the main job finishes in minutes on 2 CPU cores; ``--preset cpu`` (SmolLM2-135M) takes several
+minutes per meta-step."""
 DEFAULT_ENV = "DERL-GSM8K-v0"
 """Env id of the main job."""
 DEFAULT_AGENT = "heuristic"
