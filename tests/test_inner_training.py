@@ -83,3 +83,31 @@ def test_math_env_trains_validates_and_tests_on_real_math() -> None:
     test = env.unwrapped.evaluate_test("g1 + g2")
     assert 0.0 <= test["test_success"] <= 1.0 and test["n_test"] == 8
     env.close()
+
+
+def test_heuristic_run_on_real_gsm8k_writes_a_schema_valid_result(tmp_path) -> None:  # noqa: ANN001
+    from derl_bench.results import load_result
+    from derl_bench.runner import run
+
+    result = run(
+        "DERL-GSM8K-v0",
+        "heuristic",
+        budget=3,
+        seed=0,
+        preset="smoke",
+        group_size=3,
+        out_dir=tmp_path,
+        env_kwargs={"inner_overrides": {"max_steps": 2, "n_val": 8, "n_test": 8}},
+        progress=False,
+    )
+    record = load_result(result.path)  # validates against the schema
+    assert record["status"] == "finished"
+    assert [s["canonical"] for s in record["meta_steps"]] == [
+        "g1",
+        "g1 + g2",
+        "(g1 + g2 + g3 + g4) / 4",
+    ]
+    assert all(0.0 <= s["validation_success"] <= 1.0 for s in record["meta_steps"])
+    assert 0.0 <= record["test_success"] <= 1.0 and record["n_test"] == 8
+    assert record["env_spec"]["kwargs"]["preset"] == "smoke"
+    assert "gsm8k/train.jsonl" in record["data_hashes"]
