@@ -21,9 +21,11 @@ class _FakeTrainer:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []
+        self.inits: list[object] = []
 
     def train(self, meta_reward, *, seed, init=None):  # noqa: ANN001
         self.calls.append((meta_reward.canonical, seed))
+        self.inits.append(init)
         names = meta_reward.primitive_names
         success = len(meta_reward.primitives_used) / 10
         return InnerResult(
@@ -166,3 +168,18 @@ def test_paper_preset_is_configured_but_not_loaded_on_make() -> None:
     config = env.unwrapped.trainer.config
     assert config.model == "Qwen/Qwen2.5-3B" and config.group_size == 5
     assert len(env.unwrapped.trainer.test) == 500  # MATH-500
+
+
+def test_warm_start_trains_from_the_checkpoint_and_is_part_of_the_cache_key(tmp_path) -> None:  # noqa: ANN001
+    env, fake = _env()
+    env.reset(seed=0)
+    env.step("g1")
+    env.unwrapped.set_warm_start(str(tmp_path))
+    _, _, _, _, info = env.step("g1")
+    assert fake.inits == [None, str(tmp_path)]
+    assert info["cache_hit"] is False and info["warm_start"] == str(tmp_path)
+    with pytest.raises(FileNotFoundError, match="keep_checkpoints"):
+        env.unwrapped.set_warm_start(str(tmp_path / "missing"))
+    env.reset(seed=0)
+    env.step("g2")
+    assert fake.inits[-1] is None  # reset clears the warm start

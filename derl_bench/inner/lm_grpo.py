@@ -235,7 +235,17 @@ class LMGRPOTrainer:
         validation = self._evaluate(policy, tokenizer, self.val)
         checkpoint = None
         if self.keep_checkpoints is not None:
-            checkpoint = _save_checkpoint(policy, tokenizer, self.keep_checkpoints)
+            checkpoint = _save_checkpoint(
+                policy,
+                tokenizer,
+                self.keep_checkpoints,
+                lineage={
+                    "parent": None if init is None else str(init),
+                    "meta_reward": meta_reward.canonical,
+                    "seed": seed,
+                    "validation_success": validation.success,
+                },
+            )
         train_tokens = _logged_tokens(extra["log_history"])
         cost = Cost(
             wall_seconds=time.perf_counter() - start,
@@ -299,12 +309,21 @@ def _logged_tokens(log_history: list[dict[str, Any]]) -> int:
     return int(last) if math.isfinite(float(last)) else 0
 
 
-def _save_checkpoint(policy: Any, tokenizer: Any, root: str) -> str:
-    import uuid
+def _save_checkpoint(policy: Any, tokenizer: Any, root: str, *, lineage: dict[str, Any]) -> str:
+    """Save a trained policy under ``root/<id>`` with ``lineage.json``; return the folder.
+
+    The id is a hash of the lineage (parent checkpoint, canonical meta-reward, seed), so the same
+    training saves to the same folder.
+    """
+    import hashlib
+    import json
     from pathlib import Path
 
-    path = Path(root) / uuid.uuid4().hex[:12]
+    key = json.dumps({k: lineage[k] for k in ("parent", "meta_reward", "seed")}, sort_keys=True)
+    checkpoint_id = hashlib.sha256(key.encode()).hexdigest()[:12]
+    path = Path(root) / checkpoint_id
     path.mkdir(parents=True, exist_ok=True)
     policy.save_pretrained(path)
     tokenizer.save_pretrained(path)
+    (path / "lineage.json").write_text(json.dumps({"id": checkpoint_id, **lineage}, indent=1))
     return str(path)

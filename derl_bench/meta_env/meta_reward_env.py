@@ -73,7 +73,12 @@ class MetaRewardEnv(gymnasium.Env):
     ``invalid_message``, ``validation_success``, ``primitive_means`` (training rollouts),
     ``validation_primitive_means``, ``training_curve``, ``n_nonfinite_rewards``, ``cost``
     (``wall_seconds``, ``inner_steps``, ``rollouts``, ``tokens``), ``cache_hit``,
-    ``checkpoint_id``. ``cost.wall_seconds`` is the only field that differs between runs.
+    ``checkpoint_id`` (a folder, when made with ``keep_checkpoints``), ``warm_start``.
+    ``cost.wall_seconds`` is the only field that differs between runs.
+
+    ## Warm start (DERL-pop)
+    :meth:`set_warm_start` makes the following meta-steps train from a saved checkpoint instead
+    of the initial policy; ``reset`` clears it.
 
     ## Arguments
     ``domain`` (set by the id), ``preset`` (``"smoke"``, ``"cpu"`` default, ``"paper"``),
@@ -151,6 +156,7 @@ class MetaRewardEnv(gymnasium.Env):
         self._seed = 0
         self._meta_step = 0
         self._history: list[tuple[str, float]] = []
+        self._warm_start: str | None = None
 
     # -- gymnasium API --------------------------------------------------------------------------
 
@@ -171,6 +177,7 @@ class MetaRewardEnv(gymnasium.Env):
         self._seed = int(seed) if seed is not None else int(self.np_random.integers(2**31 - 1))
         self._meta_step = 0
         self._history = []
+        self._warm_start = None
         return self._observation(), {"seed": self._seed, "preset": self.preset}
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
@@ -202,6 +209,27 @@ class MetaRewardEnv(gymnasium.Env):
     def close(self) -> None:
         """Release the cache (inner trainers hold no open resources between steps)."""
         self._cache.clear()
+
+    def set_warm_start(self, checkpoint: str | None) -> None:
+        """Train the following meta-steps from ``checkpoint`` instead of the initial policy.
+
+        DERL-pop (PAPER_FACTS.md §1): each outer iteration starts from the best-validation
+        checkpoint of the previous one. Checkpoints are the ``info["checkpoint_id"]`` folders
+        written when the env was made with ``keep_checkpoints=FOLDER``; each holds a
+        ``lineage.json`` (parent, meta-reward, seed, validation success). ``reset`` clears it.
+
+        Raises:
+            FileNotFoundError: If ``checkpoint`` is not an existing folder.
+        """
+        if checkpoint is not None:
+            from pathlib import Path
+
+            if not Path(checkpoint).is_dir():
+                raise FileNotFoundError(
+                    f"Warm-start checkpoint {checkpoint!r} does not exist; pass a "
+                    "checkpoint_id from info of an env made with keep_checkpoints=FOLDER."
+                )
+        self._warm_start = checkpoint
 
     # -- runners --------------------------------------------------------------------------------
 
@@ -264,6 +292,7 @@ class MetaRewardEnv(gymnasium.Env):
             "cost": {"wall_seconds": 0.0, "inner_steps": 0, "rollouts": 0, "tokens": 0},
             "cache_hit": False,
             "checkpoint_id": None,
+            "warm_start": self._warm_start,
         }
 
     def _run(self, action: object) -> dict[str, Any]:
@@ -276,14 +305,14 @@ class MetaRewardEnv(gymnasium.Env):
             return info
         info["valid"] = True
         info["canonical"] = parsed.canonical
-        key = (parsed.canonical, self._seed, None)
+        key = (parsed.canonical, self._seed, self._warm_start)
         cached = self._cache.get(key)
         if cached is not None:
             info.update(cached)
             info["cache_hit"] = True
             info["cost"] = {"wall_seconds": 0.0, "inner_steps": 0, "rollouts": 0, "tokens": 0}
             return info
-        result = self.trainer.train(parsed, seed=self._seed)
+        result = self.trainer.train(parsed, seed=self._seed, init=self._warm_start)
         computed = {
             "validation_success": float(result.validation.success),
             "primitive_means": dict(result.primitive_means),
