@@ -183,3 +183,12 @@ def test_warm_start_trains_from_the_checkpoint_and_is_part_of_the_cache_key(tmp_
     env.reset(seed=0)
     env.step("g2")
     assert fake.inits[-1] is None  # reset clears the warm start
+
+
+def test_hub_data_source_without_hub_access_is_a_clear_error(monkeypatch) -> None:  # noqa: ANN001
+    from derl_bench.envs import gsm8k
+    from derl_bench.envs.data import DataSourceUnavailable
+
+    gsm8k._load_hf.cache_clear()
+    with pytest.raises(DataSourceUnavailable):
+        gymnasium.make("DERL-GSM8K-v0", preset="smoke", data_source="hf")

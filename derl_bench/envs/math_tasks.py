@@ -47,6 +47,7 @@ def math_task_splits(
     *,
     include_gsm8k_train: bool = False,
     data_dir: str | os.PathLike[str] | None = None,
+    source: Literal["local", "hf"] = "local",
 ) -> MathTaskSplits:
     """Build the splits of a math domain from the local data files.
 
@@ -54,32 +55,40 @@ def math_task_splits(
         dataset: ``"gsm8k"`` or ``"math"``.
         include_gsm8k_train: For ``"math"``: add GSM8K train's D_in part to D_in.
         data_dir: Data folder (see :func:`derl_bench.envs.data.data_root`).
+        source: ``"local"`` (files under the data folder) or ``"hf"`` (Hugging Face Hub data
+            sets ``openai/gsm8k``, ``DigitalLearningGmbH/MATH-lighteval``,
+            ``HuggingFaceH4/MATH-500``; needs hub access).
 
     Raises:
         ValueError: If ``dataset`` is unknown.
         derl_bench.envs.data.DataFileMissing: If a data file is missing.
     """
     if dataset == "gsm8k":
-        pool = load_gsm8k("train", data_dir=data_dir)
+        pool = load_gsm8k("train", data_dir=data_dir, source=source)
         split = split_pool(pool, seed=SPLIT_SEED)
         return MathTaskSplits(
             name="gsm8k",
             d_in=split.d_in,
             val=split.val,
             train_pool=pool,
-            test=load_gsm8k("test", data_dir=data_dir),
+            test=load_gsm8k("test", data_dir=data_dir, source=source),
         )
     if dataset == "math":
-        pool = tuple(r for r in load_math("train", data_dir=data_dir) if r.answer)
+        pool = tuple(r for r in load_math("train", data_dir=data_dir, source=source) if r.answer)
         split = split_pool(pool, seed=SPLIT_SEED)
         d_in = split.d_in
         if include_gsm8k_train:
-            d_in = d_in + split_pool(load_gsm8k("train", data_dir=data_dir), seed=SPLIT_SEED).d_in
+            d_in = (
+                d_in
+                + split_pool(
+                    load_gsm8k("train", data_dir=data_dir, source=source), seed=SPLIT_SEED
+                ).d_in
+            )
         return MathTaskSplits(
             name="math",
             d_in=d_in,
             val=split.val,
             train_pool=d_in + split.val,
-            test=load_math("math500", data_dir=data_dir),
+            test=load_math("math500", data_dir=data_dir, source=source),
         )
     raise ValueError(f"Unknown math dataset {dataset!r}; choose 'gsm8k' or 'math'.")

@@ -52,6 +52,7 @@ def _build_math(
     data_dir: str | None,
     include_gsm8k_train: bool = False,
     keep_checkpoints: str | None = None,
+    data_source: str = "local",
 ) -> Domain:
     from derl_bench.envs.math_tasks import math_task_splits
     from derl_bench.inner.lm_grpo import LMGRPOTrainer
@@ -64,6 +65,7 @@ def _build_math(
         dataset,  # type: ignore[arg-type]
         include_gsm8k_train=include_gsm8k_train,
         data_dir=data_dir,
+        source=data_source,  # type: ignore[arg-type]
     )
     primitive_set = get_primitive_set("math")
     trainer = LMGRPOTrainer(

@@ -86,7 +86,9 @@ class MetaRewardEnv(gymnasium.Env):
     ``data_dir`` (data folder; default ``$DERL_BENCH_DATA`` or ``../shared/data``),
     ``inner_overrides`` (dict of :class:`derl_bench.inner.presets.LMGRPOConfig` fields),
     ``policy`` (shortcut for ``inner_overrides={"model": …}``: a local folder or model id),
-    ``include_gsm8k_train`` (MATH only), ``keep_checkpoints`` (folder to save trained policies).
+    ``include_gsm8k_train`` (MATH only), ``keep_checkpoints`` (folder to save trained policies),
+    ``data_source`` (``"local"`` default, or ``"hf"`` to load the data sets from the Hugging
+    Face Hub where it is reachable).
 
     ## Version History
     - v0: initial release (math primitives g1–g4; 8:2 split with seed 0; presets as in
@@ -111,6 +113,7 @@ class MetaRewardEnv(gymnasium.Env):
         policy: str | None = None,
         include_gsm8k_train: bool = False,
         keep_checkpoints: str | None = None,
+        data_source: str = "local",
     ) -> None:
         if budget < 1:
             raise ValueError(f"budget={budget} must be >= 1 (meta-steps per outer episode)")
@@ -122,6 +125,8 @@ class MetaRewardEnv(gymnasium.Env):
         extra: dict[str, Any] = {}
         if include_gsm8k_train:
             extra["include_gsm8k_train"] = True
+        if data_source != "local":
+            extra["data_source"] = data_source
         self._domain = build_domain(
             domain,
             preset=preset,
