@@ -16,11 +16,12 @@ import datetime as _dt
 import functools
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
@@ -35,11 +36,16 @@ __all__ = [
     "MetaStepRecord",
     "ResultRecord",
     "ResultSchemaError",
+    "best_meta_step",
+    "cost_record",
     "derl_bench_version",
+    "finite_or_none",
     "git_hash",
     "hardware_info",
     "load_result",
+    "meta_step_record",
     "result_schema",
+    "sum_costs",
     "utc_now",
     "validate_result",
     "write_result",
@@ -310,6 +316,139 @@ def load_result(path: str | os.PathLike[str], *, validate: bool = True) -> Resul
     if validate:
         validate_result(obj, source=str(path))
     return obj
+
+
+_COST_KEYS = ("wall_seconds", "inner_steps", "rollouts", "tokens")
+
+
+def finite_or_none(value: Any) -> float | None:
+    """Return ``value`` as a float, or None if it is None, nan or infinite.
+
+    Args:
+        value: A number or None.
+
+    Returns:
+        The finite float, or None (JSON has no NaN).
+    """
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def cost_record(raw: Any, where: str) -> CostRecord:
+    """Build a cost record from an env's ``cost`` dict.
+
+    Args:
+        raw: A mapping with at least ``wall_seconds``, ``inner_steps``, ``rollouts``, ``tokens``;
+            further finite numeric keys are kept, others dropped.
+        where: What ``raw`` is, for error messages (e.g. ``"info['cost'] of meta-step 3"``).
+
+    Returns:
+        The cost record.
+
+    Raises:
+        TypeError: If ``raw`` is not a mapping.
+        KeyError: If a required key is missing.
+    """
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"{where} must be a dict with keys {_COST_KEYS}, got {raw!r}")
+    missing = [key for key in _COST_KEYS if key not in raw]
+    if missing:
+        raise KeyError(f"{where} lacks {missing}; it has {sorted(raw)}")
+    cost: dict[str, Any] = {
+        "wall_seconds": float(raw["wall_seconds"]),
+        "inner_steps": int(raw["inner_steps"]),
+        "rollouts": int(raw["rollouts"]),
+        "tokens": int(raw["tokens"]),
+    }
+    for key, value in raw.items():
+        if key in cost or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if math.isfinite(value):
+            cost[str(key)] = value
+    return cost  # type: ignore[return-value]
+
+
+def sum_costs(costs: Sequence[CostRecord]) -> CostRecord:
+    """Add up cost records key by key.
+
+    Args:
+        costs: Cost records (may be empty).
+
+    Returns:
+        Their sum; the four required keys are present even for no costs.
+    """
+    total: dict[str, Any] = {"wall_seconds": 0.0, "inner_steps": 0, "rollouts": 0, "tokens": 0}
+    for cost in costs:
+        for key, value in cost.items():
+            total[key] = total.get(key, 0) + value
+    return total  # type: ignore[return-value]
+
+
+def _means(raw: Any) -> dict[str, float | None]:
+    if raw is None:
+        return {}
+    return {str(name): finite_or_none(value) for name, value in dict(raw).items()}
+
+
+def meta_step_record(
+    index: int, meta_reward: str, reward: Any, info: Mapping[str, Any]
+) -> MetaStepRecord:
+    """Build the record of one meta-step from what ``MetaRewardEnv.step`` returned.
+
+    Args:
+        index: 0-based position in the run.
+        meta_reward: The proposed text.
+        reward: The env's reward.
+        info: The step's info (``valid``, ``canonical``, ``invalid_reason``,
+            ``validation_success``, ``cost``, ``primitive_means``, ``cache_hit``).
+
+    Returns:
+        The meta-step record (non-finite numbers become None).
+
+    Raises:
+        KeyError: If ``info`` lacks a required key.
+        TypeError: If ``info["cost"]`` is not a mapping.
+    """
+    return MetaStepRecord(
+        index=index,
+        meta_reward=meta_reward,
+        canonical=info["canonical"],
+        valid=bool(info["valid"]),
+        invalid_reason=info["invalid_reason"],
+        validation_success=finite_or_none(info["validation_success"]),
+        reward=float(reward),
+        cost=cost_record(info["cost"], f"info['cost'] of meta-step {index}"),
+        primitive_means=_means(info.get("primitive_means")),
+        cache_hit=bool(info["cache_hit"]),
+    )
+
+
+def best_meta_step(steps: Sequence[MetaStepRecord]) -> BestRecord | None:
+    """Pick the valid meta-step with the highest validation_success (ties: the earliest).
+
+    Args:
+        steps: Meta-step records in run order.
+
+    Returns:
+        The best one's meta-reward, canonical form and validation_success; None if no step
+        was valid.
+    """
+    best: MetaStepRecord | None = None
+    for step in steps:
+        score = step["validation_success"]
+        if not step["valid"] or score is None or step["canonical"] is None:
+            continue
+        if best is None or score > best["validation_success"]:  # type: ignore[operator]
+            best = step
+    if best is None:
+        return None
+    return BestRecord(
+        meta_reward=best["meta_reward"],
+        canonical=best["canonical"],  # type: ignore[typeddict-item]
+        validation_success=best["validation_success"],  # type: ignore[typeddict-item]
+    )
 
 
 def utc_now() -> str:

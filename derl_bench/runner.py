@@ -8,9 +8,22 @@ fresh policy under the best meta-reward and evaluates it on the test split once
 set is reported). The result JSON (:mod:`derl_bench.results`) is written atomically to
 ``<out_dir>/<env_id>/<agent>/seed<S>.json``.
 
-Not yet here: resuming an interrupted run (a later issue adds a SQLite store of finished
-meta-steps). Today an interrupted or crashed run leaves a result file with ``status: "failed"``
-holding the meta-steps finished before the error, and a new run starts from scratch.
+Resuming: every finished meta-step is committed at once to a SQLite store beside the result
+file (``seed<S>.sqlite``, :mod:`derl_bench.store`), and so is the test result. Run the same
+command again after a crash, Ctrl-C or ``kill -9`` and the run continues where it stopped: the
+agent is rebuilt and asked to propose again round by round, exactly as before, but every
+proposal whose meta-step is stored takes the stored result instead of training (the stored
+meta-reward must equal the proposal, else :class:`AgentNotDeterministicError`), and the agent's
+``update`` gets the same results in the same rounds. So a resumed run ends with the same
+meta-steps as an uninterrupted one, and no finished meta-step is trained twice. A finished run
+run again only rewrites its result file from the store.
+
+The agent's observation is built by the runner from the run's history (the meta-steps of both
+the stored and the new part), in the MetaRewardEnv's format (``instruction``, ``primitives``,
+``history_meta_rewards``, ``history_rewards``, ``history_length``), so it is the same whether
+or not the run was resumed. Envs with another observation format are passed through unchanged
+(after a resume such an observation lacks the replayed meta-steps; a warning says so).
+Agents always get ``info`` after a JSON round trip (as stored), also in uninterrupted runs.
 """
 
 from __future__ import annotations
@@ -18,42 +31,48 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import json
-import math
 import re
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium
+import numpy as np
 
 from derl_bench.baselines.base import StepResult, agent_factory
 from derl_bench.envs.data import data_hashes
 from derl_bench.results import (
     SCHEMA_VERSION,
-    BestRecord,
-    CostRecord,
     MetaStepRecord,
     ResultRecord,
     ResultSchemaError,
+    best_meta_step,
+    cost_record,
     derl_bench_version,
+    finite_or_none,
     git_hash,
     hardware_info,
+    meta_step_record,
+    sum_costs,
     utc_now,
+    validate_result,
     write_result,
 )
+from derl_bench.store import RunConfig, RunStore, discard_store
 
 __all__ = [
+    "AgentNotDeterministicError",
     "RunResult",
     "UnknownEnvError",
     "derl_env_ids",
     "result_path",
     "run",
+    "store_path",
 ]
 
-_COST_KEYS = ("wall_seconds", "inner_steps", "rollouts", "tokens")
 _UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -74,6 +93,21 @@ class UnknownEnvError(KeyError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class AgentNotDeterministicError(RuntimeError):
+    """On resume, the agent proposed another meta-reward than the stored run at some index."""
+
+    def __init__(self, index: int, proposed: str, stored: str, store: Path) -> None:
+        self.index = index
+        self.proposed = proposed
+        self.stored = stored
+        super().__init__(
+            f"agent not deterministic: resuming from {store}, the agent proposed {proposed!r} "
+            f"for meta-step {index}, but the interrupted run had proposed {stored!r}. Resuming "
+            "needs an agent that proposes the same meta-rewards for the same seed and results. "
+            "Start the run afresh with --no-resume (or --out elsewhere)."
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,98 +181,41 @@ def result_path(out_dir: str | Path, env_id: str, agent_name: str, seed: int) ->
     return Path(out_dir) / env_part / agent_part / f"seed{seed}.json"
 
 
-def _make_env(
-    env_id: str, preset: str, budget: int, env_kwargs: Mapping[str, Any] | None
-) -> gymnasium.Env:
-    import derl_bench  # noqa: F401 - importing the package registers its ids
+def store_path(out_dir: str | Path, env_id: str, agent_name: str, seed: int) -> Path:
+    """Return where :func:`run` keeps the SQLite store of one run (see :mod:`derl_bench.store`).
 
-    kwargs = dict(env_kwargs or {})
-    clash = sorted({"preset", "budget"} & set(kwargs))
+    Args:
+        out_dir: Root folder of result files.
+        env_id: Gymnasium id (sanitised as in :func:`result_path`).
+        agent_name: Agent registry name (sanitised the same way).
+        seed: The run's seed.
+
+    Returns:
+        ``<out_dir>/<env_id>/<agent_name>/seed<seed>.sqlite``, beside the result file.
+    """
+    return result_path(out_dir, env_id, agent_name, seed).with_suffix(".sqlite")
+
+
+def _check_env_kwargs(preset: str, budget: int, env_kwargs: Mapping[str, Any] | None) -> None:
+    clash = sorted({"preset", "budget"} & set(env_kwargs or {}))
     if clash:
         raise ValueError(
             f"env_kwargs must not set {clash}: pass preset={preset!r} and budget={budget!r} "
             "as run() arguments instead"
         )
+
+
+def _make_env(
+    env_id: str, preset: str, budget: int, env_kwargs: Mapping[str, Any] | None
+) -> gymnasium.Env:
+    import derl_bench  # noqa: F401 - importing the package registers its ids
+
+    _check_env_kwargs(preset, budget, env_kwargs)
+    kwargs = dict(env_kwargs or {})
     try:
         return gymnasium.make(env_id, preset=preset, budget=budget, **kwargs)
     except (gymnasium.error.UnregisteredEnv, gymnasium.error.DeprecatedEnv) as exc:
         raise UnknownEnvError(env_id) from exc
-
-
-def _finite_or_none(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _cost(raw: Any, where: str) -> CostRecord:
-    if not isinstance(raw, Mapping):
-        raise TypeError(f"{where} must be a dict with keys {_COST_KEYS}, got {raw!r}")
-    missing = [key for key in _COST_KEYS if key not in raw]
-    if missing:
-        raise KeyError(f"{where} lacks {missing}; it has {sorted(raw)}")
-    cost: dict[str, Any] = {
-        "wall_seconds": float(raw["wall_seconds"]),
-        "inner_steps": int(raw["inner_steps"]),
-        "rollouts": int(raw["rollouts"]),
-        "tokens": int(raw["tokens"]),
-    }
-    for key, value in raw.items():
-        if key in cost or isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if math.isfinite(value):
-            cost[str(key)] = value
-    return cost  # type: ignore[return-value]
-
-
-def _sum_costs(costs: Sequence[CostRecord]) -> CostRecord:
-    total: dict[str, Any] = {"wall_seconds": 0.0, "inner_steps": 0, "rollouts": 0, "tokens": 0}
-    for cost in costs:
-        for key, value in cost.items():
-            total[key] = total.get(key, 0) + value
-    return total  # type: ignore[return-value]
-
-
-def _means(raw: Any) -> dict[str, float | None]:
-    if raw is None:
-        return {}
-    return {str(name): _finite_or_none(value) for name, value in dict(raw).items()}
-
-
-def _step_record(
-    index: int, meta_reward: str, reward: Any, info: Mapping[str, Any]
-) -> MetaStepRecord:
-    valid = bool(info["valid"])
-    return MetaStepRecord(
-        index=index,
-        meta_reward=meta_reward,
-        canonical=info["canonical"],
-        valid=valid,
-        invalid_reason=info["invalid_reason"],
-        validation_success=_finite_or_none(info["validation_success"]),
-        reward=float(reward),
-        cost=_cost(info["cost"], f"info['cost'] of meta-step {index}"),
-        primitive_means=_means(info.get("primitive_means")),
-        cache_hit=bool(info["cache_hit"]),
-    )
-
-
-def _best(steps: Sequence[MetaStepRecord]) -> BestRecord | None:
-    best: MetaStepRecord | None = None
-    for step in steps:
-        score = step["validation_success"]
-        if not step["valid"] or score is None or step["canonical"] is None:
-            continue
-        if best is None or score > best["validation_success"]:  # type: ignore[operator]
-            best = step
-    if best is None:
-        return None
-    return BestRecord(
-        meta_reward=best["meta_reward"],
-        canonical=best["canonical"],  # type: ignore[typeddict-item]
-        validation_success=best["validation_success"],  # type: ignore[typeddict-item]
-    )
 
 
 def _jsonable(obj: Any) -> Any:
@@ -287,6 +264,13 @@ class _Progress:
             highlight=False,
         )
 
+    def replayed(self, count: int) -> None:
+        """Advance over ``count`` meta-steps taken from the store (no line each)."""
+        if self._bar is None or count == 0:
+            return
+        self._done += count
+        self._bar.update(self._task, advance=count)
+
     def note(self, text: str) -> None:
         if self._bar is not None:
             self._bar.update(self._task, last=text)
@@ -320,6 +304,67 @@ def _progress(enabled: bool, total: int, description: str) -> Iterator[_Progress
         yield _Progress(bar, task, total)
 
 
+_HISTORY_KEYS = ("history_meta_rewards", "history_rewards", "history_length")
+
+
+class _ObservationView:
+    """The agent's observation, built by the runner from the run's history.
+
+    For MetaRewardEnv observations (a mapping with ``history_meta_rewards``,
+    ``history_rewards`` and ``history_length``) the history fields are rebuilt from the runner's
+    own list of ``(shown text, reward)``, exactly as ``MetaRewardEnv._observation`` builds them,
+    on top of the observation ``reset`` returned. Any other observation is passed through.
+    """
+
+    def __init__(self, reset_observation: Any) -> None:
+        self._template: Mapping[str, Any] | None = None
+        if isinstance(reset_observation, Mapping) and all(
+            key in reset_observation for key in _HISTORY_KEYS
+        ):
+            self._template = reset_observation
+        self._latest = reset_observation
+        self._history: list[tuple[str, float]] = []
+
+    @property
+    def builds_history(self) -> bool:
+        """Whether the observation is rebuilt by the runner (MetaRewardEnv format)."""
+        return self._template is not None
+
+    def append(self, meta_reward: str, reward: float, info: Mapping[str, Any]) -> None:
+        # The env shows the canonical form of a valid meta-reward and its (sanitised) text
+        # otherwise; info["meta_reward"] is that sanitised text.
+        if info.get("valid") and info.get("canonical") is not None:
+            shown = str(info["canonical"])
+        else:
+            shown = str(info.get("meta_reward", meta_reward))
+        self._history.append((shown, float(reward)))
+
+    def env_stepped(self, observation: Any) -> None:
+        self._latest = observation
+
+    @property
+    def observation(self) -> Any:
+        if self._template is None:
+            return self._latest
+        template_rewards = np.asarray(self._template["history_rewards"])
+        rewards = np.zeros_like(template_rewards)
+        for i, (_, reward) in enumerate(self._history[: rewards.shape[0]]):
+            rewards[i] = reward
+        return {
+            **self._template,
+            "history_meta_rewards": tuple(shown for shown, _ in self._history),
+            "history_rewards": rewards,
+            "history_length": len(self._history),
+        }
+
+
+def _warm_start_hook(agent: Any) -> tuple[bool, Any]:
+    """Read ``agent.next_warm_start`` (DERL-pop) if the agent has that attribute."""
+    if hasattr(agent, "next_warm_start"):
+        return True, agent.next_warm_start
+    return False, None
+
+
 def run(
     env_id: str,
     agent_name: str,
@@ -332,24 +377,35 @@ def run(
     env_kwargs: Mapping[str, Any] | None = None,
     agent_config: Mapping[str, Any] | None = None,
     progress: bool = True,
+    resume: bool = True,
+    notify: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Run one outer episode and write its result file.
+    """Run one outer episode (or resume an interrupted one) and write its result file.
 
     The env is made with ``gymnasium.make(env_id, preset=preset, budget=budget, **env_kwargs)``
-    and reset with ``seed``. The agent is ``get_agent(agent_name, primitive_names=...,
-    seed=seed, **agent_config)``. Each round it proposes ``min(group_size, remaining)``
-    meta-rewards; the env is stepped with each (the agent sees the observation of the round's
-    start), then ``agent.update`` gets the round's results. The loop ends when the env reports
-    ``truncated`` (or ``terminated``) or ``budget`` meta-steps were taken. The best meta-step
-    is the valid one with the highest validation_success (ties: the earliest); the test is run
-    once, on it, by ``env.unwrapped.evaluate_test``. The env is closed at the end, also on
-    errors.
+    and reset with ``seed``; if the agent class sets ``needs_checkpoints = True``, the env also
+    gets ``keep_checkpoints="<out_dir>/<env_id>/<agent>/checkpoints"`` unless ``env_kwargs``
+    sets it. The agent is ``get_agent(agent_name, primitive_names=..., seed=seed,
+    **agent_config)``. Each round it proposes ``min(group_size, remaining)`` meta-rewards; if
+    the agent has an attribute ``next_warm_start`` (DERL-pop), its value at the start of the
+    round is passed to ``env.unwrapped.set_warm_start`` before the round's first meta-step is
+    trained. The env is stepped with each proposal (the agent sees the observation of the
+    round's start), then ``agent.update`` gets the round's results. The loop ends when a step
+    reports ``truncated`` (or ``terminated``) or ``budget`` meta-steps were taken. The best
+    meta-step is the valid one with the highest validation_success (ties: the earliest); the
+    test is run once, on it, by ``env.unwrapped.evaluate_test``. The env is closed at the end,
+    also on errors.
+
+    Every finished meta-step and the test result are committed to the run's SQLite store
+    (:func:`store_path`) before the run goes on. With ``resume`` (the default) an existing
+    store is continued as described in the module docstring; a store of a finished run makes
+    this call only rewrite the result file (no env is made). With ``resume=False`` an existing
+    store is discarded and the run starts afresh.
 
     If anything raises after the env was made and the agent built (a crashing meta-step, the
     agent, the test, Ctrl-C), the result file is still written, with ``status: "failed"``, the
     error text and every meta-step finished before it; then the exception propagates. A
     result that breaks the schema is also dumped to ``seed<S>.invalid.json`` beside the target.
-    An existing result file for the same env, agent and seed is replaced.
 
     Args:
         env_id: Gymnasium id, e.g. ``"DERL-GSM8K-v0"``.
@@ -363,6 +419,9 @@ def run(
             ``env_spec``); must not contain ``preset`` or ``budget``.
         agent_config: Further keyword arguments for the agent.
         progress: Show a rich progress bar (one advance per meta-step).
+        resume: Continue the run's store if there is one (default); False discards it.
+        notify: Called with one-line status messages (``"resuming: 3 of 8 meta-steps done
+            (PATH)"``); None prints them when ``progress`` is on.
 
     Returns:
         The written result (``status == "finished"``).
@@ -372,6 +431,11 @@ def run(
             or ``budget``.
         UnknownEnvError: If ``env_id`` is not registered.
         derl_bench.baselines.UnknownAgentError: If ``agent_name`` is not registered.
+        derl_bench.store.StoreMismatchError: If the store holds a run with another
+            configuration (the message names the field and the fix).
+        derl_bench.store.StoreLockedError: If another process is running the same run.
+        AgentNotDeterministicError: If, on resume, the agent proposes another meta-reward
+            than the stored one.
         ResultSchemaError: If the result breaks the schema (an env contract violation).
         Exception: Whatever the env or the agent raised, after the failed result was written.
     """
@@ -379,93 +443,228 @@ def run(
         raise ValueError(f"budget must be >= 1 meta-step, got {budget}")
     if group_size < 1:
         raise ValueError(f"group_size must be >= 1, got {group_size}")
+    _check_env_kwargs(preset, budget, env_kwargs)
     factory = agent_factory(agent_name)  # unknown names fail before the env is built
     path = result_path(out_dir, env_id, agent_name, seed)
-    env = _make_env(env_id, preset, budget, env_kwargs)
-    try:
-        spec = json.loads(env.spec.to_json()) if env.spec is not None else {}
-        base = env.unwrapped
-        primitive_names = tuple(base.primitive_set.names)
-        config = {**(agent_config or {}), "primitive_names": list(primitive_names), "seed": seed}
-        agent = factory(**{**config, "primitive_names": primitive_names})
-        agent_record = {"name": agent_name, "config": _jsonable(config)}
-        if isinstance(getattr(agent, "config", None), Mapping):
-            agent_record["config"] = _jsonable(dict(agent.config))
-        started_at = utc_now()
-        steps: list[MetaStepRecord] = []
-        test: Mapping[str, Any] | None = None
+    spath = store_path(out_dir, env_id, agent_name, seed)
 
-        def record(status: Literal["finished", "failed"], error: str | None) -> ResultRecord:
-            test_cost = None if test is None else _cost(test["cost"], "evaluate_test()['cost']")
-            costs = [step["cost"] for step in steps] + ([test_cost] if test_cost else [])
-            return ResultRecord(
-                schema_version=SCHEMA_VERSION,
-                derl_bench_version=derl_bench_version(),
-                git_hash=git_hash(),
-                env_id=env_id,
-                env_spec=spec,
-                preset=str(getattr(base, "preset", preset)),
-                data_hashes=dict(data_hashes()),
-                agent=agent_record,  # type: ignore[typeddict-item]
-                seed=seed,
-                budget=budget,
-                group_size=group_size,
-                meta_steps=steps,
-                best=_best(steps),
-                test_success=None if test is None else _finite_or_none(test["test_success"]),
-                n_test=None if test is None else int(test["n_test"]),
-                test_cost=test_cost,
-                total_cost=_sum_costs(costs),
-                hardware=hardware_info(),
-                started_at=started_at,
-                finished_at=utc_now(),
-                status=status,
-                error=error,
-            )
+    def say(text: str) -> None:
+        if notify is not None:
+            notify(text)
+        elif progress:
+            print(text, flush=True)
 
-        description = f"{env_id} · {agent_name} · seed {seed}"
-        try:
-            with _progress(progress, budget, description) as bar:
-                observation, _ = env.reset(seed=seed)
-                stop = False
-                while not stop and len(steps) < budget:
-                    n = min(group_size, budget - len(steps))
-                    proposals = list(agent.propose(observation, n))[:n]
-                    if not proposals:
-                        raise RuntimeError(f"agent {agent_name!r} proposed no meta-reward")
-                    results: list[StepResult] = []
-                    for meta_reward in proposals:
-                        observation, reward, terminated, truncated, info = env.step(meta_reward)
-                        step = _step_record(len(steps), meta_reward, reward, info)
-                        steps.append(step)
-                        results.append(
-                            StepResult(meta_reward=meta_reward, reward=float(reward), info=info)
-                        )
-                        bar.step(
-                            meta_reward, step["validation_success"], step["cost"]["wall_seconds"]
-                        )
-                        if terminated or truncated:
-                            stop = True
-                            break
-                    agent.update(results)
-                best = _best(steps)
-                if best is not None:
-                    bar.note(f"test: training a fresh policy under {best['canonical']}")
-                    test = base.evaluate_test(best["meta_reward"])
-        except BaseException as exc:
+    config = RunConfig(
+        env_id=env_id,
+        env_kwargs=_jsonable(dict(env_kwargs or {})),
+        preset=preset,
+        budget=budget,
+        group_size=group_size,
+        agent=agent_name,
+        agent_config=_jsonable(dict(agent_config or {})),
+        seed=seed,
+    )
+    store: RunStore | None = None
+    if resume and spath.exists():
+        store = RunStore.open(spath, config)
+        finished = store.result
+        if finished is not None:
             try:
-                _write(path, record("failed", _error_text(exc)))
-            except Exception as write_exc:  # keep the original error, report this one
-                warnings.warn(
-                    f"could not write the failed run's result to {path}: {write_exc}",
-                    RuntimeWarning,
-                    stacklevel=2,
+                validate_result(finished, source=str(spath))
+                say(
+                    f"already finished: {len(store.steps)} meta-steps; result file {path} "
+                    f"rewritten from {spath}"
                 )
-            raise
-        final = record("finished", None)
-        return RunResult(path=_write(path, final), record=final)
+                return RunResult(path=write_result(path, finished), record=finished)
+            finally:
+                store.close()
+
+    kwargs = dict(env_kwargs or {})
+    if getattr(factory, "needs_checkpoints", False) is True and "keep_checkpoints" not in kwargs:
+        kwargs["keep_checkpoints"] = str(path.parent / "checkpoints")
+    try:
+        env = _make_env(env_id, preset, budget, kwargs)
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
+    try:
+        if store is None:
+            discard_store(spath)  # --no-resume, or nothing there
+            store = RunStore.open(spath, config)
+        return _run_episode(
+            env=env,
+            factory=factory,
+            store=store,
+            path=path,
+            env_id=env_id,
+            agent_name=agent_name,
+            budget=budget,
+            seed=seed,
+            preset=preset,
+            group_size=group_size,
+            agent_config=agent_config,
+            progress=progress,
+            say=say,
+        )
     finally:
+        if store is not None:
+            store.close()
         try:
             env.close()
         except Exception as close_exc:
             warnings.warn(f"env.close() failed: {close_exc}", RuntimeWarning, stacklevel=2)
+
+
+def _run_episode(
+    *,
+    env: gymnasium.Env,
+    factory: Callable[..., Any],
+    store: RunStore,
+    path: Path,
+    env_id: str,
+    agent_name: str,
+    budget: int,
+    seed: int,
+    preset: str,
+    group_size: int,
+    agent_config: Mapping[str, Any] | None,
+    progress: bool,
+    say: Callable[[str], None],
+) -> RunResult:
+    """The body of :func:`run` once the env is made and the store is open."""
+    spec = json.loads(env.spec.to_json()) if env.spec is not None else {}
+    base = env.unwrapped
+    primitive_names = tuple(base.primitive_set.names)
+    config = {**(agent_config or {}), "primitive_names": list(primitive_names), "seed": seed}
+    agent = factory(**{**config, "primitive_names": primitive_names})
+    agent_record = {"name": agent_name, "config": _jsonable(config)}
+    if isinstance(getattr(agent, "config", None), Mapping):
+        agent_record["config"] = _jsonable(dict(agent.config))
+    stored = store.steps
+    if store.existed:
+        store.note_resume()
+        say(f"resuming: {len(stored)} of {budget} meta-steps done ({store.path})")
+    started_at = store.started_at
+    steps: list[MetaStepRecord] = []
+    test: Mapping[str, Any] | None = None
+
+    def record(status: Literal["finished", "failed"], error: str | None) -> ResultRecord:
+        test_cost = None if test is None else cost_record(test["cost"], "evaluate_test()['cost']")
+        costs = [step["cost"] for step in steps] + ([test_cost] if test_cost else [])
+        return ResultRecord(
+            schema_version=SCHEMA_VERSION,
+            derl_bench_version=derl_bench_version(),
+            git_hash=git_hash(),
+            env_id=env_id,
+            env_spec=spec,
+            preset=str(getattr(base, "preset", preset)),
+            data_hashes=dict(data_hashes()),
+            agent=agent_record,  # type: ignore[typeddict-item]
+            seed=seed,
+            budget=budget,
+            group_size=group_size,
+            meta_steps=steps,
+            best=best_meta_step(steps),
+            test_success=None if test is None else finite_or_none(test["test_success"]),
+            n_test=None if test is None else int(test["n_test"]),
+            test_cost=test_cost,
+            total_cost=sum_costs(costs),
+            hardware=hardware_info(),
+            started_at=started_at,
+            finished_at=utc_now(),
+            status=status,
+            error=error,
+        )
+
+    description = f"{env_id} · {agent_name} · seed {seed}"
+    try:
+        with _progress(progress, budget, description) as bar:
+            observation, _ = env.reset(seed=seed)
+            view = _ObservationView(observation)
+            if stored and not view.builds_history:
+                warnings.warn(
+                    f"{env_id}'s observation is not in the MetaRewardEnv format, so the runner "
+                    f"cannot rebuild it; after this resume the agent's observation lacks the "
+                    f"{len(stored)} replayed meta-steps",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            stop = False
+            while not stop and len(steps) < budget:
+                n = min(group_size, budget - len(steps))
+                has_warm_start, warm_start = _warm_start_hook(agent)
+                warm_start_pending = has_warm_start
+                proposals = list(agent.propose(view.observation, n))[:n]
+                if not proposals:
+                    raise RuntimeError(f"agent {agent_name!r} proposed no meta-reward")
+                results: list[StepResult] = []
+                for meta_reward in proposals:
+                    index = len(steps)
+                    if index < len(stored):
+                        done = stored[index]
+                        if done.meta_reward != meta_reward:
+                            raise AgentNotDeterministicError(
+                                index, meta_reward, done.meta_reward, store.path
+                            )
+                        reward, info = done.reward, done.info
+                        stop = done.terminated or done.truncated
+                        bar.replayed(1)
+                    else:
+                        if warm_start_pending:
+                            base.set_warm_start(warm_start)
+                            warm_start_pending = False
+                        observation, reward, terminated, truncated, raw_info = env.step(meta_reward)
+                        done = store.add_step(
+                            meta_reward,
+                            float(reward),
+                            raw_info,
+                            terminated=bool(terminated),
+                            truncated=bool(truncated),
+                        )
+                        reward, info = done.reward, done.info
+                        stop = done.terminated or done.truncated
+                        view.env_stepped(observation)
+                    step = meta_step_record(index, meta_reward, reward, info)
+                    steps.append(step)
+                    view.append(meta_reward, reward, info)
+                    results.append(StepResult(meta_reward=meta_reward, reward=reward, info=info))
+                    if index >= len(stored):
+                        bar.step(
+                            meta_reward, step["validation_success"], step["cost"]["wall_seconds"]
+                        )
+                    if stop:
+                        break
+                agent.update(results)
+            best = best_meta_step(steps)
+            if best is not None:
+                stored_test = store.test
+                if stored_test is not None and stored_test.meta_reward == best["meta_reward"]:
+                    test = stored_test.result
+                else:
+                    bar.note(f"test: training a fresh policy under {best['canonical']}")
+                    test = _jsonable(dict(base.evaluate_test(best["meta_reward"])))
+                    store.set_test(best["meta_reward"], test)
+    except BaseException as exc:
+        error = _error_text(exc)
+        try:
+            store.mark_failed(error)
+        except Exception as store_exc:
+            warnings.warn(
+                f"could not mark the run failed in {store.path}: {store_exc}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        try:
+            _write(path, record("failed", error))
+        except Exception as write_exc:  # keep the original error, report this one
+            warnings.warn(
+                f"could not write the failed run's result to {path}: {write_exc}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        raise
+    final = record("finished", None)
+    written = _write(path, final)
+    store.finish(final)
+    return RunResult(path=written, record=final)

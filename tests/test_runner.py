@@ -23,6 +23,9 @@ from derl_bench.runner import UnknownEnvError, result_path, run
 FAKE_ENV_ID = "DerlBenchTestFakeMeta-v0"
 TEST_CALLS: list[str] = []
 """Every meta-reward the FAKE env's evaluate_test was called with (reset per test)."""
+ENV_EVENTS: list[tuple[str, Any]] = []
+"""("make", keep_checkpoints), ("warm_start", checkpoint) and ("step", action) calls of the
+FAKE env, in order (reset per test)."""
 
 
 def fake_score(canonical: str, scores: dict[str, float]) -> float:
@@ -44,7 +47,9 @@ class FakeMetaEnv(gymnasium.Env):
         budget: int = 3,
         scores: dict[str, float] | None = None,
         crash_at: int | None = None,
+        keep_checkpoints: str | None = None,
     ) -> None:
+        ENV_EVENTS.append(("make", keep_checkpoints))
         self.preset = preset
         self.budget = budget
         self.scores = dict(scores or {})
@@ -67,6 +72,7 @@ class FakeMetaEnv(gymnasium.Env):
         return self._obs(), {}
 
     def step(self, action: str):
+        ENV_EVENTS.append(("step", action))
         if self.crash_at is not None and self._t == self.crash_at:
             raise RuntimeError(f"inner training exploded at meta-step {self._t}")
         cost = {"wall_seconds": 0.5, "inner_steps": 2, "rollouts": 8, "tokens": 100}
@@ -109,6 +115,9 @@ class FakeMetaEnv(gymnasium.Env):
         truncated = self._t >= self.budget
         return self._obs(), reward, False, truncated, info
 
+    def set_warm_start(self, checkpoint: str | None) -> None:
+        ENV_EVENTS.append(("warm_start", checkpoint))
+
     def evaluate_test(self, meta_reward: str) -> dict[str, Any]:
         TEST_CALLS.append(meta_reward)
         canonical = parse(meta_reward, self.primitive_set.names).canonical
@@ -136,6 +145,7 @@ def register_fake_env() -> None:
 def _fake_env() -> None:
     register_fake_env()
     TEST_CALLS.clear()
+    ENV_EVENTS.clear()
 
 
 def _run(tmp_path, **kwargs: Any):
@@ -298,9 +308,9 @@ def test_run_closes_env_on_success_and_crash(tmp_path, monkeypatch):
         original(self)
 
     monkeypatch.setattr(FakeMetaEnv, "close", spy)
-    _run(tmp_path)
+    _run(tmp_path / "a")
     with pytest.raises(RuntimeError):
-        _run(tmp_path, env_kwargs={"crash_at": 0})
+        _run(tmp_path / "b", env_kwargs={"crash_at": 0})
     assert closed == [True, True]
 
 
@@ -366,3 +376,104 @@ def test_progress_prints_one_line_per_meta_step(tmp_path, capsys):
 def test_no_progress_prints_nothing(tmp_path, capsys):
     _run(tmp_path, progress=False)
     assert capsys.readouterr().out == ""
+
+
+# --- warm start (DERL-pop) ------------------------------------------------------------------
+
+
+class _WarmStartAgent(HeuristicAgent):
+    """FAKE DERL-pop-like agent: asks for checkpoints; next_warm_start names the last round."""
+
+    name = "warm"
+    needs_checkpoints = True
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self.next_warm_start: str | None = None
+        self.rounds = 0
+
+    def update(self, results):
+        self.rounds += 1
+        self.next_warm_start = f"ckpt-after-round-{self.rounds}"
+
+
+class _NoWarmStartAgent(HeuristicAgent):
+    """FAKE agent without next_warm_start: the runner must never call set_warm_start."""
+
+    name = "plain"
+
+
+def _run_agent(tmp_path, monkeypatch, name: str, cls: type, **kwargs: Any):
+    import derl_bench.baselines.base as base
+
+    monkeypatch.setitem(base._BUILTINS, name, f"{__name__}:{cls.__name__}")
+    options: dict[str, Any] = {
+        "budget": 5,
+        "seed": 0,
+        "preset": "smoke",
+        "group_size": 2,
+        "out_dir": tmp_path,
+        "progress": False,
+    }
+    options.update(kwargs)
+    return run(FAKE_ENV_ID, name, **options)
+
+
+def test_warm_start_is_set_before_each_round_and_checkpoints_kept(tmp_path, monkeypatch):
+    result = _run_agent(tmp_path, monkeypatch, "warm", _WarmStartAgent)
+    checkpoints = str(tmp_path / FAKE_ENV_ID / "warm" / "checkpoints")
+    assert ENV_EVENTS[0] == ("make", checkpoints)
+    assert result.record["env_spec"]["kwargs"]["keep_checkpoints"] == checkpoints
+    kinds = [kind for kind, _ in ENV_EVENTS[1:]]
+    assert kinds == ["warm_start", "step", "step", "warm_start", "step", "step"] + [
+        "warm_start",
+        "step",
+    ]
+    assert [value for kind, value in ENV_EVENTS if kind == "warm_start"] == [
+        None,
+        "ckpt-after-round-1",
+        "ckpt-after-round-2",
+    ]
+
+
+def test_keep_checkpoints_from_env_kwargs_wins(tmp_path, monkeypatch):
+    mine = str(tmp_path / "elsewhere")
+    _run_agent(
+        tmp_path, monkeypatch, "warm", _WarmStartAgent, env_kwargs={"keep_checkpoints": mine}
+    )
+    assert ENV_EVENTS[0] == ("make", mine)
+
+
+def test_agents_without_the_hook_get_no_warm_start_and_no_checkpoints(tmp_path, monkeypatch):
+    _run_agent(tmp_path, monkeypatch, "plain", _NoWarmStartAgent)
+    assert ENV_EVENTS[0] == ("make", None)
+    assert [kind for kind, _ in ENV_EVENTS].count("warm_start") == 0
+
+
+def test_resumed_round_gets_the_warm_start_before_its_first_new_meta_step(tmp_path, monkeypatch):
+    real_step = FakeMetaEnv.step
+    calls = {"n": 0}
+
+    def step_until_interrupt(self, action):
+        calls["n"] += 1
+        if calls["n"] == 4:  # second meta-step of the second round
+            raise KeyboardInterrupt
+        return real_step(self, action)
+
+    monkeypatch.setattr(FakeMetaEnv, "step", step_until_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _run_agent(tmp_path, monkeypatch, "warm", _WarmStartAgent)
+    monkeypatch.setattr(FakeMetaEnv, "step", real_step)
+    ENV_EVENTS.clear()
+    # This FAKE env's observation is a plain string: passed through, with a warning on resume.
+    with pytest.warns(RuntimeWarning, match="not in the MetaRewardEnv format"):
+        result = _run_agent(tmp_path, monkeypatch, "warm", _WarmStartAgent)
+    assert len(result.record["meta_steps"]) == 5
+    # Meta-steps 0-2 are replayed: no env.step and no warm start for the first round; the second
+    # round's warm start is set again before its one remaining meta-step.
+    assert [e for e in ENV_EVENTS if e[0] != "make"] == [
+        ("warm_start", "ckpt-after-round-1"),
+        ("step", "g1"),
+        ("warm_start", "ckpt-after-round-2"),
+        ("step", "g1 + g2"),
+    ]
