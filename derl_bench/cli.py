@@ -1,13 +1,17 @@
-"""The ``derl-bench`` command line: ``run``, ``ls envs|primitives|agents``, ``validate``.
+"""The ``derl-bench`` command line: ``run``, ``ls envs|primitives|agents``, ``validate``, ``plot``.
 
 ``derl-bench run`` with no options is the benchmark's main job: the paper's heuristic
 meta-rewards (agent ``heuristic``) on real GSM8K (``DERL-GSM8K-v0``), outer budget 3, seed 0,
 preset :data:`DEFAULT_PRESET`. Heavy modules (gymnasium envs, torch) are imported only by the
 command that needs them, so ``--help`` and ``ls`` stay fast.
 
+Runs are resumable: ``derl-bench run`` continues an interrupted run of the same command from its
+SQLite store (``--no-resume`` starts afresh); see :mod:`derl_bench.runner`.
+
 Exit codes: 0 success; 1 ``validate`` found an invalid file; 2 a usage error (unknown env id,
-agent, preset or primitive set, a missing or corrupt data file, bad option values); 130
-interrupted (Ctrl-C).
+agent, preset or primitive set, a missing or corrupt data file, bad option values, a run store
+that belongs to another command or is in use, an agent that cannot be resumed, no result file
+to plot); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ Examples:
   derl-bench ls envs ; derl-bench ls primitives ; derl-bench ls agents
 
   derl-bench validate runs/DERL-GSM8K-v0/heuristic/seed0.json
+
+  derl-bench plot runs                         # PNGs into runs/plots
 """
 
 _RUN_EPILOG = """\
@@ -79,7 +85,11 @@ Examples:
 
   derl-bench run --data-dir ../shared/data --out results --no-progress
 
-Each seed writes OUT/ENV/AGENT/seed<S>.json; check it with `derl-bench validate`.
+  derl-bench run --budget 8 --seeds 0,1,2   # interrupted? the same command resumes it
+
+Each seed writes OUT/ENV/AGENT/seed<S>.json; check it with `derl-bench validate`. Finished
+meta-steps are kept in OUT/ENV/AGENT/seed<S>.sqlite, so rerunning an interrupted command
+continues where it stopped (--no-resume starts afresh).
 """
 
 app = typer.Typer(
@@ -225,6 +235,14 @@ def run(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
     ] = True,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume/--no-resume",
+            help="Continue an interrupted run of the same command from its store "
+            "(OUT/ENV/AGENT/seed<S>.sqlite); --no-resume discards the store and starts afresh.",
+        ),
+    ] = True,
 ) -> None:
     """Run an outer agent on a MetaRewardEnv (one run per seed); print a results table.
 
@@ -232,11 +250,15 @@ def run(
     g1, g1 + g2 and (g1 + g2 + g3 + g4) / 4 on real GSM8K, each trained with
     GRPO and scored on the validation split; the best one is then trained
     afresh and scored once on the test split.
+
+    Every finished meta-step is saved at once; run the same command again after an
+    interruption and it resumes ("resuming: k of N meta-steps done").
     """
     from derl_bench.baselines import UnknownAgentError
     from derl_bench.envs.data import ChecksumMismatch, DataFileMissing
-    from derl_bench.runner import UnknownEnvError, result_path
+    from derl_bench.runner import AgentNotDeterministicError, UnknownEnvError, result_path
     from derl_bench.runner import run as run_one
+    from derl_bench.store import StoreError, StoreMismatchError
 
     seed_list = _parse_seeds(seeds)
     console = _stdout()
@@ -265,9 +287,18 @@ def run(
                         group_size=group_size,
                         out_dir=out,
                         progress=progress,
+                        resume=resume,
+                        notify=lambda text: console.print(text, markup=False),
                     )
                 )
         except (UnknownEnvError, UnknownAgentError) as exc:
+            _fail(str(exc))
+        except (StoreMismatchError, StoreError) as exc:  # nothing of this seed ran
+            if results:
+                console.print(_results_table(results))
+            _fail(str(exc))
+        except AgentNotDeterministicError as exc:
+            partial_note()
             _fail(str(exc))
         except (DataFileMissing, ChecksumMismatch) as exc:
             partial_note()
@@ -381,6 +412,36 @@ def validate(
         )
     if invalid:
         raise typer.Exit(1)
+
+
+@app.command()
+def plot(
+    run_dir: Annotated[
+        Path, typer.Argument(file_okay=False, help="Folder of result files (searched recursively).")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the PNGs (default: RUN_DIR/plots).")
+    ] = None,
+) -> None:
+    """Plot every result under RUN_DIR: validation success, primitive usage, structure.
+
+    Three PNGs per env id: best-so-far and mean validation success per outer iteration (one
+    line per agent, mean over seeds, min-max band), primitive usage per iteration, and the
+    paper's structure taxonomy (stable / unstable / invalid shares) per iteration.
+
+    Example: derl-bench plot runs
+    """
+    from derl_bench.plots import load_run_dir, plot_run_dir
+
+    console = _stdout()
+    try:
+        written = plot_run_dir(run_dir, out)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        _fail(str(exc))
+    for skipped in load_run_dir(run_dir).skipped:
+        console.print(f"skipped {skipped.path}: {skipped.reason}", markup=False)
+    for path in written:
+        console.print(f"wrote {path}", markup=False)
 
 
 def main() -> None:

@@ -205,3 +205,90 @@ def test_validate_good_and_bad_files(tmp_path):
 def test_validate_missing_file_exits_2(tmp_path):
     result = _invoke("validate", str(tmp_path / "nope.json"))
     assert result.exit_code == 2
+
+
+# --- resuming and plotting ------------------------------------------------------------------
+
+
+def _counting_env(monkeypatch, tmp_path):
+    import resume_fakes
+
+    resume_fakes.register_env()
+    counter = tmp_path / "counter"
+    monkeypatch.setenv(resume_fakes.COUNTER_VAR, str(counter))
+    return resume_fakes, counter
+
+
+def test_run_help_shows_resume_option():
+    result = _invoke("run", "--help")
+    assert result.exit_code == 0
+    assert "--resume" in result.output and "--no-resume" in result.output
+
+
+def test_run_interrupted_then_same_command_resumes(tmp_path, monkeypatch):
+    fakes, counter = _counting_env(monkeypatch, tmp_path)
+    args = ["run", "--env", fakes.ENV_ID, "--budget", "4", "--group-size", "3"]
+    args += ["--out", str(tmp_path / "out"), "--no-progress"]
+    monkeypatch.setenv(fakes.INTERRUPT_VAR, "2")
+    interrupted = _invoke(*args)
+    assert interrupted.exit_code == 130, interrupted.output
+    assert "interrupted" in interrupted.output
+    monkeypatch.delenv(fakes.INTERRUPT_VAR)
+    assert len(fakes.trained(counter)) == 2
+
+    resumed = _invoke(*args)
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming: 2 of 4 meta-steps done" in resumed.output
+    record = load_result(tmp_path / "out" / fakes.ENV_ID / "heuristic" / "seed0.json")
+    assert record["status"] == "finished" and len(record["meta_steps"]) == 4
+    steps = [line for line in fakes.trained(counter) if line.startswith("step ")]
+    assert steps == ["step g1", "step g1 + g2", "step (g1 + g2 + g3 + g4) / 4", "step g1"]
+
+    again = _invoke(*args)
+    assert again.exit_code == 0, again.output
+    assert "already finished" in again.output and "resuming" not in again.output
+    assert len(fakes.trained(counter)) == 5  # 4 meta-steps and 1 test, nothing redone
+
+    fresh = _invoke(*args, "--no-resume")
+    assert fresh.exit_code == 0, fresh.output
+    assert "resuming" not in fresh.output and "already finished" not in fresh.output
+    assert len(fakes.trained(counter)) == 10
+
+
+def test_run_resume_with_another_budget_exits_2_naming_the_fix(tmp_path, monkeypatch):
+    fakes, counter = _counting_env(monkeypatch, tmp_path)
+    base = ["run", "--env", fakes.ENV_ID, "--out", str(tmp_path / "out"), "--no-progress"]
+    monkeypatch.setenv(fakes.INTERRUPT_VAR, "1")
+    assert _invoke(*base, "--budget", "3").exit_code == 130
+    monkeypatch.delenv(fakes.INTERRUPT_VAR)
+    result = _invoke(*base, "--budget", "5")
+    assert result.exit_code == 2
+    assert "budget=3" in result.output and "budget=5" in result.output
+    assert "--out" in result.output and "Traceback" not in result.output
+    assert len(fakes.trained(counter)) == 1
+
+
+def test_plot_writes_pngs_and_lists_them(tmp_path):
+    from test_plots import PNG_MAGIC, write_synthetic_result
+
+    write_synthetic_result(
+        tmp_path,
+        env_id="DERL-Test-v0",
+        agent="a",
+        seed=0,
+        group_size=2,
+        steps=[("g1", 0.2), ("g1 + g2", 0.5), ("g1 * g2", 0.4)],
+    )
+    result = _invoke("plot", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    pngs = sorted((tmp_path / "plots").glob("*.png"))
+    assert len(pngs) == 3
+    for png in pngs:
+        assert png.read_bytes().startswith(PNG_MAGIC)
+        assert png.name in result.output
+
+
+def test_plot_without_results_exits_2(tmp_path):
+    result = _invoke("plot", str(tmp_path))
+    assert result.exit_code == 2
+    assert "no readable result file" in result.output
