@@ -40,6 +40,9 @@ ENTRY_POINT_GROUP = "derl_bench.baselines"
 
 _BUILTINS: dict[str, str] = {
     "heuristic": "derl_bench.baselines.heuristic:HeuristicAgent",
+    "random": "derl_bench.baselines.random_search:RandomSearchAgent",
+    "evolution": "derl_bench.baselines.evolution:EvolutionAgent",
+    "cma": "derl_bench.baselines.cma_es:CMAESAgent",
 }
 
 _LOCK = threading.Lock()
