@@ -23,7 +23,11 @@ the stored and the new part), in the MetaRewardEnv's format (``instruction``, ``
 ``history_meta_rewards``, ``history_rewards``, ``history_length``), so it is the same whether
 or not the run was resumed. Envs with another observation format are passed through unchanged
 (after a resume such an observation lacks the replayed meta-steps; a warning says so).
-Agents always get ``info`` after a JSON round trip (as stored), also in uninterrupted runs.
+Agents always get ``info`` after a JSON round trip (as stored), also in uninterrupted runs;
+``info["meta_step"]`` is the run's index (the env itself counts from 0 again after a resume).
+One difference remains: the env's in-memory cache starts empty after a resume, so a meta-reward
+repeated across the restart is trained again (same validation success for the same seed, but a
+real cost and ``cache_hit`` False where the uninterrupted run had a free cache hit).
 """
 
 from __future__ import annotations
@@ -615,6 +619,8 @@ def _run_episode(
                             base.set_warm_start(warm_start)
                             warm_start_pending = False
                         observation, reward, terminated, truncated, raw_info = env.step(meta_reward)
+                        if "meta_step" in raw_info:  # the env counts from 0 after a resume
+                            raw_info = {**raw_info, "meta_step": index}
                         done = store.add_step(
                             meta_reward,
                             float(reward),

@@ -188,7 +188,13 @@ class HistoryAgent:
         return [f"g1 + {len(history) + i + 1} * g2 + {base} * g3" for i in range(n)]
 
     def update(self, results: list[StepResult]) -> None:
-        self.results.extend((r.meta_reward, r.reward) for r in results)
+        for result in results:
+            if result.info["meta_step"] != len(self.results):
+                raise AssertionError(
+                    f"info['meta_step'] is {result.info['meta_step']}, the run's index is "
+                    f"{len(self.results)}"
+                )
+            self.results.append((result.meta_reward, result.reward))
 
 
 AGENT_ENTRY = f"{__name__}:HistoryAgent"
