@@ -289,6 +289,7 @@ def write_result(path: str | os.PathLike[str], obj: Mapping[str, Any]) -> Path:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; result files are for sharing
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -149,7 +150,9 @@ class LMGRPOTrainer:
         threads = torch.get_num_threads()
         if config.torch_threads is not None:
             torch.set_num_threads(config.torch_threads)
-        with tempfile.TemporaryDirectory(prefix="derl-grpo-") as out:
+        with tempfile.TemporaryDirectory(prefix="derl-grpo-") as out, warnings.catch_warnings():
+            # transformers 5 renamed gradient_checkpointing; TRL still passes the old name.
+            warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*")
             args = GRPOConfig(
                 output_dir=out,
                 max_steps=config.max_steps,

@@ -47,6 +47,9 @@ def _require_llm_extra() -> None:
 def _load_base(model: str, data_dir: str | None) -> tuple[Any, Any]:
     _require_llm_extra()
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our runner shows its own progress
 
     if model == "tiny":
         source: str | Path = tiny_lm_path(data_dir=data_dir)
