@@ -1,8 +1,9 @@
 """One smoke meta-step's wall time against a bare TRL GRPO run of the same configuration.
 
 Run: ``.venv/bin/pytest benchmarks/test_bench_meta_step.py --benchmark-only`` (needs the data).
-The ratio ``harness / bare`` is stored in ``extra_info``; the harness (primitives, meta-reward,
-bookkeeping) should add < 10 % to the training part. Validation decoding is reported apart.
+The ratio ``harness / bare`` (minimum of two runs each) is stored in ``extra_info``; the harness
+(primitives, meta-reward, bookkeeping) should add < 10 % to the training part. Sampled completions
+differ in length between the two runs, which dominates the noise at this tiny scale.
 """
 
 from __future__ import annotations
@@ -77,14 +78,14 @@ def test_meta_step_overhead_vs_bare_trl(benchmark) -> None:  # noqa: ANN001
         config=CONFIG,
     )
     load_policy(CONFIG)  # build/load the tiny LM outside the timings
-    bare_seconds = _bare_trl(trainer)
+    bare_seconds = min(_bare_trl(trainer) for _ in range(2))  # min of 2: first-run effects
     meta_reward = parse("g1 + 0.5 * g2")
 
     def harness_training() -> None:
         trainer.train_policy(meta_reward, trainer.d_in, seed=0, init=None)
 
-    benchmark.pedantic(harness_training, rounds=1, iterations=1)
-    harness_seconds = benchmark.stats.stats.mean
+    benchmark.pedantic(harness_training, rounds=2, iterations=1)
+    harness_seconds = benchmark.stats.stats.min
     benchmark.extra_info["bare_trl_seconds"] = bare_seconds
     benchmark.extra_info["harness_seconds"] = harness_seconds
     benchmark.extra_info["ratio"] = harness_seconds / bare_seconds
