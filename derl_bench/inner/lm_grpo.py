@@ -54,11 +54,13 @@ class _MetaRewardFunction:
         self.sums = np.zeros(len(primitive_set.names))
         self.n_rollouts = 0
         self.n_nonfinite = 0
+        self.seconds = 0.0
         self.__name__ = "meta_reward"
 
     def __call__(
         self, prompts: list[Any], completions: list[Any], record_index: list[int], **_: Any
     ) -> list[float]:
+        start = time.perf_counter()
         texts = [_completion_text(c) for c in completions]
         records = [self.records[i] for i in record_index]
         values = self.primitive_set.compute(texts, records)
@@ -73,6 +75,7 @@ class _MetaRewardFunction:
         for name, mean in zip(self.primitive_set.names, values.mean(axis=0), strict=True):
             row[name] = float(mean)
         self.calls.append(row)
+        self.seconds += time.perf_counter() - start
         return [float(r) for r in rewards]
 
 
