@@ -1,7 +1,10 @@
 """Outer agents that search for meta-rewards: the protocol, the registry and the built-ins.
 
-Built-in agents: ``heuristic`` (the paper's hand-designed meta-rewards). Later issues add
-``random``, ``evolution``, ``llm_evolution``, ``derl`` and ``derl_pop``. Agent modules are
+Built-in agents: ``heuristic`` (the paper's hand-designed meta-rewards), ``random``
+(compute-matched random search), ``evolution`` (genetic programming over expression trees),
+``cma`` (CMA-ES over linear weights), ``derl`` (the Meta-Optimizer: a small LM with
+grammar-constrained decoding trained by outer GRPO) and ``derl_pop`` (DERL with warm-started
+inner policies). ``llm_evolution`` is still to come. Agent modules are
 imported only when :func:`get_agent` asks for them.
 """
 

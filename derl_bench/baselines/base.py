@@ -43,6 +43,8 @@ _BUILTINS: dict[str, str] = {
     "random": "derl_bench.baselines.random_search:RandomSearchAgent",
     "evolution": "derl_bench.baselines.evolution:EvolutionAgent",
     "cma": "derl_bench.baselines.cma_es:CMAESAgent",
+    "derl": "derl_bench.baselines.derl:DERLAgent",
+    "derl_pop": "derl_bench.baselines.derl_pop:DERLPopAgent",
 }
 
 _LOCK = threading.Lock()
