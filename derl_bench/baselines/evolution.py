@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from derl_bench.baselines._common import resolve_settings, tree_agent_config
 from derl_bench.baselines.base import StepResult
 from derl_bench.baselines.expression_trees import (
     TreeConfig,
@@ -317,11 +318,9 @@ class EvolutionAgent:
         config: EvolutionConfig | None = None,
         **overrides: Any,
     ) -> None:
-        if config is not None and overrides:
-            raise TypeError(f"pass either config or field overrides, not both: {overrides}")
+        self.settings = resolve_settings(config, overrides, EvolutionConfig)
         self.primitive_names = check_primitive_names(primitive_names)
         self.seed = int(seed)
-        self.settings = config if config is not None else EvolutionConfig(**overrides)
         self._rng = np.random.default_rng(self.seed)
         self.population: list[Individual] = []
         self.best_meta_reward: str | None = None
@@ -335,9 +334,7 @@ class EvolutionAgent:
     @property
     def config(self) -> dict[str, Any]:
         """The agent's configuration as a JSON-able dict, for result files."""
-        settings = dataclasses.asdict(self.settings)
-        settings["tree"]["operators"] = list(self.settings.tree.operators)
-        return {"primitive_names": list(self.primitive_names), "seed": self.seed, **settings}
+        return tree_agent_config(self.primitive_names, self.seed, self.settings)
 
     def _initial_population(self) -> list[MetaReward]:
         settings = self.settings

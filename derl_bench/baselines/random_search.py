@@ -11,11 +11,12 @@ of meta-steps.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from derl_bench.baselines._common import resolve_settings, tree_agent_config
 from derl_bench.baselines.base import StepResult
 from derl_bench.baselines.expression_trees import TreeConfig, random_valid_tree
 from derl_bench.meta_reward import DEFAULT_PRIMITIVES
@@ -82,11 +83,9 @@ class RandomSearchAgent:
         config: RandomSearchConfig | None = None,
         **overrides: Any,
     ) -> None:
-        if config is not None and overrides:
-            raise TypeError(f"pass either config or field overrides, not both: {overrides}")
+        self.settings = resolve_settings(config, overrides, RandomSearchConfig)
         self.primitive_names = check_primitive_names(primitive_names)
         self.seed = int(seed)
-        self.settings = config if config is not None else RandomSearchConfig(**overrides)
         self._rng = np.random.default_rng(self.seed)
         self._proposed: set[str] = set()
         self.best_meta_reward: str | None = None
@@ -95,9 +94,7 @@ class RandomSearchAgent:
     @property
     def config(self) -> dict[str, Any]:
         """The agent's configuration as a JSON-able dict, for result files."""
-        settings = asdict(self.settings)
-        settings["tree"]["operators"] = list(self.settings.tree.operators)
-        return {"primitive_names": list(self.primitive_names), "seed": self.seed, **settings}
+        return tree_agent_config(self.primitive_names, self.seed, self.settings)
 
     def propose(self, observation: Any, n: int) -> list[str]:
         """Draw ``n`` random meta-rewards.
