@@ -33,6 +33,7 @@ ENTRY_POINT_GROUP = "derl_bench.primitives"
 
 _BUILTINS: dict[str, str] = {
     "math": "derl_bench.primitives.math:MATH_PRIMITIVES",
+    "agent": "derl_bench.primitives.agent:AGENT_PRIMITIVES",
 }
 
 _LOCK = threading.Lock()
