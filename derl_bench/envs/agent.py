@@ -88,8 +88,9 @@ class Trajectory:
 
     def __post_init__(self) -> None:
         scores = np.asarray(self.step_scores, dtype=np.float64).reshape(-1)
-        bad = not np.all(np.isfinite(scores)) or scores.min() < 0 or scores.max() > 1
-        if scores.size and bad:
+        if scores.size and (
+            not np.all(np.isfinite(scores)) or scores.min() < 0 or scores.max() > 1
+        ):
             raise ValueError(
                 f"step_scores must be finite and in [0, 1], got min {scores.min()}, "
                 f"max {scores.max()}"
