@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AgentTask", "Trajectory"]
+__all__ = ["AgentSplits", "AgentTask", "Trajectory"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,3 +96,39 @@ class Trajectory:
                 f"max {scores.max()}"
             )
         object.__setattr__(self, "step_scores", scores)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentSplits:
+    """The task splits of one agent domain at one generalisation level.
+
+    Attributes:
+        level: ``"L0"`` (in-distribution test), ``"L1"`` (unseen variations / rooms) or ``"L2"``
+            (held-out task types); ``""`` for domains without levels.
+        d_in: Tasks the inner GRPO trains on (the paper's D_in).
+        val: Validation tasks V; validation_success is measured on them (greedy).
+        test: Test tasks, used only by ``evaluate_test``.
+        held_out_types: The task types reserved for the L2 test (empty for L0/L1).
+    """
+
+    level: str
+    d_in: tuple[AgentTask, ...]
+    val: tuple[AgentTask, ...]
+    test: tuple[AgentTask, ...]
+    held_out_types: tuple[str, ...] = ()
+
+    @property
+    def train_pool(self) -> tuple[AgentTask, ...]:
+        """D_in followed by V: what ``evaluate_test`` trains on."""
+        return self.d_in + self.val
+
+    def __post_init__(self) -> None:
+        seen: dict[str, str] = {}
+        for name in ("d_in", "val", "test"):
+            for task in getattr(self, name):
+                if task.key in seen and seen[task.key] != name:
+                    raise ValueError(
+                        f"task {task.key} is in both {seen[task.key]} and {name}; splits must "
+                        "be disjoint"
+                    )
+                seen[task.key] = name

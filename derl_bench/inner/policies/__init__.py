@@ -1,0 +1,1 @@
+"""Policies for the compact GRPO: MLPs for classic control, action scoring for text envs."""
