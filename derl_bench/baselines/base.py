@@ -45,6 +45,7 @@ _BUILTINS: dict[str, str] = {
     "cma": "derl_bench.baselines.cma_es:CMAESAgent",
     "derl": "derl_bench.baselines.derl:DERLAgent",
     "derl_pop": "derl_bench.baselines.derl_pop:DERLPopAgent",
+    "llm_evolution": "derl_bench.baselines.llm_evolution:LLMEvolutionAgent",
 }
 
 _LOCK = threading.Lock()
