@@ -262,3 +262,149 @@ def test_training_the_head_raises_the_preferred_action_probability(minilm):
     assert [info["valid_actions"][g] for g, info in zip(greedy, infos, strict=True)] == [
         "pick up thermometer"
     ] * 3
+
+
+# --- LMActionPolicy with a tiny random Qwen2 -------------------------------------------------
+
+QWEN_LIKE_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    """A random 2-layer Qwen2 (about 30 k parameters) with a 300-token BPE trained here."""
+    from derl_bench.inner.tiny_lm import TinyLMConfig, _build_model, _train_tokenizer
+
+    texts = [
+        "You are in the kitchen. You see a fridge, a stove, a table and a thermometer.",
+        "Admissible actions: open fridge, go to hallway, look around, pick up thermometer.",
+        "Reply with exactly one admissible action. You are an agent in a text environment.",
+    ] * 10
+    tokenizer = _train_tokenizer(texts, vocab_size=300)
+    config = TinyLMConfig(
+        vocab_size=300,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        seed=0,
+    )
+    return _build_model(config, tokenizer), tokenizer
+
+
+def _lm_policy(tiny_lm, *, chat=False, **config):
+    from derl_bench.inner.policies.lm_agent import LMActionConfig, LMActionPolicy
+
+    model, tokenizer = tiny_lm
+    model = copy.deepcopy(model)  # tests that train must not change the shared model
+    tokenizer = copy.deepcopy(tokenizer)
+    if chat:
+        tokenizer.chat_template = QWEN_LIKE_TEMPLATE
+    return LMActionPolicy(model, tokenizer, LMActionConfig(**config))
+
+
+def _lm_batch():
+    observations = [
+        "You are in the kitchen. You see a fridge and a thermometer.",
+        "Hallway.",
+        "You are in the kitchen. The fridge is open. " * 4,
+    ]
+    infos = [
+        {"valid_actions": ["open fridge", "go to hallway", "look around", "pick up thermometer"]},
+        {"valid_actions": ["go to kitchen", "look"]},
+        {"valid_actions": [f"take item {j} from fridge" for j in range(9)] + ["close fridge"]},
+    ]
+    return observations, infos
+
+
+def test_lm_config_rejects_bad_values():
+    from derl_bench.inner.policies.lm_agent import LMActionConfig
+
+    for bad in ({"temperature": -1.0}, {"max_rows_per_forward": 0}, {"max_observation_chars": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            LMActionConfig(**bad)
+
+
+@pytest.mark.parametrize("chat", [False, True], ids=["plain", "chat-template"])
+def test_lm_scores_are_summed_action_token_log_probs(tiny_lm, chat):
+    """Batched, cached, padded scoring equals scoring each full sequence alone."""
+    policy = _lm_policy(tiny_lm, chat=chat, max_rows_per_forward=5)  # several groups
+    observations, infos = _lm_batch()
+    actions = [tuple(i["valid_actions"]) for i in infos]
+    with torch.no_grad():
+        scores = policy.logits(observations, actions)
+    assert scores.shape == (3, 10) and torch.isinf(scores[1, 2:]).all()
+    tokenizer, model = policy.tokenizer, policy.model
+    for i, (state, row) in enumerate(zip(observations, actions, strict=True)):
+        prompt_text = policy.prompt(state, row)
+        if chat:
+            assert prompt_text.endswith("<|im_start|>assistant\n")
+        prompt = tokenizer(prompt_text)["input_ids"]
+        for j, action in enumerate(row):
+            ids = tokenizer(action if chat else " " + action)["input_ids"]
+            ids = ids + [tokenizer.eos_token_id]
+            with torch.no_grad():
+                logits = model(torch.tensor([prompt + ids])).logits[0]
+            logp = torch.log_softmax(logits, dim=-1)
+            expected = sum(float(logp[len(prompt) + t - 1, tok]) for t, tok in enumerate(ids))
+            assert float(scores[i, j]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_lm_act_log_prob_and_sampling(tiny_lm):
+    # Summed log-probs of a random LM favour the shortest action by far; the per-token mean
+    # is close to uniform, so different seeds give different samples.
+    policy = _lm_policy(tiny_lm, length_normalize=True)
+    assert isinstance(policy, AgentPolicy)
+    observations, infos = _lm_batch()
+
+    def sample(seed):
+        generator = torch.Generator().manual_seed(seed)
+        return [policy.act(observations, infos, generator=generator) for _ in range(3)]
+
+    first, again, other = sample(1), sample(1), sample(2)
+    assert [a for a, _ in first] == [a for a, _ in again]
+    assert [a for a, _ in first] != [a for a, _ in other]
+    records = [r for _, recs in first for r in recs]
+    for record in records:
+        assert 0 <= record.index < len(record.actions)
+    greedy = [policy.act(observations, infos, generator=torch.Generator(), greedy=True)[0]]
+    greedy.append(policy.act(observations, infos, generator=torch.Generator(), greedy=True)[0])
+    assert greedy[0] == greedy[1]
+    assert (
+        greedy[0]
+        == policy.logits(observations, [i["valid_actions"] for i in infos]).argmax(dim=-1).tolist()
+    )
+
+    log_probs = policy.log_prob(records[::-1])  # another batch composition than in act
+    assert log_probs.dtype == torch.float32 and log_probs.shape == (len(records),)
+    expected = torch.tensor([r.log_prob for r in records[::-1]])
+    torch.testing.assert_close(log_probs.detach(), expected, atol=1e-5, rtol=0)
+    log_probs.sum().backward()
+    grads = [p.grad for p in policy.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_lm_training_raises_the_preferred_action_probability(tiny_lm):
+    policy = _lm_policy(tiny_lm, chat=True)
+    observations, infos = _lm_batch()
+    observations, infos = observations[:1], infos[:1]
+    _, records = policy.act(observations, infos, generator=torch.Generator().manual_seed(0))
+    target = [records[0]._replace(index=3)]  # "pick up thermometer"
+    before = float(policy.log_prob(target).detach().exp())
+    initial = [p.detach().clone() for p in policy.parameters()]
+    optimizer = torch.optim.Adam(policy.parameters(), lr=2e-2)
+    for _ in range(15):
+        loss = -policy.log_prob(target).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = float(policy.log_prob(target).detach().exp())
+    assert before < 0.1 and after > 0.9, (before, after)
+    assert any(not torch.equal(p, q) for p, q in zip(policy.parameters(), initial, strict=True))
+    greedy, _ = policy.act(observations, infos, generator=torch.Generator(), greedy=True)
+    assert greedy == [3]
