@@ -9,6 +9,8 @@ ENTRY_POINT = "derl_bench.meta_env.meta_reward_env:MetaRewardEnv"
 ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
     ("DERL-GSM8K-v0", {"domain": "gsm8k"}),
     ("DERL-MATH-v0", {"domain": "math"}),
+    ("DERL-CartPole-v0", {"domain": "cartpole"}),
+    ("DERL-Pendulum-v0", {"domain": "pendulum"}),
 )
 """(id, kwargs) of every env this package registers."""
 

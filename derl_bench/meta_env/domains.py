@@ -98,8 +98,25 @@ def _math(**kwargs: Any) -> Domain:
     return _build_math("math", **kwargs)
 
 
-DOMAINS: dict[str, Callable[..., Domain]] = {"gsm8k": _gsm8k, "math": _math}
-"""Domain builders by name; later issues add agent and cheap domains."""
+def _cartpole(**kwargs: Any) -> Domain:
+    from derl_bench.meta_env.agent_domains import build_classic
+
+    return build_classic("cartpole", **kwargs)
+
+
+def _pendulum(**kwargs: Any) -> Domain:
+    from derl_bench.meta_env.agent_domains import build_classic
+
+    return build_classic("pendulum", **kwargs)
+
+
+DOMAINS: dict[str, Callable[..., Domain]] = {
+    "gsm8k": _gsm8k,
+    "math": _math,
+    "cartpole": _cartpole,
+    "pendulum": _pendulum,
+}
+"""Domain builders by name."""
 
 
 def build_domain(name: str, **kwargs: Any) -> Domain:

@@ -114,6 +114,8 @@ class MetaRewardEnv(gymnasium.Env):
         include_gsm8k_train: bool = False,
         keep_checkpoints: str | None = None,
         data_source: str = "local",
+        level: str | None = None,
+        inner: str | None = None,
     ) -> None:
         if budget < 1:
             raise ValueError(f"budget={budget} must be >= 1 (meta-steps per outer episode)")
@@ -127,6 +129,10 @@ class MetaRewardEnv(gymnasium.Env):
             extra["include_gsm8k_train"] = True
         if data_source != "local":
             extra["data_source"] = data_source
+        if level is not None:
+            extra["level"] = level
+        if inner is not None:
+            extra["inner"] = inner
         self._domain = build_domain(
             domain,
             preset=preset,
@@ -254,7 +260,10 @@ class MetaRewardEnv(gymnasium.Env):
         parsed = parse(meta_reward, primitive_names=self.primitive_set.names)
         start = time.perf_counter()
         result = self.trainer.evaluate_test(parsed, seed=self._seed)
-        steps = getattr(getattr(self.trainer, "config", None), "max_steps", 0)
+        config = getattr(self.trainer, "config", None)
+        steps = getattr(config, "max_steps", None) or getattr(config, "inner_steps", 0) * getattr(
+            config, "ppo_epochs", 1
+        )
         return {
             "test_success": float(result.success),
             "n_test": int(result.n),

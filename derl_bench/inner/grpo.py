@@ -1,0 +1,441 @@
+"""Compact GRPO over whole episodes, for agent domains (classic control, ScienceWorld, ALFWorld).
+
+Readable top to bottom (CleanRL style). One inner training = ``config.inner_steps`` iterations:
+
+1. **Rollout.** Draw ``tasks_per_step`` tasks from D_in; play ``group_size`` episodes from each
+   (same :class:`~derl_bench.envs.agent.AgentTask` -> same initial state), sampling actions
+   from the policy; ``n_envs`` inner envs advance in lockstep with one batched policy call.
+2. **Reward.** Each episode becomes a :class:`~derl_bench.envs.agent.Trajectory`; the primitive
+   set gives float64 (n_episodes, K); the compiled meta-reward gives the episode rewards
+   (non-finite -> 0, counted).
+3. **Advantage.** Within each group, ``A = (r - mean) / (std + advantage_eps)`` (GRPO, Shao et
+   al. 2024, Eq. 3 with outcome supervision): every action of an episode gets its episode's A.
+4. **Update.** ``ppo_epochs`` Adam steps on the PPO-clipped surrogate
+   ``-min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)``, averaged over the actions of an
+   episode and then over episodes, plus ``beta`` times the k3 KL estimate to the initial policy
+   ``exp(ref - new) - (ref - new) - 1`` on the visited states.
+
+Validation and test are greedy: success rate over the tasks (each task once).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from derl_bench.envs.agent import AgentSplits, AgentTask, Trajectory
+from derl_bench.inner.base import Cost, EvalResult, InnerResult
+from derl_bench.inner.grpo_config import AgentGRPOConfig
+from derl_bench.meta_reward import MetaReward, safe_rewards
+from derl_bench.primitives import PrimitiveSet
+
+__all__ = ["AgentGRPOTrainer", "Episode", "group_advantages", "run_episodes"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Episode:
+    """One played episode: the policy's step records and the trajectory the primitives read."""
+
+    trajectory: Trajectory
+    step_records: tuple[Any, ...]
+    """Opaque per-action records from ``policy.act`` (length ``trajectory.n_steps``)."""
+
+
+def run_episodes(
+    envs: Sequence[Any],
+    policy: Any,
+    tasks: Sequence[AgentTask],
+    *,
+    max_episode_steps: int,
+    generator: torch.Generator,
+    greedy: bool,
+) -> list[Episode]:
+    """Play one episode per task, ``len(envs)`` at a time in lockstep.
+
+    Args:
+        envs: Inner envs following the contract of :mod:`derl_bench.envs.agent`. An env may
+            define ``score_horizon`` (int): a trajectory that *terminated without success*
+            is then padded with step score 0 up to that many steps (classic control: dying
+            early must score lower than surviving).
+        policy: An :class:`~derl_bench.inner.policies.base.AgentPolicy`.
+        tasks: The tasks to play, in order.
+        max_episode_steps: Step limit (the episode is cut there even if the env would go on).
+        generator: Randomness for sampling actions.
+        greedy: Take the policy's most likely action (evaluation).
+
+    Returns:
+        One :class:`Episode` per task, in the order of ``tasks``.
+    """
+    results: list[Episode | None] = [None] * len(tasks)
+    queue = list(range(len(tasks)))
+    slots: list[dict[str, Any] | None] = [None] * len(envs)
+
+    def start(slot: int) -> None:
+        index = queue.pop(0)
+        task = tasks[index]
+        obs, info = envs[slot].reset(seed=task.seed, options={"task": task})
+        slots[slot] = {
+            "index": index,
+            "obs": obs,
+            "info": info,
+            "scores": [],
+            "records": [],
+            "actions": [],
+            "native": 0.0,
+            "success": bool(info.get("success", False)),
+            "terminated": False,
+        }
+
+    for slot in range(len(envs)):
+        if queue:
+            start(slot)
+    while any(s is not None for s in slots):
+        active = [i for i, s in enumerate(slots) if s is not None]
+        actions, records = policy.act(
+            [slots[i]["obs"] for i in active],  # type: ignore[index]
+            [slots[i]["info"] for i in active],  # type: ignore[index]
+            generator=generator,
+            greedy=greedy,
+        )
+        for i, action, record in zip(active, actions, records, strict=True):
+            state = slots[i]
+            assert state is not None
+            obs, reward, terminated, truncated, info = envs[i].step(action)
+            state["obs"], state["info"] = obs, info
+            state["scores"].append(float(info["step_score"]))
+            state["records"].append(record)
+            state["actions"].append(_jsonable(action))
+            state["native"] += float(reward)
+            state["success"] = bool(info.get("success", False))
+            state["terminated"] = bool(terminated)
+            if terminated or truncated or len(state["records"]) >= max_episode_steps:
+                results[state["index"]] = _finish(envs[i], tasks[state["index"]], state)
+                slots[i] = None
+                if queue:
+                    start(i)
+    return results  # type: ignore[return-value]
+
+
+def _jsonable(action: Any) -> Any:
+    if isinstance(action, np.ndarray):
+        return action.tolist()
+    if isinstance(action, np.generic):
+        return action.item()
+    return action
+
+
+def _finish(env: Any, task: AgentTask, state: dict[str, Any]) -> Episode:
+    scores = list(state["scores"])
+    horizon = getattr(env, "score_horizon", None)
+    if horizon is not None and state["terminated"] and not state["success"]:
+        scores += [0.0] * max(0, int(horizon) - len(scores))
+    info = state["info"]
+    score = float(info["score"]) if "score" in info else state["native"]
+    trajectory = Trajectory(
+        task=task,
+        step_scores=np.asarray(scores, dtype=np.float64),
+        success=state["success"],
+        n_steps=len(state["records"]),
+        score=score,
+        actions=tuple(state["actions"]),
+    )
+    return Episode(trajectory=trajectory, step_records=tuple(state["records"]))
+
+
+def group_advantages(rewards: np.ndarray, group_size: int, eps: float) -> np.ndarray:
+    """GRPO advantages: rewards normalised within consecutive groups.
+
+    Args:
+        rewards: float64, shape (n_groups * group_size,), groups consecutive.
+        group_size: Episodes per group, >= 2.
+        eps: Added to the group's sample std (ddof 1, as TRL computes it).
+
+    Returns:
+        float64, shape like ``rewards``: ``(r - group mean) / (group std + eps)``; 0 for a
+        group whose rewards are all equal.
+    """
+    grouped = rewards.reshape(-1, group_size)
+    mean = grouped.mean(axis=1, keepdims=True)
+    std = grouped.std(axis=1, ddof=1, keepdims=True)
+    return ((grouped - mean) / (std + eps)).reshape(-1)
+
+
+class AgentGRPOTrainer:
+    """The compact GRPO as an :class:`~derl_bench.inner.base.InnerTrainer` for agent domains.
+
+    Args:
+        splits: The domain's task splits (D_in, V, test).
+        env_factory: ``env_factory() -> gymnasium.Env`` making one inner env (contract of
+            :mod:`derl_bench.envs.agent`); ``config.n_envs`` are made per training and closed
+            after it.
+        policy_factory: ``policy_factory(seed) -> AgentPolicy`` making the preset's initial
+            policy (trainable parts initialised from ``seed``).
+        primitive_set: The agent primitive set (g1..g4).
+        config: The GRPO settings.
+        keep_checkpoints: Folder to save trained policies in (``<id>/policy.pt`` +
+            ``lineage.json``), or ``None``.
+    """
+
+    def __init__(
+        self,
+        *,
+        splits: AgentSplits,
+        env_factory: Callable[[], Any],
+        policy_factory: Callable[[int], Any],
+        primitive_set: PrimitiveSet,
+        config: AgentGRPOConfig,
+        keep_checkpoints: str | None = None,
+    ) -> None:
+        if not splits.d_in:
+            raise ValueError("splits.d_in is empty: the inner GRPO has no training tasks")
+        self.splits = splits
+        self.env_factory = env_factory
+        self.policy_factory = policy_factory
+        self.primitive_set = primitive_set
+        self.config = config
+        self.keep_checkpoints = keep_checkpoints
+        self.val = splits.val[: config.n_val] if config.n_val else splits.val
+        self.test = splits.test[: config.n_test] if config.n_test else splits.test
+
+    # -- InnerTrainer ---------------------------------------------------------------------------
+
+    def train(self, meta_reward: MetaReward, *, seed: int, init: Any = None) -> InnerResult:
+        """Train a policy from ``init`` (or the initial policy) on D_in; evaluate on V.
+
+        Args:
+            meta_reward: A valid meta-reward over ``primitive_set``.
+            seed: Seed of task order, action sampling and the policy's initialisation.
+            init: A checkpoint folder (from ``keep_checkpoints``) to warm-start from, or None.
+
+        Returns:
+            The :class:`InnerResult`; ``extra`` holds ``env_steps`` and the mean domain score.
+        """
+        start = time.perf_counter()
+        envs = [self.env_factory() for _ in range(self.config.n_envs)]
+        try:
+            policy, curve, stats = self._train(meta_reward, seed, init, self.splits.d_in, envs)
+            validation, validation_score = self._evaluate(policy, self.val, seed, envs)
+        finally:
+            for env in envs:
+                env.close()
+        checkpoint = None
+        if self.keep_checkpoints is not None:
+            checkpoint = self._save(policy, meta_reward, seed, init)
+        cost = Cost(
+            wall_seconds=time.perf_counter() - start,
+            inner_steps=self.config.inner_steps * self.config.ppo_epochs,
+            rollouts=stats["episodes"] + validation.n,
+            tokens=0,
+        )
+        return InnerResult(
+            validation=validation,
+            primitive_means=stats["primitive_means"],
+            training_curve=curve,
+            n_nonfinite_rewards=stats["nonfinite"],
+            cost=cost,
+            checkpoint=checkpoint,
+            extra={
+                "env_steps": stats["env_steps"],
+                "train_score_mean": stats["score_mean"],
+                "validation_score_mean": validation_score,
+            },
+        )
+
+    def evaluate_test(self, meta_reward: MetaReward, *, seed: int) -> EvalResult:
+        """Train a fresh policy on D_in ∪ V under ``meta_reward``; greedy success on test."""
+        envs = [self.env_factory() for _ in range(self.config.n_envs)]
+        try:
+            policy, _, _ = self._train(meta_reward, seed, None, self.splits.train_pool, envs)
+            return self._evaluate(policy, self.test, seed, envs)[0]
+        finally:
+            for env in envs:
+                env.close()
+
+    def evaluate_initial(
+        self, tasks: Sequence[AgentTask] | None = None, *, seed: int = 0
+    ) -> tuple[EvalResult, float]:
+        """Greedy evaluation of the untrained policy (on V by default).
+
+        Returns:
+            ``(result, mean domain score)``.
+        """
+        envs = [self.env_factory() for _ in range(self.config.n_envs)]
+        try:
+            policy = self.policy_factory(seed)
+            return self._evaluate(policy, tuple(tasks or self.val), seed, envs)
+        finally:
+            for env in envs:
+                env.close()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _train(
+        self,
+        meta_reward: MetaReward,
+        seed: int,
+        init: Any,
+        pool: Sequence[AgentTask],
+        envs: Sequence[Any],
+    ) -> tuple[Any, list[dict[str, float]], dict[str, Any]]:
+        if set(meta_reward.primitives_used) - set(self.primitive_set.names):
+            raise ValueError(
+                f"meta-reward {meta_reward.canonical!r} uses primitives outside "
+                f"{self.primitive_set.names}"
+            )
+        cfg = self.config
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        policy = self.policy_factory(seed)
+        if init is not None:
+            policy.load_state_dict(torch.load(Path(init) / "policy.pt", weights_only=True))
+        reference = copy.deepcopy(policy).eval() if cfg.beta > 0 else None
+        params = [p for p in policy.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=cfg.learning_rate)
+        curve: list[dict[str, float]] = []
+        all_primitives: list[np.ndarray] = []
+        scores: list[float] = []
+        nonfinite = 0
+        env_steps = 0
+        for step in range(cfg.inner_steps):
+            picks = rng.choice(
+                len(pool), size=cfg.tasks_per_step, replace=len(pool) < cfg.tasks_per_step
+            )
+            tasks = [pool[int(i)] for i in picks for _ in range(cfg.group_size)]
+            policy.eval()
+            episodes = run_episodes(
+                envs,
+                policy,
+                tasks,
+                max_episode_steps=cfg.max_episode_steps,
+                generator=generator,
+                greedy=False,
+            )
+            trajectories = [e.trajectory for e in episodes]
+            values = self.primitive_set.compute(trajectories, [None] * len(trajectories))
+            rewards, bad = safe_rewards(meta_reward, values)
+            nonfinite += int(bad)
+            advantages = group_advantages(rewards, cfg.group_size, cfg.advantage_eps)
+            all_primitives.append(values)
+            scores.extend(t.score for t in trajectories)
+            env_steps += sum(t.n_steps for t in trajectories)
+            loss_value = self._update(policy, reference, optimizer, params, episodes, advantages)
+            row = {
+                "inner_step": float(step + 1),
+                "reward_mean": float(rewards.mean()),
+                "reward_std": float(rewards.std()),
+                "success_mean": float(np.mean([t.success for t in trajectories])),
+                "episode_length_mean": float(np.mean([t.n_steps for t in trajectories])),
+                "loss": loss_value,
+            }
+            for k, name in enumerate(self.primitive_set.names):
+                row[name] = float(values[:, k].mean())
+            curve.append(row)
+        stacked = np.concatenate(all_primitives) if all_primitives else np.zeros((0, 0))
+        stats = {
+            "primitive_means": {
+                name: float(stacked[:, k].mean()) for k, name in enumerate(self.primitive_set.names)
+            },
+            "nonfinite": nonfinite,
+            "episodes": len(scores),
+            "env_steps": env_steps,
+            "score_mean": float(np.mean(scores)) if scores else 0.0,
+        }
+        return policy, curve, stats
+
+    def _update(
+        self,
+        policy: Any,
+        reference: Any,
+        optimizer: torch.optim.Optimizer,
+        params: list[torch.nn.Parameter],
+        episodes: Sequence[Episode],
+        advantages: np.ndarray,
+    ) -> float:
+        cfg = self.config
+        records = [r for e in episodes for r in e.step_records]
+        if not records or not np.any(advantages):
+            return 0.0
+        lengths = torch.tensor([len(e.step_records) for e in episodes])
+        owner = torch.repeat_interleave(torch.arange(len(episodes)), lengths)
+        adv = torch.as_tensor(advantages, dtype=torch.float32)[owner]
+        weight = (1.0 / lengths.clamp(min=1).float())[owner] / len(episodes)
+        with torch.no_grad():
+            old = policy.log_prob(records).detach()
+            ref = reference.log_prob(records).detach() if reference is not None else None
+        policy.train()
+        loss_value = 0.0
+        for _ in range(cfg.ppo_epochs):
+            new = policy.log_prob(records)
+            ratio = torch.exp(new - old)
+            clipped = torch.clamp(ratio, 1 - cfg.clip_epsilon, 1 + cfg.clip_epsilon)
+            per_step = -torch.minimum(ratio * adv, clipped * adv)
+            if ref is not None:
+                diff = ref - new
+                per_step = per_step + cfg.beta * (torch.exp(diff) - diff - 1)
+            loss = (per_step * weight).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            loss_value = float(loss.detach())
+        policy.eval()
+        return loss_value
+
+    def _evaluate(
+        self, policy: Any, tasks: Sequence[AgentTask], seed: int, envs: Sequence[Any]
+    ) -> tuple[EvalResult, float]:
+        generator = torch.Generator().manual_seed(seed)
+        policy.eval()
+        episodes = run_episodes(
+            envs,
+            policy,
+            list(tasks),
+            max_episode_steps=self.config.max_episode_steps,
+            generator=generator,
+            greedy=True,
+        )
+        trajectories = [e.trajectory for e in episodes]
+        values = self.primitive_set.compute(trajectories, [None] * len(trajectories))
+        names = self.primitive_set.names
+        means = {name: float(values[:, k].mean()) for k, name in enumerate(names)}
+        success = float(np.mean([t.success for t in trajectories])) if trajectories else 0.0
+        examples = tuple(
+            json.dumps(
+                {
+                    "task": t.task.key,
+                    "success": t.success,
+                    "score": t.score,
+                    "actions": list(t.actions[:12]),
+                }
+            )
+            for t in trajectories[:3]
+        )
+        result = EvalResult(
+            success=success, n=len(trajectories), primitive_means=means, tokens=0, examples=examples
+        )
+        score = float(np.mean([t.score for t in trajectories])) if trajectories else 0.0
+        return result, score
+
+    def _save(self, policy: Any, meta_reward: MetaReward, seed: int, init: Any) -> str:
+        lineage = {
+            "parent": None if init is None else str(init),
+            "meta_reward": meta_reward.canonical,
+            "seed": seed,
+        }
+        key = json.dumps(lineage, sort_keys=True)
+        checkpoint_id = hashlib.sha256(key.encode()).hexdigest()[:12]
+        path = Path(self.keep_checkpoints) / checkpoint_id  # type: ignore[arg-type]
+        path.mkdir(parents=True, exist_ok=True)
+        torch.save(policy.state_dict(), path / "policy.pt")
+        (path / "lineage.json").write_text(json.dumps({"id": checkpoint_id, **lineage}, indent=1))
+        return str(path)

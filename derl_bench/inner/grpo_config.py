@@ -1,0 +1,107 @@
+"""Configuration of the compact GRPO for agent domains (:mod:`derl_bench.inner.grpo`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+__all__ = ["AgentGRPOConfig"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentGRPOConfig:
+    """One inner GRPO training of an agent policy (classic control, ScienceWorld, ALFWorld).
+
+    GRPO as in Shao et al. 2024 (DeepSeekMath) applied to whole episodes: a group of
+    ``group_size`` episodes starts from the same initial state; each episode's reward is the
+    meta-reward of its primitives; advantage = (r - mean) / (std + ``advantage_eps``) within
+    the group; PPO-clipped surrogate over the episode's actions; k3 KL to the initial policy.
+    Every field is part of a preset's identity.
+    """
+
+    inner_steps: int
+    """GRPO iterations per meta-step; each collects one batch and runs ``ppo_epochs`` optimizer
+    steps on it (Cost.inner_steps counts optimizer steps)."""
+    tasks_per_step: int
+    """Distinct initial states (tasks) per iteration; a batch holds
+    ``tasks_per_step * group_size`` episodes."""
+    group_size: int
+    """Episodes per initial state (the GRPO group)."""
+    max_episode_steps: int
+    """Step limit per episode (actions); episodes are truncated there."""
+    learning_rate: float
+    """Adam learning rate."""
+    ppo_epochs: int = 1
+    """Optimizer steps per collected batch (PPO epochs; ratio = 1 on the first)."""
+    clip_epsilon: float = 0.2
+    """PPO clip range: ratios outside [1 - eps, 1 + eps] are clipped."""
+    beta: float = 0.0
+    """KL coefficient to the initial policy (k3 estimator); 0 turns the term off."""
+    advantage_eps: float = 1e-4
+    """Added to the group's reward std before dividing (TRL's value)."""
+    max_grad_norm: float = 1.0
+    """Gradient-norm clip per optimizer step."""
+    n_val: int | None = None
+    """Validation tasks scored per meta-step (greedy); ``None``: all of V."""
+    n_test: int | None = None
+    """Test tasks scored by ``evaluate_test``; ``None``: all."""
+    n_envs: int = 1
+    """Inner envs stepped in lockstep (one batched policy call per tick). Text simulators with
+    a JVM each use 1-2; classic control uses one per episode of a batch."""
+    policy: str = "mlp"
+    """Policy family: ``"mlp"`` (classic control), ``"minilm"`` (frozen MiniLM + trainable
+    scoring head), ``"lm"`` (causal-LM action scoring, the paper preset's code path)."""
+    policy_kwargs: tuple[tuple[str, Any], ...] = ()
+    """Extra policy settings as (name, value) pairs, e.g. ``(("hidden", 64),)``."""
+
+    def __post_init__(self) -> None:
+        positive = (
+            "inner_steps",
+            "tasks_per_step",
+            "group_size",
+            "max_episode_steps",
+            "ppo_epochs",
+            "n_envs",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.group_size < 2:
+            raise ValueError(
+                f"group_size must be >= 2 (the advantage is normalised within a group), "
+                f"got {self.group_size}"
+            )
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if not 0 < self.clip_epsilon < 1:
+            raise ValueError(f"clip_epsilon must be in (0, 1), got {self.clip_epsilon!r}")
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0, got {self.beta!r}")
+        for name in ("n_val", "n_test"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be None or an int >= 1, got {value!r}")
+
+    def with_overrides(self, **overrides: Any) -> AgentGRPOConfig:
+        """Return a copy with some fields replaced.
+
+        Raises:
+            ValueError: If a name is not a field (the message lists the fields) or a value is
+                invalid.
+        """
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown inner setting(s) {unknown}; known: {', '.join(sorted(known))}."
+            )
+        if "policy_kwargs" in overrides and isinstance(overrides["policy_kwargs"], dict):
+            overrides["policy_kwargs"] = tuple(sorted(overrides["policy_kwargs"].items()))
+        return replace(self, **overrides)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the config as a JSON-able dict."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["policy_kwargs"] = dict(self.policy_kwargs)
+        return out

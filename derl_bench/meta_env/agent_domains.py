@@ -1,0 +1,120 @@
+"""Builders of the agent domains: classic control (CartPole, Pendulum), ScienceWorld, ALFWorld.
+
+Each builder returns a :class:`~derl_bench.meta_env.domains.Domain` whose trainer is the
+compact GRPO (:class:`~derl_bench.inner.grpo.AgentGRPOTrainer`) over the domain's inner env,
+with the agent primitive set g1..g4. Heavy parts (simulators, encoders) load lazily.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from derl_bench.meta_env.domains import Domain
+from derl_bench.primitives import get_primitive_set
+
+__all__ = ["AGENT_INSTRUCTION", "build_classic", "make_policy_factory"]
+
+AGENT_INSTRUCTION = (
+    "Generate a mathematical formula, the reward function used to train an agent with GRPO. "
+    "Each training episode is scored by the formula over the primitives listed below: g1 is 1 "
+    "if the episode solved its task, else 0; g2, g3 and g4 are the mean step score (0..1) over "
+    "the first, middle and last third of the episode (each plus 1e-6). The trained agent's "
+    "success rate on held-out validation tasks is your score. Combine the primitives with "
+    "numbers, +, -, *, /, and parentheses. Output ONE formula, e.g. g1 + 0.5 * g2."
+)
+"""Instruction for agent domains (after the official DERL prompt, with our primitives)."""
+
+
+def make_policy_factory(config: Any, observation_space: Any = None, action_space: Any = None):
+    """Return ``factory(seed) -> AgentPolicy`` for ``config.policy``.
+
+    Args:
+        config: An :class:`~derl_bench.inner.grpo_config.AgentGRPOConfig`.
+        observation_space: The inner env's observation space (``mlp`` only).
+        action_space: The inner env's action space (``mlp`` only).
+
+    Raises:
+        ValueError: On an unknown policy family.
+    """
+    kwargs = dict(config.policy_kwargs)
+    if config.policy == "mlp":
+        from derl_bench.inner.policies.mlp import MLPPolicy
+
+        return lambda seed: MLPPolicy(observation_space, action_space, seed=seed, **kwargs)
+    if config.policy == "minilm":
+        from derl_bench.inner.policies import text_scoring
+
+        return lambda seed: text_scoring.ActionScoringPolicy(seed=seed, **kwargs)
+    if config.policy == "lm":
+        from derl_bench.inner.policies import lm_agent
+
+        return lambda seed: lm_agent.LMActionPolicy.from_pretrained(seed=seed, **kwargs)
+    raise ValueError(f"Unknown policy {config.policy!r}; known: 'mlp', 'minilm', 'lm'.")
+
+
+def build_classic(
+    domain: str,
+    *,
+    preset: str,
+    inner_overrides: dict[str, Any] | None = None,
+    keep_checkpoints: str | None = None,
+    inner: str = "grpo",
+    data_dir: str | None = None,
+    **_: Any,
+) -> Domain:
+    """Build ``"cartpole"`` or ``"pendulum"`` (see :mod:`derl_bench.envs.classic`).
+
+    Args:
+        domain: ``"cartpole"`` or ``"pendulum"``.
+        preset: ``"smoke"``, ``"cpu"`` or ``"paper"`` (:mod:`derl_bench.inner.agent_presets`).
+        inner_overrides: Fields of :class:`~derl_bench.inner.grpo_config.AgentGRPOConfig`.
+        keep_checkpoints: Folder to save trained policies in (DERL-pop), or None.
+        inner: ``"grpo"`` (the compact GRPO) or ``"es_rl"`` (the ES+RL hybrid trained on the
+            meta-reward, :mod:`derl_bench.baselines.es_rl`).
+        data_dir: Unused (classic control needs no data files).
+
+    Raises:
+        ValueError: On an unknown domain, preset, inner trainer or override.
+    """
+    from derl_bench.envs.classic import ClassicControlInnerEnv, classic_splits
+    from derl_bench.inner.agent_presets import agent_preset
+
+    config = agent_preset(domain, preset)
+    if inner_overrides:
+        config = config.with_overrides(**inner_overrides)
+    primitive_set = get_primitive_set("agent")
+    splits = classic_splits(domain, n_test=config.n_test or 100)
+    probe = ClassicControlInnerEnv(domain)
+    probe.close()
+    if inner == "grpo":
+        from derl_bench.inner.grpo import AgentGRPOTrainer
+
+        trainer: Any = AgentGRPOTrainer(
+            splits=splits,
+            env_factory=lambda: ClassicControlInnerEnv(domain),
+            policy_factory=make_policy_factory(config, probe.observation_space, probe.action_space),
+            primitive_set=primitive_set,
+            config=config,
+            keep_checkpoints=keep_checkpoints,
+        )
+    elif inner == "es_rl":
+        from derl_bench.inner.es_rl_inner import ESRLInnerTrainer
+
+        trainer = ESRLInnerTrainer(
+            domain=domain,
+            splits=splits,
+            primitive_set=primitive_set,
+            config=config,
+            keep_checkpoints=keep_checkpoints,
+        )
+    else:
+        raise ValueError(f"Unknown inner trainer {inner!r}; known: 'grpo', 'es_rl'.")
+    return Domain(
+        name=domain,
+        instruction=AGENT_INSTRUCTION,
+        primitive_set=primitive_set,
+        trainer=trainer,
+        config=config,
+        n_val=len(trainer.val),
+        n_test=len(trainer.test),
+    )
