@@ -1,0 +1,669 @@
+"""ALFWorld inner env (text only) over the real TextWorld engine, and its L0/L1/L2 splits.
+
+The env plays ALFWorld's ``json_2.1.1`` games (``<split>/<task folder>/<trial>/game.tw-pddl``)
+with TextWorld's PDDL backend, the way ``alfworld`` 0.4.2 builds its text envs
+(``alfworld.agents.environment.alfred_tw_env``): ``PddlEnv`` under ``AlfredDemangler`` (object
+names such as ``alarmclock 2``), ``EnvInfos(admissible_commands=True, won=True)``. It follows the
+inner-env contract of :mod:`derl_bench.envs.agent`. ``alfworld`` and ``textworld`` are imported
+lazily (``pip install 'derl-bench[alfworld]'``).
+
+**Step score** (ours; the paper's RLVMR tag checks are not given, PAPER_FACTS.md §2) = the mean of
+three binary checks of one step (:func:`step_checks`), so it is one of 0, 1/3, 2/3, 1:
+
+* *effective* — the engine's feedback is not ``"Nothing happens."`` (TextWorld's reply to a
+  command that is not admissible; an out-of-range action index is sent as the empty command);
+* *novel* — the command, lower-cased with whitespace collapsed, was not issued before in this
+  episode;
+* *goal-relevant* — a word of the command is a *goal word*: a word of the task line
+  ("Your task is to: ...") that names an object or receptacle class of this game (the first
+  word of the engine's entity names of type ``object`` or ``receptacle``, e.g. ``mug`` of
+  ``mug 2``). "put a clean mug in coffeemachine." has goal words {mug, coffeemachine}.
+
+**Engine caches.** Game files are parsed once per process (LRU of :data:`GAME_CACHE_SIZE`
+games) and handed to the engine as dicts, so ``reset`` never reads the disk. TextWorld rebuilds
+the game logic (a grammar parse) on every load and translates PDDL to SAS twice on every load
+and reset (about 1 s per translation pair on one core); both are pure functions of the game
+text, so while our engine runs they are memoised (``fast_downward.pddl2sas`` and
+``textworld.envs.pddl.logic.GameLogic``, swapped in under a lock and restored afterwards). The
+tests check that observations and admissible commands equal those of plain ``textworld.start``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from derl_bench.envs.agent import AgentSplits, AgentTask
+from derl_bench.envs.data import DataFileMissing, data_root, split_pool
+
+__all__ = [
+    "ALFWORLD_ENV_VAR",
+    "ENV_CARD",
+    "L2_HELD_OUT_TYPES",
+    "L2_TRAIN_TYPES",
+    "TASK_TYPES",
+    "ALFWorldDataMissing",
+    "ALFWorldInnerEnv",
+    "StepChecks",
+    "alfworld_root",
+    "alfworld_splits",
+    "goal_words",
+    "list_games",
+    "step_checks",
+    "task_type_of",
+]
+
+ALFWORLD_ENV_VAR = "ALFWORLD_DATA"
+"""ALFWorld's own variable: the folder holding ``json_2.1.1/`` (as ``alfworld-download`` makes)."""
+JSON_DIR = "json_2.1.1"
+GAME_FILE = "game.tw-pddl"
+TASK_TYPES = (
+    "look_at_obj_in_light",
+    "pick_and_place_simple",
+    "pick_clean_then_place_in_recep",
+    "pick_cool_then_place_in_recep",
+    "pick_heat_then_place_in_recep",
+    "pick_two_obj_and_place",
+)
+"""ALFWorld's six task types (``alfred_tw_env.TASK_TYPES``), the prefix of each task folder."""
+L2_TRAIN_TYPES = TASK_TYPES[1:5]
+"""L2 trains on these four types (our choice; the paper names none)."""
+L2_HELD_OUT_TYPES = (TASK_TYPES[0], TASK_TYPES[5])
+"""L2 tests on these two held-out types (our choice; the paper names none)."""
+DEFAULT_MAX_STEPS = 50
+"""Step limit of an episode (ALFWorld's usual evaluation budget; the paper uses 30-50)."""
+MAX_ACTIONS = 256
+"""Size of the ``Discrete`` action space (an upper bound on admissible commands per state)."""
+MAX_OBS_CHARS = 8192
+"""``max_length`` of the ``Text`` observation space."""
+NOTHING_HAPPENS = "Nothing happens."
+GAME_CACHE_SIZE = 1024
+"""Parsed game files kept per process (about 75 kB of JSON each)."""
+ENGINE_CACHE_SIZE = 64
+"""Games whose SAS translations and game logic are kept per process."""
+_TASK_RE = re.compile(r"Your task is to: ([^\n]*)")
+_WORD_RE = re.compile(r"[a-z]+")
+
+ENV_CARD = f"""ALFWorld (text, TextWorld engine, games json_2.1.1)
+Splits (alfworld_splits): training pool = `train` if present, else `valid_train` (200 games here),
+  cut 8:2 into D_in / V with derl_bench.envs.data.split_pool (seeded permutation, seed 0).
+  L0 test = valid_seen (140, seen rooms); L1 test = valid_unseen (134, unseen rooms).
+  L2: train pool restricted to {", ".join(L2_TRAIN_TYPES)};
+  test = {" and ".join(L2_HELD_OUT_TYPES)} games of valid_seen + valid_unseen.
+  The L2 held-out pair is our choice; the DERL paper names none.
+Episode: observation = game text (reset: room description and task line; after a step: the
+  feedback followed by the task line); action = index into info["valid_actions"] (TextWorld's
+  sorted admissible commands) or a command string; success = TextWorld `won`;
+  terminated at success; truncated at {DEFAULT_MAX_STEPS} steps (default).
+Step score = mean of three binary checks: effective (feedback is not "Nothing happens."),
+  novel (command not issued before in the episode), goal-relevant (the command names an
+  object/receptacle word of the task line)."""
+"""Env card: splits, step limit and step score of the ALFWorld domain."""
+
+
+class ALFWorldDataMissing(DataFileMissing):
+    """The ALFWorld data folder (or a game in it) is not where the loader looked."""
+
+    def __init__(self, path: Path, what: str = "ALFWorld data folder") -> None:
+        self.path = path
+        FileNotFoundError.__init__(
+            self,
+            f"{what} not found: {path}. Pass data_dir=/path/to/alfworld (the folder holding "
+            f"{JSON_DIR}/), set {ALFWORLD_ENV_VAR}, or put it at ../shared/data/alfworld beside "
+            f"the checkout. With network access, `pip install 'derl-bench[alfworld]'` and run "
+            f"`alfworld-download` (it fills ~/.cache/alfworld; then {ALFWORLD_ENV_VAR}="
+            "~/.cache/alfworld).",
+        )
+
+
+class StepChecks(NamedTuple):
+    """The binary checks whose mean is the ALFWorld step score (see the module docs)."""
+
+    effective: bool
+    novel: bool
+    goal_relevant: bool
+
+    @property
+    def score(self) -> float:
+        """The step score: mean of the three checks, in {0, 1/3, 2/3, 1}."""
+        return (int(self.effective) + int(self.novel) + int(self.goal_relevant)) / 3.0
+
+
+def _normalise(command: str) -> str:
+    return " ".join(command.lower().split())
+
+
+def goal_words(task_line: str, entity_names: Sequence[str]) -> frozenset[str]:
+    """Words of the task line that name an object or receptacle class of the game.
+
+    Args:
+        task_line: The task, e.g. ``"put a clean mug in coffeemachine."``.
+        entity_names: Names of the game's objects and receptacles, e.g. ``"mug 2"``.
+
+    Returns:
+        The goal words, e.g. ``frozenset({"mug", "coffeemachine"})``.
+    """
+    classes = {name.split()[0].lower() for name in entity_names if name.split()}
+    return frozenset(w for w in _WORD_RE.findall(task_line.lower()) if w in classes)
+
+
+def step_checks(
+    command: str, feedback: str, *, previous: set[str] | frozenset[str], goals: frozenset[str]
+) -> StepChecks:
+    """The three binary checks of one step (module docs give the rules).
+
+    Args:
+        command: The command sent to the engine.
+        feedback: The engine's feedback to it.
+        previous: Normalised commands (lower case, single spaces) issued earlier this episode.
+        goals: The episode's goal words (:func:`goal_words`).
+
+    Returns:
+        The checks; ``.score`` is the step score.
+    """
+    norm = _normalise(command)
+    return StepChecks(
+        effective=feedback.strip() != NOTHING_HAPPENS,
+        novel=norm not in previous,
+        goal_relevant=any(w in goals for w in _WORD_RE.findall(norm)),
+    )
+
+
+def alfworld_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The ALFWorld data folder (the one holding ``json_2.1.1/``).
+
+    Resolution: ``data_dir``; else ``$ALFWORLD_DATA`` if it holds ``json_2.1.1/`` (importing
+    ``alfworld`` sets that variable to an empty ``~/.cache/alfworld`` when unset, so an empty
+    one is skipped); else ``alfworld/`` in the project data folder
+    (:func:`derl_bench.envs.data.data_root`: ``$DERL_BENCH_DATA`` or ``../shared/data``).
+
+    Args:
+        data_dir: Explicit folder; ``~`` is expanded.
+
+    Returns:
+        The absolute folder path.
+
+    Raises:
+        ALFWorldDataMissing: If no candidate folder holds ``json_2.1.1/`` (the message names
+            the last one looked at).
+    """
+    if data_dir is not None:
+        root = Path(data_dir).expanduser().resolve()
+        if not (root / JSON_DIR).is_dir():
+            raise ALFWorldDataMissing(root / JSON_DIR)
+        return root
+    env = os.environ.get(ALFWORLD_ENV_VAR, "")
+    if env and (Path(env).expanduser() / JSON_DIR).is_dir():
+        return Path(env).expanduser().resolve()
+    root = data_root() / "alfworld"
+    if not (root / JSON_DIR).is_dir():
+        raise ALFWorldDataMissing(root / JSON_DIR)
+    return root
+
+
+_LISTING_LOCK = threading.Lock()
+_LISTINGS: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def list_games(split: str, *, data_dir: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
+    """The playable games of one split, as task ids (game folders relative to the data root).
+
+    Applies ALFWorld's own filter (``AlfredTWEnv.collect_game_files``): a game needs
+    ``traj_data.json`` and ``game.tw-pddl`` with ``"solvable": true``, and folders with
+    ``movable`` or ``Sliced`` in their path are skipped. Listed once per process.
+
+    Args:
+        split: ``"train"``, ``"valid_train"``, ``"valid_seen"`` or ``"valid_unseen"``.
+        data_dir: ALFWorld data folder (see :func:`alfworld_root`).
+
+    Returns:
+        Sorted task ids, e.g. ``"json_2.1.1/valid_seen/look_at_obj_in_light-.../trial_T..."``.
+
+    Raises:
+        ALFWorldDataMissing: If the data folder or the split is missing.
+    """
+    root = alfworld_root(data_dir)
+    key = (str(root), split)
+    with _LISTING_LOCK:
+        if key in _LISTINGS:
+            return _LISTINGS[key]
+    folder = root / JSON_DIR / split
+    if not folder.is_dir():
+        raise ALFWorldDataMissing(folder, what=f"ALFWorld split {split!r}")
+    games = []
+    for game_file in sorted(folder.glob(f"*/*/{GAME_FILE}")):
+        rel = game_file.parent.relative_to(root).as_posix()
+        if (
+            "movable" in rel
+            or "Sliced" in rel
+            or not (game_file.parent / "traj_data.json").is_file()
+        ):
+            continue
+        if _read_json(game_file).get("solvable"):
+            games.append(rel)
+    with _LISTING_LOCK:
+        _LISTINGS[key] = tuple(games)
+    return _LISTINGS[key]
+
+
+def task_type_of(task_id: str) -> str:
+    """The task type of a task id: the task folder's name up to its first ``-``."""
+    return Path(task_id).parent.name.split("-", 1)[0]
+
+
+class _LRU:
+    """A small thread-safe LRU memo."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = make()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_JSON = _LRU(GAME_CACHE_SIZE)
+_SAS = _LRU(2 * ENGINE_CACHE_SIZE)
+_LOGIC = _LRU(ENGINE_CACHE_SIZE)
+_PATCH_LOCK = threading.RLock()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    def load() -> dict[str, Any]:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+
+    return _JSON.get(str(path), load)
+
+
+def _import_engine() -> Any:
+    try:
+        import fast_downward
+        import textworld
+        from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
+        from textworld.envs.pddl import pddl as tw_pddl
+    except ImportError as exc:
+        raise ImportError(
+            "The ALFWorld env needs alfworld and textworld[pddl]: "
+            "pip install 'derl-bench[alfworld]'"
+        ) from exc
+    return fast_downward, textworld, AlfredDemangler, tw_pddl
+
+
+@contextlib.contextmanager
+def _engine_caches() -> Iterator[None]:
+    """Memoise TextWorld's PDDL->SAS translation and game-logic parse while the engine runs."""
+    fast_downward, _, _, tw_pddl = _import_engine()
+    logic_module = tw_pddl.pddl_logic
+    with _PATCH_LOCK:
+        raw_sas, raw_logic = fast_downward.pddl2sas, logic_module.GameLogic
+        if getattr(raw_sas, "_derl_memo", False):  # re-entered: already swapped in
+            yield
+            return
+
+        def pddl2sas(domain: str, problem: str, verbose: bool = False, optimize: bool = False):
+            return _SAS.get(
+                (domain, problem, bool(optimize)),
+                lambda: raw_sas(domain, problem, verbose=verbose, optimize=optimize),
+            )
+
+        def game_logic(domain: str, grammar: str) -> Any:
+            return _LOGIC.get((domain, grammar), lambda: raw_logic(domain=domain, grammar=grammar))
+
+        pddl2sas._derl_memo = True  # type: ignore[attr-defined]
+        fast_downward.pddl2sas, logic_module.GameLogic = pddl2sas, game_logic
+        try:
+            yield
+        finally:
+            fast_downward.pddl2sas, logic_module.GameLogic = raw_sas, raw_logic
+
+
+class ALFWorldInnerEnv(gymnasium.Env):
+    """ALFWorld text games as a DERL inner env.
+
+    Description:
+        One ALFWorld game (a household task in a TextWorld room) per episode, played through
+        TextWorld's PDDL engine as ``alfworld`` 0.4.2 does. See the module docs and
+        :data:`ENV_CARD` for the step score and splits.
+
+    Action Space:
+        ``Discrete(MAX_ACTIONS)``: an index into ``info["valid_actions"]`` (the engine's
+        admissible commands, sorted). A command string is accepted too. An index outside the
+        current list is sent to the engine as the empty command (``"Nothing happens."``).
+
+    Observation Space:
+        ``Text(MAX_OBS_CHARS)`` over printable ASCII. Reset: the engine's intro (room
+        description, then ``"Your task is to: ..."``). Step: the engine's feedback, then (if
+        ``task_in_obs``) a blank line and the task line, so a memoryless policy keeps the goal.
+
+    Rewards:
+        The engine's score: 1.0 on the winning step, else 0.0 (never used by DERL primitives).
+
+    Starting State:
+        ``options={"task": AgentTask}`` picks the game (``task_id`` = game folder relative to the
+        data root); without it a game of ``default_split`` is drawn with the reset seed. The
+        engine is deterministic: the same game always starts in the same state.
+
+    Episode End:
+        ``terminated`` when the task is won (ALFWorld has no lost state); ``truncated`` after
+        ``max_steps`` steps.
+
+    Info:
+        ``valid_actions`` (list[str]), ``success`` and ``won`` (bool), ``task`` (the task's
+        ``key``), ``gamefile`` (str), ``feedback`` (the engine text alone); after a step also
+        ``step_score`` (float in [0, 1]), ``checks`` (dict of the three checks), ``command``;
+        with ``expert`` set, ``expert_plan`` (list[str]; empty when the expert gave up).
+
+    Arguments:
+        data_dir: ALFWorld data folder (holding ``json_2.1.1/``); see :func:`alfworld_root`.
+        max_steps: Step limit (inner steps) per episode.
+        task_in_obs: Append the task line to every step observation.
+        default_split: Split to draw games from when reset has no task.
+        expert: ``None``; ``"handcoded"`` (ALFWorld's ``HandCodedTWAgent``, the next action, as
+            ``AlfredExpert`` gives it: ``["look"]`` at reset; heuristic, it does not solve every
+            game) or ``"planner"`` (TextWorld's fast-downward plan, the full remaining plan:
+            planned at reset and again only after a step that left the plan).
+
+    Version History:
+        v0: initial version (alfworld 0.4.2, textworld 1.7).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        task_in_obs: bool = True,
+        default_split: str = "valid_seen",
+        expert: str | None = None,
+    ) -> None:
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+        if expert not in (None, "handcoded", "planner"):
+            raise ValueError(f"expert must be None, 'handcoded' or 'planner', got {expert!r}")
+        _import_engine()
+        self.root = alfworld_root(data_dir)
+        self.max_steps = int(max_steps)
+        self.task_in_obs = task_in_obs
+        self.default_split = default_split
+        self.expert = expert
+        self.action_space = spaces.Discrete(MAX_ACTIONS)
+        self.observation_space = spaces.Text(
+            max_length=MAX_OBS_CHARS, charset="".join(chr(c) for c in range(32, 127)) + "\n\t"
+        )
+        self._engine: Any = None
+        self._loaded: str | None = None
+        self._state: Any = None
+        self._task: AgentTask | None = None
+        self._task_line = ""
+        self._goals: frozenset[str] = frozenset()
+        self._previous: set[str] = set()
+        self._t = 0
+        self._expert_agent: Any = None
+        self._plan: list[str] = []
+
+    # -- engine -----------------------------------------------------------------------------
+    def _make_engine(self) -> Any:
+        _, textworld, demangler, tw_pddl = _import_engine()
+        infos = textworld.EnvInfos(
+            admissible_commands=True,
+            won=True,
+            facts=self.expert == "handcoded",
+        )
+        return demangler(tw_pddl.PddlEnv(infos), shuffle=False)
+
+    def _resolve_task(self, options: dict[str, Any] | None) -> AgentTask:
+        task = (options or {}).get("task")
+        if task is None:
+            games = list_games(self.default_split, data_dir=self.root)
+            task_id = games[int(self.np_random.integers(len(games)))]
+            return AgentTask(domain="alfworld", task_id=task_id, task_type=task_type_of(task_id))
+        if isinstance(task, str):
+            return AgentTask(domain="alfworld", task_id=task, task_type=task_type_of(task))
+        if not isinstance(task, AgentTask):
+            raise TypeError(f"options['task'] must be an AgentTask or a task id, got {task!r}")
+        return task
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Start the game of ``options["task"]`` (or a ``default_split`` game drawn by ``seed``).
+
+        Args:
+            seed: Seeds the game draw when no task is given (the engine itself is deterministic).
+            options: ``{"task": AgentTask | task_id str}``.
+
+        Returns:
+            ``(observation, info)``; ``info`` has ``valid_actions`` and ``success=False``.
+
+        Raises:
+            ALFWorldDataMissing: If the game folder does not exist.
+        """
+        super().reset(seed=seed)
+        task = self._resolve_task(options)
+        game_file = self.root / task.task_id / GAME_FILE
+        if not game_file.is_file():
+            raise ALFWorldDataMissing(game_file, what=f"ALFWorld game of task {task.task_id!r}")
+        game = _read_json(game_file)
+        if self._engine is None:
+            self._engine = self._make_engine()
+        with _engine_caches():
+            if self._loaded != str(game_file):
+                self._loaded = None
+                self._engine.load(game)
+                self._loaded = str(game_file)
+            self._engine.request_infos.policy_commands = self.expert == "planner"
+            self._state = self._engine.reset()
+            self._engine.request_infos.policy_commands = False
+        self._task, self._t, self._previous = task, 0, set()
+        feedback = self._state.feedback
+        match = _TASK_RE.search(feedback)
+        self._task_line = match.group(0).strip() if match else ""
+        entities = [
+            info.name
+            for info in self._state["_entity_infos"].values()
+            if info.type in ("object", "receptacle")
+        ]
+        self._goals = goal_words(match.group(1) if match else "", entities)
+        self._expert_agent = None
+        info = self._info(feedback)
+        if self.expert == "handcoded":
+            self._expert_agent = self._new_handcoded(game_file)
+            self._expert_agent.observe(feedback)
+            info["expert_plan"] = ["look"]
+        elif self.expert == "planner":
+            self._plan = list(self._state["policy_commands"])
+            info["expert_plan"] = list(self._plan)
+        return feedback.strip(), info
+
+    def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """Send one command to the engine.
+
+        Args:
+            action: An index into the last ``info["valid_actions"]``, or a command string.
+
+        Returns:
+            ``(observation, reward, terminated, truncated, info)`` as in the class docs.
+
+        Raises:
+            RuntimeError: If called before ``reset``.
+            TypeError: If ``action`` is neither an integer nor a string.
+        """
+        if self._state is None or self._task is None:
+            raise RuntimeError("call reset() before step()")
+        valid = self._state["admissible_commands"]
+        if isinstance(action, str):
+            command = action
+        elif isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+            command = valid[int(action)] if 0 <= int(action) < len(valid) else ""
+        else:
+            raise TypeError(f"action must be an int index or a command string, got {action!r}")
+        replan = self.expert == "planner" and (not self._plan or command != self._plan[0])
+        with _engine_caches():
+            self._engine.request_infos.policy_commands = replan
+            self._state, reward, _ = self._engine.step(command)
+            self._engine.request_infos.policy_commands = False
+        self._t += 1
+        feedback = self._state.feedback
+        checks = step_checks(command, feedback, previous=self._previous, goals=self._goals)
+        self._previous.add(_normalise(command))
+        won = bool(self._state["won"])
+        info = self._info(feedback)
+        info.update(step_score=checks.score, checks=checks._asdict(), command=command)
+        if self.expert == "handcoded":
+            info["expert_plan"] = self._handcoded_next(command)
+        elif self.expert == "planner":
+            self._plan = list(self._state["policy_commands"]) if replan else self._plan[1:]
+            info["expert_plan"] = list(self._plan)
+        obs = feedback.strip()
+        if self.task_in_obs and self._task_line:
+            obs = f"{obs}\n\n{self._task_line}"
+        truncated = not won and self._t >= self.max_steps
+        return obs, float(reward), won, truncated, info
+
+    def _info(self, feedback: str) -> dict[str, Any]:
+        won = bool(self._state["won"])
+        assert self._task is not None
+        return {
+            "valid_actions": list(self._state["admissible_commands"]),
+            "success": won,
+            "won": won,
+            "task": self._task.key,
+            "gamefile": self._loaded,
+            "feedback": feedback,
+        }
+
+    # -- ALFWorld's hand-coded expert (AlfredExpert's logic, traj_data.json from the cache) --
+    def _new_handcoded(self, game_file: Path) -> Any:
+        from alfworld.agents.expert import HandCodedTWAgent
+        from alfworld.gen import constants
+
+        agent = HandCodedTWAgent(max_steps=200)
+        traj = _read_json(game_file.parent / "traj_data.json")
+        params = {**traj["pddl_params"], "task_type": traj["task_type"]}
+        agent.task_params = {
+            k: v.lower() if v in constants.OBJECTS else v for k, v in params.items()
+        }
+        agent.policy = agent.get_task_policy(agent.task_params)(
+            agent.task_params, max_steps=agent.max_steps
+        )
+        return agent
+
+    def _handcoded_next(self, command: str) -> list[str]:
+        from alfworld.agents.expert import HandCodedAgentFailed, HandCodedAgentTimeout
+
+        assert self._task is not None
+        # The expert falls back on random.choice; seed it per (task, step) and restore the
+        # global stream, so expert runs are reproducible and leave no trace.
+        saved = random.getstate()
+        random.seed(zlib.crc32(f"{self._task.key}/{self._t}".encode()))
+        try:
+            action = self._expert_agent.act(self._state, 0, self._state["won"], command)
+        except (HandCodedAgentTimeout, HandCodedAgentFailed):
+            return []
+        finally:
+            random.setstate(saved)
+        return [action] if action in self._state["admissible_commands"] else ["look"]
+
+    def close(self) -> None:
+        """Release the engine (its private copy of fast-downward's library)."""
+        engine, self._engine, self._loaded, self._state = self._engine, None, None, None
+        if engine is not None:
+            fast_downward = _import_engine()[0]
+            lib = getattr(engine, "downward_lib", None)
+            engine.close()
+            if lib is not None:
+                with contextlib.suppress(Exception):
+                    fast_downward.close_lib(lib)
+
+
+def _subsample(tasks: Sequence[AgentTask], n: int | None, seed: int) -> tuple[AgentTask, ...]:
+    if n is None or n >= len(tasks):
+        return tuple(tasks)
+    keep = np.sort(np.random.default_rng(seed).permutation(len(tasks))[:n])
+    return tuple(tasks[i] for i in keep.tolist())
+
+
+def alfworld_splits(
+    level: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    max_games: dict[str, int] | None = None,
+) -> AgentSplits:
+    """D_in, V and test games of ALFWorld at one generalisation level (see :data:`ENV_CARD`).
+
+    Args:
+        level: ``"L0"`` (test on valid_seen), ``"L1"`` (valid_unseen) or ``"L2"`` (train on
+            :data:`L2_TRAIN_TYPES`, test on :data:`L2_HELD_OUT_TYPES` of both valid splits).
+        data_dir: ALFWorld data folder (see :func:`alfworld_root`).
+        seed: Seed of the 8:2 D_in / V cut (:func:`derl_bench.envs.data.split_pool`) and of
+            any subsampling.
+        max_games: Optional caps ``{"d_in": n, "val": n, "test": n}``; a capped part keeps a
+            seeded random subset, in path order.
+
+    Returns:
+        The :class:`AgentSplits`; task ids are game folders relative to the data root.
+
+    Raises:
+        ValueError: On an unknown level or ``max_games`` key.
+        ALFWorldDataMissing: If the data folder or a split is missing.
+    """
+    if level not in ("L0", "L1", "L2"):
+        raise ValueError(f"level must be 'L0', 'L1' or 'L2', got {level!r}")
+    caps = dict(max_games or {})
+    unknown = set(caps) - {"d_in", "val", "test"}
+    if unknown:
+        raise ValueError(f"unknown max_games keys {sorted(unknown)}; use d_in, val, test")
+    root = alfworld_root(data_dir)
+    pool_split = "train" if (root / JSON_DIR / "train").is_dir() else "valid_train"
+
+    def tasks(split: str, types: Sequence[str]) -> list[AgentTask]:
+        return [
+            AgentTask(domain="alfworld", task_id=t, task_type=task_type_of(t))
+            for t in list_games(split, data_dir=root)
+            if task_type_of(t) in types
+        ]
+
+    train_types = L2_TRAIN_TYPES if level == "L2" else TASK_TYPES
+    pool = split_pool(tasks(pool_split, train_types), seed=seed)
+    if level == "L2":
+        test = tasks("valid_seen", L2_HELD_OUT_TYPES) + tasks("valid_unseen", L2_HELD_OUT_TYPES)
+    else:
+        test = tasks("valid_seen" if level == "L0" else "valid_unseen", TASK_TYPES)
+    return AgentSplits(
+        level=level,
+        d_in=_subsample(pool.d_in, caps.get("d_in"), seed),
+        val=_subsample(pool.val, caps.get("val"), seed),
+        test=_subsample(test, caps.get("test"), seed),
+        held_out_types=L2_HELD_OUT_TYPES if level == "L2" else (),
+    )
