@@ -320,8 +320,9 @@ class ESRLHybrid:
                     body(obs), greedy=False, generator=self.generator
                 ),
             )
-            self.replay.extend(self._to_replay(r) for r in rollouts)
-            rl_score = float(np.mean([self._score(r.record) for r in rollouts]))
+            scores = [self._score(r.record) for r in rollouts]
+            self.replay.extend(self._to_replay(r, x) for r, x in zip(rollouts, scores, strict=True))
+            rl_score = float(np.mean(scores))
             rl_native = float(np.mean([r.record.native_return for r in rollouts]))
             steps += sum(r.record.length for r in rollouts)
             rl = actor_critic_update(
@@ -374,14 +375,14 @@ class ESRLHybrid:
             return record.native_return
         return float(self.episode_reward_fn(record))
 
-    def _to_replay(self, rollout: Rollout) -> ReplayEpisode:
+    def _to_replay(self, rollout: Rollout, score: float) -> ReplayEpisode:
         record = rollout.record
         if self.episode_reward_fn is None:
             rewards = torch.from_numpy(record.native_rewards.copy())
             bootstrap = record.truncated and not record.terminated
         else:
             rewards = torch.zeros(record.length)
-            rewards[-1] = self._score(record)
+            rewards[-1] = score
             bootstrap = False
         return ReplayEpisode(
             observations=torch.from_numpy(record.observations),
