@@ -1,0 +1,706 @@
+"""ScienceWorld inner env (DERL agent domain) and its L0/L1/L2 task splits.
+
+Wraps the real simulator of the ``scienceworld`` package (Wang et al. 2022, a Scala simulator
+driven through py4j; needs Java >= 8) as a Gymnasium env that follows the inner-env contract
+of :mod:`derl_bench.envs.agent`. The env card is :data:`ENV_CARD`; the pieces are:
+
+**Simplifications.** Every task is loaded with the simulator's ``"easy"`` simplification set
+(teleportAction, openDoors, selfWateringFlowerPots and, except for electrical tasks,
+noElectricalAction), which is what makes short tasks feasible within tens of steps.
+
+**Candidate actions** (``info["valid_actions"]``, at most ``max_actions``, default 64). The
+simulator's valid action-object combinations number 100-1,600 per state. We keep a bounded,
+deterministic subset that depends only on that list, the task description and the inventory
+(never on the gold path):
+
+1. *Dropped*: duplicates; ``reset task``, ``task`` (re-prints the description), ``wait`` (10
+   ticks; ``wait1`` stays); ``go to ...`` when ``teleport to ...`` exists; the verbs
+   ``close, eat, flush, dunk, disconnect, look in``; every action that names ``agent``; and
+   single-object actions whose object is a room, a door or ``inventory``.
+2. *Ranked* into tiers, each sorted by verb rank (:data:`VERB_RANK`), then by the action's
+   object text, then by the action:
+   (0) ``look around``, ``inventory``, ``wait1`` and every ``teleport to <room>``;
+   (1) goal-relevant single-object actions; (2) goal-relevant two-object actions (``move``,
+   ``pour``, ``use``, ``connect``) whose first object is in the inventory or was the object
+   of an earlier single-object action of the episode (e.g. ``focus on X``); (3) other
+   single-object actions; (4) other goal-relevant two-object actions; (5) the rest
+   (two-object actions that are not goal-relevant).
+3. The first ``max_actions`` of that ranking, sorted alphabetically, are the candidates.
+
+*Goal-relevant* means the action's object words (its words minus the template words of
+:data:`TEMPLATE_WORDS` and :data:`STOPWORDS`) share a word with the task description's words
+minus :data:`STOPWORDS`.
+
+**Actions.** ``step`` takes an ``int`` index into the last ``info["valid_actions"]`` (index
+``i`` selects ``valid_actions[i % len(valid_actions)]``, so that every element of the
+``Discrete(max_actions)`` space is legal) or any action *string*, sent to the simulator as is
+(for LLM policies and gold-path replays). If the simulator answers with its
+``Ambiguous request`` prompt, the env answers ``0`` (the first reading) within the same step.
+
+**Step score** = mean of three binary checks (documented in :func:`step_checks`):
+*effective* (the observation is not one of the simulator's failure / no-op messages in
+:data:`INEFFECTIVE_PATTERNS`), *novel* (the action string was not taken before in this
+episode), *goal-relevant* (as above). The ScienceWorld score (progress) is deliberately not a
+check: its delta is the native reward, which the contract keeps away from the primitives.
+
+**Episode end.** ``terminated`` at success (the simulator reports the task completed with
+score 100) or failure (score < 0, e.g. focusing on a wrong object); ``truncated`` after
+``max_steps`` steps (default 30, the RLVMR/DERL agent step limit).
+
+**Splits** (:func:`scienceworld_splits`): the simulator's own train / dev / test variations.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import string
+import subprocess
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from derl_bench.envs.agent import AgentSplits, AgentTask
+
+__all__ = [
+    "CPU_TASKS",
+    "ENV_CARD",
+    "INEFFECTIVE_PATTERNS",
+    "L2_HELD_OUT_TASKS",
+    "SMOKE_TASKS",
+    "TASK_NAMES",
+    "ScienceWorldInnerEnv",
+    "action_object",
+    "build_candidates",
+    "scienceworld_splits",
+    "scienceworld_variations",
+    "step_checks",
+]
+
+INSTALL_HINT = "pip install 'derl-bench[scienceworld]'"
+JAVA_HINT = (
+    "ScienceWorld needs a Java runtime >= 8 on PATH (`java`); install one, e.g. "
+    "`apt-get install openjdk-17-jre-headless` (Debian/Ubuntu) or `conda install openjdk`."
+)
+SIMPLIFICATIONS = "easy"
+"""Simplification string passed to ``ScienceWorldEnv.load`` for every task."""
+DEFAULT_MAX_STEPS = 30
+"""Default step limit (truncation), the agent step limit of RLVMR / DERL."""
+DEFAULT_MAX_ACTIONS = 64
+"""Default bound on the candidate list ``info["valid_actions"]``."""
+MAX_OBS_CHARS = 16_384
+"""``max_length`` of the Text observation space; longer observations are cut at the end."""
+OBS_CHARSET = string.printable
+"""Observation charset (printable ASCII incl. tab/newline); other characters become ``?``."""
+
+TASK_NAMES: tuple[str, ...] = (
+    "boil", "change-the-state-of-matter-of", "chemistry-mix",
+    "chemistry-mix-paint-secondary-color", "chemistry-mix-paint-tertiary-color", "find-animal",
+    "find-living-thing", "find-non-living-thing", "find-plant", "freeze", "grow-fruit",
+    "grow-plant", "identify-life-stages-1", "identify-life-stages-2",
+    "inclined-plane-determine-angle", "inclined-plane-friction-named-surfaces",
+    "inclined-plane-friction-unnamed-surfaces", "lifespan-longest-lived",
+    "lifespan-longest-lived-then-shortest-lived", "lifespan-shortest-lived",
+    "measure-melting-point-known-substance", "measure-melting-point-unknown-substance", "melt",
+    "mendelian-genetics-known-plant", "mendelian-genetics-unknown-plant", "power-component",
+    "power-component-renewable-vs-nonrenewable-energy", "test-conductivity",
+    "test-conductivity-of-unknown-substances", "use-thermometer",
+)  # fmt: skip
+"""The 30 ScienceWorld tasks (``ScienceWorldEnv.get_task_names()`` of scienceworld 1.2)."""
+
+# Held out for L2: three whole task groups of the ScienceWorld paper (ids 3-*, 7-*, 9-*), so
+# that no held-out task has a near-twin (e.g. melt vs. boil) among the 20 training tasks.
+# Electricity needs `connect` actions never useful in training; lifespan is short-horizon
+# (so SMOKE/CPU subsets have an L2 test); inclined planes are long experiments. Fixed for v0.
+L2_HELD_OUT_TASKS: tuple[str, ...] = (
+    "power-component", "power-component-renewable-vs-nonrenewable-energy",  # 3-1, 3-2
+    "test-conductivity", "test-conductivity-of-unknown-substances",  # 3-3, 3-4
+    "lifespan-longest-lived", "lifespan-shortest-lived",  # 7-1, 7-2
+    "lifespan-longest-lived-then-shortest-lived",  # 7-3
+    "inclined-plane-determine-angle", "inclined-plane-friction-named-surfaces",  # 9-1, 9-2
+    "inclined-plane-friction-unnamed-surfaces",  # 9-3
+)
+
+# Short-horizon subsets (gold paths of 5-10 steps with teleport): the find-* tasks need
+# "focus on X" + "move X to <box>" and the lifespan tasks one "teleport" and one "focus", so
+# a random policy over the candidates solves some episodes (measured in the module report).
+# Each subset keeps both L2 training tasks (find-*) and held-out ones (lifespan-*).
+SMOKE_TASKS: tuple[str, ...] = (
+    "find-non-living-thing", "find-plant", "lifespan-longest-lived",
+)
+CPU_TASKS: tuple[str, ...] = (
+    "find-animal", "find-living-thing", "find-non-living-thing", "find-plant",
+    "lifespan-longest-lived", "lifespan-shortest-lived",
+)
+
+STOPWORDS = frozenset(
+    "a an n the to of in on at and or for with is it its be by your you task first then next "
+    "when are that this will which as from into there these those some any one two called "
+    "containing nothing thing things located location around done also should".split()
+)
+"""Words ignored on both sides of the goal-relevance check."""
+TEMPLATE_WORDS = frozenset(
+    "activate close deactivate dunk eat flush focus go inventory look mix move open pick up "
+    "pour put down read reset teleport use wait wait1 connect disconnect".split()
+)
+"""Words of ScienceWorld's action templates (not object words)."""
+VERB_RANK: dict[str, int] = {
+    "focus on": 0, "pick up": 0, "move": 1, "open": 2, "activate": 2, "deactivate": 2,
+    "pour": 3, "use": 3, "connect": 3, "put down": 4, "read": 4, "mix": 5, "look at": 5,
+}  # fmt: skip
+"""Verb rank used to order candidates inside a tier (unknown verbs rank 6); equal ranks are
+ordered by object, so e.g. ``focus on X`` and ``pick up X`` are kept or cut together."""
+_DROPPED_ACTIONS = frozenset({"reset task", "task", "wait"})
+_DROPPED_VERBS = ("close ", "eat ", "flush ", "dunk ", "disconnect ", "look in ")
+_TWO_OBJECT = {"move": " to ", "pour": " into ", "use": " on ", "connect": " to "}
+_ROOMS = frozenset({
+    "art studio", "bathroom", "bedroom", "foundry", "greenhouse", "hallway", "kitchen",
+    "living room", "outside", "workshop",
+})  # fmt: skip
+
+INEFFECTIVE_PATTERNS: tuple[str, ...] = (
+    r"^No known action matches that input\.",
+    r"^Unknown action\.",
+    r"^Ambiguous request",
+    r"^I'm not sure",
+    r"^It'?s not clear how to",
+    r"^You can't",
+    r"^That can't be moved",
+    r"^That is not ",
+    r"^That is already ",
+    r"^That object (already appears|does not appear)",
+    r"^That container is empty",
+    r"^There is only one thing",
+    r"^There is nothing in the",
+    r"^Something can't be connected to itself",
+    r"^The door doesn't appear to go anywhere",
+    r"is already (open|closed|activated|deactivated|connected)",
+    r"(isn't|is not) open",
+    r"is not (moveable|something that can be)",
+    r"does not contain any liquids to dunk into",
+    r"is empty, so there's nothing to pour",
+    r"can't be poured out",
+    r"does not have any text on it",
+    r"can't be activated or deactivated",
+)
+"""Regexes (``re.search`` on the stripped observation) of the simulator's failure and no-op
+messages, taken from the strings of ``scienceworld.jar`` 1.2 and observed in real episodes."""
+_INEFFECTIVE = re.compile("|".join(f"(?:{p})" for p in INEFFECTIVE_PATTERNS))
+
+ENV_CARD = f"""\
+ScienceWorld (scienceworld>=1.2, Java >= 8), simplification "{SIMPLIFICATIONS}".
+Observation: Text = "Task: <description>" + the simulator's answer + "Inventory: <items>"
+(+ the room description when the answer was not a look). Action: Discrete({DEFAULT_MAX_ACTIONS})
+index into info["valid_actions"] (a bounded, deterministic candidate list built from the
+simulator's valid actions, the task description and the inventory; never from the gold path),
+or an action string. Success: task completed with score 100. terminated at success or score < 0;
+truncated after {DEFAULT_MAX_STEPS} steps. Step score: mean of binary checks effective (not a
+failure/no-op message), novel (action not taken before in the episode), goal-relevant (names a
+word of the task description). Splits: training pool = the simulator's `train` variations of the
+training tasks, split D_in/V 8:2 per task (shuffle seed 0); L0 test = `dev` variations, L1 test =
+`test` variations of the training tasks; L2 trains on the 20 tasks outside L2_HELD_OUT_TASKS
+(task groups 3 electricity, 7 lifespan, 9 inclined planes) and tests on the `test` variations
+of the 10 held-out tasks. Presets restrict the tasks to SMOKE_TASKS {list(SMOKE_TASKS)} or
+CPU_TASKS {list(CPU_TASKS)} and cap the variations per task and split (evenly spaced).
+"""
+"""The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower())) - STOPWORDS
+
+
+def task_words(description: str) -> frozenset[str]:
+    """Content words of a task description (lowercase ``[a-z]+`` minus :data:`STOPWORDS`)."""
+    return frozenset(_words(description.replace("Task Description:", "")))
+
+
+def action_words(action: str) -> frozenset[str]:
+    """Object words of an action (its words minus :data:`TEMPLATE_WORDS` and stopwords)."""
+    return frozenset(_words(action) - TEMPLATE_WORDS)
+
+
+def is_goal_relevant(action: str, goal_words: frozenset[str]) -> bool:
+    """Whether ``action`` names a word of the task description (see module docs)."""
+    return bool(action_words(action) & goal_words)
+
+
+def is_effective(observation: str) -> bool:
+    """Whether an observation is *not* a failure / no-op message (:data:`INEFFECTIVE_PATTERNS`)."""
+    return _INEFFECTIVE.search(observation.strip()) is None
+
+
+def step_checks(
+    action: str, observation: str, previous_actions: Sequence[str], goal_words: frozenset[str]
+) -> dict[str, bool]:
+    """The binary checks whose mean is the step score.
+
+    Args:
+        action: The action string sent to the simulator.
+        observation: The simulator's answer to it.
+        previous_actions: Action strings taken earlier in the episode.
+        goal_words: :func:`task_words` of the task description.
+
+    Returns:
+        ``{"effective": ..., "novel": ..., "goal_relevant": ...}``.
+    """
+    return {
+        "effective": is_effective(observation),
+        "novel": action not in previous_actions,
+        "goal_relevant": is_goal_relevant(action, goal_words),
+    }
+
+
+def inventory_items(inventory: str) -> list[str]:
+    """Item names of the simulator's inventory text, one item per line after the header."""
+    items = []
+    for line in inventory.splitlines()[1:]:
+        item = re.sub(r"^(a|an|the|some)\s+", "", line.strip())
+        item = re.sub(r"\s*\(.*$", "", item)  # "(containing ...)" details
+        if item:
+            items.append(item)
+    return items
+
+
+def _verb(action: str) -> str:
+    for verb in VERB_RANK:
+        if action.startswith(verb + " "):
+            return verb
+    return action.split(" ", 1)[0]
+
+
+def _single_object(action: str, verb: str) -> str | None:
+    if verb in _TWO_OBJECT or " " not in action:
+        return None
+    return action[len(verb) + 1 :]
+
+
+def action_object(action: str) -> str | None:
+    """The object text of a single-object action (``"focus on red box"`` -> ``"red box"``)."""
+    verb = _verb(action)
+    if verb == "teleport" or action in ("look around", "inventory", "wait1"):
+        return None
+    return _single_object(action, verb)
+
+
+def build_candidates(
+    valid: Sequence[str],
+    description: str,
+    inventory: str,
+    max_actions: int = DEFAULT_MAX_ACTIONS,
+    handled: Sequence[str] = (),
+) -> list[str]:
+    """The bounded candidate list of one state (the rule is in the module docstring).
+
+    Args:
+        valid: The simulator's valid action-object combinations (any order).
+        description: The task description.
+        inventory: The simulator's inventory text.
+        max_actions: Bound on the result.
+        handled: Objects of the episode's earlier single-object actions
+            (:func:`action_object`), treated like inventory items for tier 2.
+
+    Returns:
+        At most ``max_actions`` distinct action strings, sorted alphabetically.
+    """
+    goal = task_words(description)
+    items = [*inventory_items(inventory), *handled]
+    has_teleport = any(a.startswith("teleport to ") for a in valid)
+    ranked: list[tuple[int, int, str, str]] = []
+    for action in dict.fromkeys(valid):
+        if action in _DROPPED_ACTIONS or action.startswith(_DROPPED_VERBS):
+            continue
+        if has_teleport and action.startswith("go "):
+            continue
+        if "agent" in action.split():
+            continue
+        verb = _verb(action)
+        relevant = is_goal_relevant(action, goal)
+        if action in ("look around", "inventory", "wait1") or verb == "teleport":
+            tier = 0
+        elif verb in _TWO_OBJECT:
+            if not relevant:
+                tier = 5
+            elif any(action.startswith(f"{verb} {item}{_TWO_OBJECT[verb]}") for item in items):
+                tier = 2
+            else:
+                tier = 4
+        else:
+            obj = _single_object(action, verb)
+            if obj is None:
+                tier = 5
+            elif obj in _ROOMS or obj == "inventory" or "door" in obj.split():
+                continue
+            else:
+                tier = 1 if relevant else 3
+        obj = action[len(verb) :].strip()
+        ranked.append((tier, VERB_RANK.get(verb, 6), obj, action))
+    ranked.sort()
+    return sorted(action for *_, action in ranked[:max_actions])
+
+
+def _check_java() -> str:
+    """Return the ``java`` executable after checking it runs and is >= 8, else raise."""
+    java = shutil.which("java")
+    if java is None:
+        raise RuntimeError(f"No `java` executable found on PATH. {JAVA_HINT}")
+    try:
+        proc = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except OSError as error:
+        raise RuntimeError(f"Could not run {java} -version ({error}). {JAVA_HINT}") from error
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', proc.stderr + proc.stdout)
+    if proc.returncode != 0 or match is None:
+        raise RuntimeError(f"`{java} -version` failed: {proc.stderr.strip()!r}. {JAVA_HINT}")
+    major = int(match.group(1))
+    if major == 1:  # "1.8.0_292" style
+        major = int(match.group(2) or 0)
+    if major < 8:
+        raise RuntimeError(f"{java} is Java {major}, too old. {JAVA_HINT}")
+    return java
+
+
+def _start_simulator() -> Any:
+    """Check Java, import the package and start one JVM (a ``ScienceWorldEnv``)."""
+    try:
+        from scienceworld import ScienceWorldEnv
+    except ImportError as error:
+        raise ImportError(
+            f"The ScienceWorld env needs the scienceworld package: {INSTALL_HINT}"
+        ) from error
+    _check_java()
+    # envStepLimit: our own step limit truncates; the simulator's must never end an episode.
+    return ScienceWorldEnv("", envStepLimit=1_000_000)
+
+
+def _shutdown(sim: Any) -> None:
+    """Shut a ``ScienceWorldEnv`` down and make sure its JVM process has exited."""
+    gateway = getattr(sim, "_gateway", None)
+    proc = getattr(gateway, "java_process", None)
+    try:
+        sim.close()
+    except Exception:  # noqa: BLE001 - the process is killed below anyway
+        pass
+    if proc is not None and proc.poll() is None:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _clean(text: str) -> str:
+    text = "".join(c if c in OBS_CHARSET else "?" for c in text)
+    return text[:MAX_OBS_CHARS] or " "
+
+
+class ScienceWorldInnerEnv(gymnasium.Env):
+    r"""One ScienceWorld simulator (one JVM) as a DERL inner env (see the module docstring).
+
+    Observation Space: ``Text(max_length=16384, charset=string.printable)``: ``"Task: <task
+    description>\\nObservation: <answer>\\nInventory: <items>"`` plus ``"\\nRoom: <look>"``
+    when the answer was not the room description itself.
+
+    Action Space: ``Discrete(max_actions)``, an index into ``info["valid_actions"]`` (taken
+    modulo its length); an action string is also accepted.
+
+    Rewards: the simulator's score delta (0-100 scale), for logs only.
+
+    Episode End: terminated at success (completed, score 100) or failure (score < 0);
+    truncated after ``max_steps`` steps.
+
+    ``info`` (reset and step): ``valid_actions`` (list[str]), ``success`` (bool), ``score``
+    (int, -100..100), ``task`` (:class:`AgentTask`); step adds ``step_score`` (float in [0, 1]),
+    ``checks`` (dict[str, bool]) and ``action`` (the string sent).
+
+    Args:
+        task: Task loaded by a reset without ``options["task"]`` (task name).
+        variation: Its variation index.
+        max_steps: Step limit (truncation), in actions.
+        max_actions: Bound on the candidate list (and size of the action space).
+
+    Raises:
+        ImportError: Without the ``scienceworld`` package.
+        RuntimeError: Without Java >= 8 on PATH (checked before starting the JVM).
+        ValueError: On bad arguments.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        task: str = "find-non-living-thing",
+        variation: int = 0,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        max_actions: int = DEFAULT_MAX_ACTIONS,
+    ) -> None:
+        self._sim: Any = None
+        if task not in TASK_NAMES:
+            raise ValueError(f"Unknown ScienceWorld task {task!r}; known: {list(TASK_NAMES)}")
+        if max_steps < 1 or max_actions < 1:
+            raise ValueError(f"max_steps and max_actions must be >= 1, got {max_steps}, "
+                             f"{max_actions}")
+        self.default_task = AgentTask(
+            domain="scienceworld", task_id=task, variation=variation, task_type=task
+        )
+        self.max_steps = max_steps
+        self.max_actions = max_actions
+        self.observation_space = spaces.Text(max_length=MAX_OBS_CHARS, charset=OBS_CHARSET)
+        self.action_space = spaces.Discrete(max_actions)
+        self._loaded: tuple[str, int] | None = None
+        self._task = self.default_task
+        self._goal: frozenset[str] = frozenset()
+        self._description = ""
+        self._actions: list[str] = []
+        self._handled: list[str] = []
+        self._valid: list[str] = []
+        self._done = True
+        self._sim = _start_simulator()
+
+    # -- episode ----------------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Load ``options["task"]`` (default: the constructor's task) and start its episode.
+
+        The simulator is deterministic given task and variation; ``seed`` and ``task.seed``
+        do not change the episode.
+        """
+        super().reset(seed=seed)
+        if self._sim is None:
+            raise RuntimeError("reset() on a closed ScienceWorldInnerEnv")
+        task = (options or {}).get("task") or self.default_task
+        if task.task_id not in TASK_NAMES:
+            raise ValueError(f"Unknown ScienceWorld task {task.task_id!r}")
+        key = (task.task_id, int(task.variation))
+        if key != self._loaded:
+            self._loaded = None
+            self._sim.load(task.task_id, key[1], SIMPLIFICATIONS, generateGoldPath=False)
+            self._loaded = key
+        obs, raw = self._sim.reset()
+        self._task = task
+        self._description = self._sim.get_task_description()
+        self._goal = task_words(self._description)
+        self._actions = []
+        self._handled = []
+        self._done = False
+        return self._observe(obs, raw), self._info(raw, success=False)
+
+    def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """Take one action (index into ``info["valid_actions"]`` or an action string)."""
+        if self._done:
+            raise RuntimeError("step() after the episode ended; call reset() first")
+        if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+            if not self._valid:
+                raise ValueError("no valid actions in this state; pass an action string")
+            command = self._valid[int(action) % len(self._valid)]
+        elif isinstance(action, str):
+            command = action.strip()
+        else:
+            raise TypeError(f"action must be an int index or a str, got {type(action).__name__}")
+        obs, reward, completed, raw = self._sim.step(command)
+        if obs.startswith("Ambiguous request"):
+            obs, extra, completed, raw = self._sim.step("0")
+            reward += extra
+        checks = step_checks(command, obs, self._actions, self._goal)
+        self._actions.append(command)
+        obj = action_object(command)
+        if obj is not None and obj not in self._handled:
+            self._handled.append(obj)
+        score = int(raw["score"])
+        success = bool(completed and score >= 100)
+        terminated = success or score < 0 or bool(completed)
+        truncated = not terminated and len(self._actions) >= self.max_steps
+        self._done = terminated or truncated
+        info = self._info(raw, success=success)
+        info.update(
+            step_score=float(np.mean(list(checks.values()))), checks=checks, action=command
+        )
+        return self._observe(obs, raw), float(reward), terminated, truncated, info
+
+    def _observe(self, answer: str, raw: dict[str, Any]) -> str:
+        desc = self._description.replace("Task Description:", "").strip()
+        items = ", ".join(inventory_items(raw["inv"])) or "nothing"
+        text = f"Task: {desc}\nObservation: {answer.strip()}\nInventory: {items}"
+        look = raw["look"].strip()
+        if look and look != answer.strip():
+            text += f"\nRoom: {look}"
+        return _clean(text)
+
+    def _info(self, raw: dict[str, Any], *, success: bool) -> dict[str, Any]:
+        self._valid = build_candidates(
+            raw["valid"], self._description, raw["inv"], self.max_actions, self._handled
+        )
+        return {
+            "valid_actions": list(self._valid),
+            "success": success,
+            "score": int(raw["score"]),
+            "task": self._task,
+            "n_raw_valid_actions": len(raw["valid"]),
+        }
+
+    # -- helpers for tests and oracles ------------------------------------------------------
+
+    def gold_action_sequence(self, task: AgentTask) -> list[str]:
+        """The simulator's gold action sequence of ``task`` (for tests and oracles only).
+
+        Loads the task with gold-path generation (seconds for long tasks); the next
+        :meth:`reset` starts a fresh episode. Candidates never use it.
+        """
+        if self._sim is None:
+            raise RuntimeError("gold_action_sequence() on a closed ScienceWorldInnerEnv")
+        self._loaded = None
+        self._sim.load(task.task_id, int(task.variation), SIMPLIFICATIONS, generateGoldPath=True)
+        self._loaded = (task.task_id, int(task.variation))
+        self._done = True
+        return list(self._sim.get_gold_action_sequence())
+
+    @property
+    def java_pid(self) -> int | None:
+        """Process id of this env's JVM (None once closed)."""
+        if self._sim is None:
+            return None
+        return int(self._sim._gateway.java_process.pid)
+
+    def close(self) -> None:
+        """Shut the JVM down (idempotent)."""
+        sim, self._sim = self._sim, None
+        if sim is not None:
+            _shutdown(sim)
+        super().close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finaliser
+            pass
+
+
+# -- splits -----------------------------------------------------------------------------------
+
+_VARIATION_CACHE: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {}
+
+
+def scienceworld_variations(
+    tasks: Sequence[str],
+) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
+    """The simulator's ``(train, dev, test)`` variation indices of each task.
+
+    Obtained with one JVM (``getVariationsTrain/Dev/Test`` after loading each task) and cached
+    in the process.
+
+    Args:
+        tasks: Task names.
+
+    Returns:
+        task name -> ``(train, dev, test)``, each a sorted tuple of variation indices.
+
+    Raises:
+        ValueError: On an unknown task name.
+    """
+    unknown = [t for t in tasks if t not in TASK_NAMES]
+    if unknown:
+        raise ValueError(f"Unknown ScienceWorld tasks {unknown}; known: {list(TASK_NAMES)}")
+    missing = [t for t in tasks if t not in _VARIATION_CACHE]
+    if missing:
+        sim = _start_simulator()
+        try:
+            for name in missing:
+                sim.load(name, 0, SIMPLIFICATIONS)
+                _VARIATION_CACHE[name] = (
+                    tuple(sorted(sim.get_variations_train())),
+                    tuple(sorted(sim.get_variations_dev())),
+                    tuple(sorted(sim.get_variations_test())),
+                )
+        finally:
+            _shutdown(sim)
+    return {t: _VARIATION_CACHE[t] for t in tasks}
+
+
+def _cap(variations: Sequence[int], max_variations: int | None) -> list[int]:
+    """Evenly spaced subset of at most ``max_variations`` (deterministic; all when None)."""
+    if max_variations is None or len(variations) <= max_variations:
+        return list(variations)
+    picks = np.linspace(0, len(variations) - 1, max_variations).round().astype(int)
+    return [variations[i] for i in dict.fromkeys(picks.tolist())]
+
+
+def _tasks_of(name: str, variations: Sequence[int]) -> list[AgentTask]:
+    return [
+        AgentTask(domain="scienceworld", task_id=name, variation=int(v), task_type=name)
+        for v in variations
+    ]
+
+
+def scienceworld_splits(
+    level: str,
+    *,
+    tasks: Sequence[str] | None = None,
+    seed: int = 0,
+    max_variations: int | None = None,
+) -> AgentSplits:
+    """The L0 / L1 / L2 task splits of ScienceWorld (see :data:`ENV_CARD`).
+
+    Training pool = the ``train`` variations of the training tasks; per task, a shuffle with
+    ``seed`` puts ``round(0.2 * n)`` of them (at least 1 when n >= 2) into V, the rest into
+    D_in. L0 tests on the ``dev`` variations and L1 on the ``test`` variations of the training
+    tasks. L2 trains on the tasks not in :data:`L2_HELD_OUT_TASKS` and tests on the ``test``
+    variations of the held-out ones.
+
+    Args:
+        level: ``"L0"``, ``"L1"`` or ``"L2"``.
+        tasks: Restrict to these task names (e.g. :data:`SMOKE_TASKS`); default all 30.
+        seed: Shuffle seed of the D_in / V split (0 for the registered ids).
+        max_variations: Cap on variations per task and split (evenly spaced over the sorted
+            indices, applied before the D_in / V split); None keeps all.
+
+    Returns:
+        The :class:`AgentSplits`; ``held_out_types`` lists the held-out tasks at L2.
+
+    Raises:
+        ValueError: On an unknown level or task, a bad cap, or an L2 subset without training
+            or held-out tasks.
+    """
+    if level not in ("L0", "L1", "L2"):
+        raise ValueError(f"level must be 'L0', 'L1' or 'L2', got {level!r}")
+    if max_variations is not None and max_variations < 1:
+        raise ValueError(f"max_variations must be >= 1 or None, got {max_variations}")
+    names = list(dict.fromkeys(tasks if tasks is not None else TASK_NAMES))
+    variations = scienceworld_variations(names)
+    if level == "L2":
+        train_names = [t for t in names if t not in L2_HELD_OUT_TASKS]
+        test_names = [t for t in names if t in L2_HELD_OUT_TASKS]
+        if not train_names or not test_names:
+            raise ValueError(
+                f"L2 needs training and held-out tasks; tasks {names} give training "
+                f"{train_names} and held-out {test_names} (held out: {list(L2_HELD_OUT_TASKS)})"
+            )
+    else:
+        train_names, test_names = names, names
+    rng = np.random.default_rng(seed)
+    d_in: list[AgentTask] = []
+    val: list[AgentTask] = []
+    for name in train_names:
+        pool = _cap(variations[name][0], max_variations)
+        order = rng.permutation(len(pool))
+        n_val = max(1, round(0.2 * len(pool))) if len(pool) >= 2 else 0
+        val += _tasks_of(name, sorted(pool[i] for i in order[:n_val]))
+        d_in += _tasks_of(name, sorted(pool[i] for i in order[n_val:]))
+    split = 1 if level == "L0" else 2
+    test = [
+        task
+        for name in test_names
+        for task in _tasks_of(name, _cap(variations[name][split], max_variations))
+    ]
+    return AgentSplits(
+        level=level,
+        d_in=tuple(d_in),
+        val=tuple(val),
+        test=tuple(test),
+        held_out_types=tuple(test_names) if level == "L2" else (),
+    )

@@ -1,0 +1,297 @@
+"""ScienceWorld inner env: candidates, step score, splits, real-simulator episodes, JVM cleanup.
+
+Tests marked ``slow`` start the real simulator (a JVM) and need ``scienceworld`` and Java;
+they share one env per module to keep the file around two minutes on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from derl_bench.envs.agent import AgentTask, Trajectory
+from derl_bench.envs.scienceworld import (
+    CPU_TASKS,
+    L2_HELD_OUT_TASKS,
+    SMOKE_TASKS,
+    TASK_NAMES,
+    build_candidates,
+    inventory_items,
+    is_effective,
+    step_checks,
+    task_words,
+)
+from derl_bench.primitives.agent import AGENT_PRIMITIVES
+from derl_bench.primitives.base import EPSILON
+
+pytest.importorskip("scienceworld")
+
+FIND = "Your task is to find a(n) non-living thing. First, focus on the thing. Then, move it to the red box in the kitchen."  # noqa: E501
+FIND_TASK = AgentTask(
+    domain="scienceworld", task_id="find-non-living-thing", variation=0,
+    task_type="find-non-living-thing",
+)  # fmt: skip
+LIFESPAN_TASK = AgentTask(
+    domain="scienceworld", task_id="lifespan-longest-lived", variation=0,
+    task_type="lifespan-longest-lived",
+)  # fmt: skip
+
+# Real steps recorded from find-non-living-thing, variation 0, simplification "easy" (gold
+# path plus a few invalid inputs), with hand-checked checks: (action, observation, prior
+# actions, expected effective, novel, goal_relevant).
+RECORDED_STEPS = [
+    ("open door to kitchen", "The door is already open.", [], False, True, True),
+    ("go to kitchen", "You move to the kitchen.", ["open door to kitchen"], True, True, True),
+    ("look around", "This room is called the kitchen. In it, you see: \n\tthe agent", [],
+     True, True, False),
+    ("focus on painting", "You focus on the painting.", ["look around"], True, True, False),
+    ("move painting to red box", "You move the painting to the red box.", [], True, True, True),
+    ("move painting to red box", "You move the painting to the red box.",
+     ["move painting to red box"], True, False, True),
+    ("focus on red apple in bowl",
+     "Unknown action.  Type 'help' for a list of actions, and 'objects' for a list of "
+     "possible object referents. ", [], False, True, True),
+    ("connect agent to air", "No known action matches that input.", [], False, True, False),
+    ("use lighter on table", "I'm not sure how to use those two things together.", [],
+     False, True, False),
+    ("mix bowl", "That container is empty, so there are no items to mix.", [], False, True,
+     False),
+    ("pour wood cup into wood cup", "You can't move something into itself.", [], False, True,
+     False),
+    ("pick up painting", "You move the painting to the inventory.", [], True, True, False),
+    ("teleport to kitchen", "You teleport to the kitchen.", [], True, True, True),
+]  # fmt: skip
+
+
+# -- pure functions (fast) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("action", "obs", "before", "effective", "novel", "relevant"),
+                         RECORDED_STEPS)
+def test_step_checks_on_recorded_real_steps(action, obs, before, effective, novel, relevant):
+    checks = step_checks(action, obs, before, task_words(FIND))
+    assert checks == {"effective": effective, "novel": novel, "goal_relevant": relevant}
+
+
+def test_task_words_drop_stopwords_and_header():
+    words = task_words("Task Description:\n" + FIND)
+    assert {"red", "box", "kitchen", "living"} <= words
+    assert not {"the", "task", "description", "thing", "a", "n"} & words
+
+
+def test_effective_accepts_real_successes():
+    for obs in ("You move to the kitchen.", "You focus on the baby brown bear.",
+                "terminal 1 on battery is now connected to terminal 1 on black wire",
+                "In your inventory, you see:\n\tan orange"):
+        assert is_effective(obs)
+
+
+def test_inventory_items():
+    text = "In your inventory, you see:\n\tan orange\n\ta wood cup (containing red paint)\n"
+    assert inventory_items(text) == ["orange", "wood cup"]
+
+
+def test_candidates_bounded_deterministic_and_without_junk():
+    rooms = ["kitchen", "hallway", "art studio"]
+    objects = [f"object {i:02d}" for i in range(60)] + ["painting", "red box"]
+    valid = ["look around", "inventory", "wait", "wait1", "reset task", "task"]
+    valid += [f"teleport to {r}" for r in rooms] + [f"go to {r}" for r in rooms]
+    valid += [f"{v} {o}" for o in objects for v in ("focus on", "pick up", "eat", "close")]
+    valid += [f"move {a} to {b}" for a in objects for b in objects]
+    valid += ["focus on agent", "focus on kitchen", "focus on door to hallway", "mix inventory"]
+    inv = "In your inventory, you see:\n\ta painting\n"
+    cands = build_candidates(valid, FIND, inv, max_actions=40)
+    assert len(cands) == 40 and cands == sorted(set(cands))
+    assert build_candidates(list(reversed(valid)), FIND, inv, max_actions=40) == cands
+    for dropped in ("wait", "reset task", "task", "go to kitchen", "eat painting",
+                    "focus on agent", "focus on kitchen", "focus on door to hallway",
+                    "mix inventory"):
+        assert dropped not in cands
+    # tier 0, goal-relevant single-object, then inventory two-object actions come first
+    for kept in ("look around", "inventory", "wait1", "teleport to art studio",
+                 "focus on red box", "move painting to red box"):
+        assert kept in cands
+    assert "move object 00 to object 01" not in cands  # not goal-relevant: ranked last
+
+
+def test_task_constants_are_consistent():
+    assert len(TASK_NAMES) == 30 and len(set(TASK_NAMES)) == 30
+    assert set(L2_HELD_OUT_TASKS) < set(TASK_NAMES) and len(L2_HELD_OUT_TASKS) == 10
+    for subset in (SMOKE_TASKS, CPU_TASKS):
+        assert set(subset) <= set(TASK_NAMES)
+        assert set(subset) & set(L2_HELD_OUT_TASKS) and set(subset) - set(L2_HELD_OUT_TASKS)
+
+
+# -- real simulator ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def env():
+    from derl_bench.envs.scienceworld import ScienceWorldInnerEnv
+
+    environment = ScienceWorldInnerEnv(max_steps=30)
+    yield environment
+    environment.close()
+
+
+def _java_children() -> set[int]:
+    psutil = pytest.importorskip("psutil")
+    return {
+        p.pid for p in psutil.Process().children(recursive=True)
+        if "java" in p.name().lower() and p.status() != psutil.STATUS_ZOMBIE
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_task_names_match_the_simulator(env):
+    assert tuple(env._sim.get_task_names()) == TASK_NAMES
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", [FIND_TASK, LIFESPAN_TASK], ids=lambda t: t.task_id)
+def test_gold_path_reaches_success_and_g1(env, task):
+    gold = env.gold_action_sequence(task)
+    obs, info = env.reset(options={"task": task})
+    assert info["success"] is False and info["task"] == task
+    assert env.observation_space.contains(obs)
+    scores, actions = [], []
+    for action in gold:
+        obs, reward, terminated, truncated, info = env.step(action)
+        scores.append(info["step_score"])
+        actions.append(action)
+        assert 0.0 <= info["step_score"] <= 1.0 and env.observation_space.contains(obs)
+        assert isinstance(reward, float) and info["action"] == action
+        if terminated:
+            break
+    assert terminated and not truncated and info["success"] and info["score"] == 100
+    trajectory = Trajectory(task=task, step_scores=np.array(scores), success=True,
+                            n_steps=len(scores), actions=tuple(actions))
+    values = AGENT_PRIMITIVES.compute([trajectory], [None])
+    assert values[0, 0] == pytest.approx(1.0 + EPSILON, abs=1e-12)
+
+
+@pytest.mark.slow
+def test_index_actions_wrong_focus_fails_and_step_limit_truncates(env):
+    plant = AgentTask(domain="scienceworld", task_id="find-plant", variation=0)
+    obs, info = env.reset(options={"task": plant})
+    assert 0 < len(info["valid_actions"]) <= env.max_actions
+    assert info["n_raw_valid_actions"] > len(info["valid_actions"])
+    obs, _, terminated, _, info = env.step(info["valid_actions"].index("focus on orange"))
+    assert obs.startswith("Task: ") and "You focus on the orange." in obs
+    assert terminated and not info["success"] and info["score"] < 0  # an orange is no plant
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(0)
+    env.max_steps = 2
+    try:
+        env.reset(options={"task": FIND_TASK})
+        _, _, terminated, truncated, info = env.step("look around")
+        assert not terminated and not truncated
+        _, _, terminated, truncated, info = env.step("look around")
+        assert truncated and not terminated and info["checks"]["novel"] is False
+    finally:
+        env.max_steps = 30
+
+
+@pytest.mark.slow
+def test_ambiguous_input_is_resolved_in_the_same_step(env):
+    env.reset(options={"task": FIND_TASK})
+    env.step("teleport to kitchen")
+    obs, _, _, _, info = env.step("move orange to orange")
+    assert "Ambiguous request" not in obs
+    assert "focus on painting" in info["valid_actions"]  # the simulator takes commands again
+
+
+@pytest.mark.slow
+def test_same_task_same_initial_state_and_candidates(env):
+    def rollout() -> list:
+        obs, info = env.reset(seed=123, options={"task": LIFESPAN_TASK})
+        out = [(obs, info["valid_actions"], info["score"])]
+        for action in ("teleport to outside", "look around", "wait1"):
+            index = info["valid_actions"].index(action)  # by index, as a policy does
+            obs, reward, terminated, truncated, info = env.step(index)
+            out.append((obs, info["valid_actions"], reward, terminated, truncated,
+                        info["step_score"], info["checks"]))
+        return out
+
+    first = rollout()
+    env.reset(options={"task": FIND_TASK})  # load another task in between
+    assert rollout() == first
+
+
+@pytest.mark.slow
+def test_check_env(env):
+    # Every element of Discrete(max_actions) is legal (index modulo the candidate count),
+    # so Gymnasium's checker runs unmodified; it resets without options (default task).
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(env, skip_render_check=True)
+
+
+@pytest.mark.slow
+def test_splits_disjoint_levels_and_held_out(tmp_path):
+    from derl_bench.envs.scienceworld import scienceworld_splits, scienceworld_variations
+
+    variations = scienceworld_variations(CPU_TASKS)
+    for train, dev, test in variations.values():
+        assert train and dev and test
+        assert not (set(train) & set(dev) or set(train) & set(test) or set(dev) & set(test))
+    l0 = scienceworld_splits("L0", tasks=CPU_TASKS, max_variations=5)
+    l1 = scienceworld_splits("L1", tasks=CPU_TASKS, max_variations=5)
+    l2 = scienceworld_splits("L2", tasks=CPU_TASKS, max_variations=5)
+    assert l0.train_pool == l1.train_pool  # L0 and L1 share the training pool
+    for splits in (l0, l1, l2):
+        keys = [t.key for t in splits.d_in + splits.val + splits.test]
+        assert len(keys) == len(set(keys))
+    for name in CPU_TASKS:
+        train, dev, test = variations[name]
+        assert {t.variation for t in l0.train_pool if t.task_id == name} <= set(train)
+        assert {t.variation for t in l0.test if t.task_id == name} <= set(dev)
+        assert {t.variation for t in l1.test if t.task_id == name} <= set(test)
+        assert sum(t.task_id == name for t in l0.val) == 1  # round(0.2 * 5)
+        assert sum(t.task_id == name for t in l0.d_in) == 4
+    assert set(l2.held_out_types) == set(CPU_TASKS) & set(L2_HELD_OUT_TASKS)
+    assert {t.task_id for t in l2.test} == set(l2.held_out_types)
+    assert not {t.task_id for t in l2.train_pool} & set(L2_HELD_OUT_TASKS)
+    assert scienceworld_splits("L0", tasks=CPU_TASKS, max_variations=5) == l0  # deterministic
+    assert scienceworld_splits("L0", tasks=CPU_TASKS, max_variations=5, seed=1) != l0
+    with pytest.raises(ValueError, match="held-out"):
+        scienceworld_splits("L2", tasks=["find-plant"])
+    with pytest.raises(ValueError, match="level"):
+        scienceworld_splits("L3", tasks=CPU_TASKS)
+
+
+@pytest.mark.slow
+def test_close_leaves_no_java_process_of_ours():
+    from derl_bench.envs.scienceworld import ScienceWorldInnerEnv
+
+    before = _java_children()
+    environment = ScienceWorldInnerEnv()
+    pid = environment.java_pid
+    assert pid in _java_children() - before
+    with pytest.raises(ValueError, match="Unknown ScienceWorld task"):
+        environment.reset(options={"task": AgentTask(domain="scienceworld", task_id="nope")})
+    environment.close()
+    environment.close()  # idempotent
+    assert environment.java_pid is None
+    assert pid not in _java_children() and _java_children() <= before
+    with pytest.raises(RuntimeError, match="closed"):
+        environment.reset()
+
+
+@pytest.mark.slow
+def test_missing_java_gives_a_clear_error(tmp_path: Path):
+    code = (
+        "from derl_bench.envs.scienceworld import ScienceWorldInnerEnv\n"
+        "try:\n    ScienceWorldInnerEnv()\n"
+        "except RuntimeError as e:\n    print('ERR', e)\n"
+    )
+    env = dict(os.environ, PATH=str(tmp_path), JAVA_HOME=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120, check=True)
+    assert "ERR No `java` executable found on PATH" in out.stdout
+    assert "openjdk" in out.stdout
