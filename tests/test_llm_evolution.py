@@ -43,9 +43,9 @@ def observation(history: list[tuple[str, float]], budget: int = 8) -> dict[str, 
 
 def test_registry_lists_and_builds_the_agent() -> None:
     assert "llm_evolution" in list_agents()
-    agent = get_agent("llm_evolution", primitive_names=NAMES, seed=3, top_k=2)
+    agent = get_agent("llm_evolution", primitive_names=NAMES, seed=3, history_top_k=2)
     assert isinstance(agent, LLMEvolutionAgent) and isinstance(agent, MetaRewardAgent)
-    assert agent.config["seed"] == 3 and agent.config["top_k"] == 2
+    assert agent.config["seed"] == 3 and agent.config["history_top_k"] == 2
     json.dumps(agent.config)  # goes into result files
 
 
@@ -60,7 +60,7 @@ def test_registry_lists_and_builds_the_agent() -> None:
         ({"api_key_env": "sk-abc123"}, "sk-abc123"),
         ({"temperature": -0.1}, "temperature=-0.1"),
         ({"max_new_tokens": 0}, "max_new_tokens=0"),
-        ({"top_k": -1}, "top_k=-1"),
+        ({"history_top_k": -1}, "history_top_k=-1"),
         ({"timeout": 0}, "timeout=0"),
     ],
 )
@@ -75,7 +75,7 @@ def test_config_rejects_bad_values_and_quotes_them(fields: dict[str, Any], quote
 
 def test_prompt_shows_the_best_k_earlier_meta_rewards_best_first_with_scores() -> None:
     history = [("g1", 0.30), ("g1 + g2", 0.62), ("g3", -1.0), ("g1 * g4", 0.55), ("g2", 0.10)]
-    agent = LLMEvolutionAgent(primitive_names=NAMES, top_k=3)
+    agent = LLMEvolutionAgent(primitive_names=NAMES, history_top_k=3)
     messages = agent.prompt(observation(history))
     assert [m["role"] for m in messages] == ["system", "user"]
     user = messages[1]["content"]
@@ -84,7 +84,7 @@ def test_prompt_shows_the_best_k_earlier_meta_rewards_best_first_with_scores() -
     shown.append("Formula: g1\nScore: 0.3000")
     positions = [user.index(block) for block in shown]
     assert positions == sorted(positions)
-    assert "Formula: g2\n" not in user and "Formula: g3\n" not in user  # beyond top_k = 3
+    assert "Formula: g2\n" not in user and "Formula: g3\n" not in user  # beyond history_top_k = 3
 
 
 def test_prompt_uses_update_results_when_the_observation_has_no_history() -> None:

