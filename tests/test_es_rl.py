@@ -237,7 +237,7 @@ def test_load_into_a_mismatched_agent_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"lr_es: checkpoint 0.01 != agent 0.5"):
         loose.load(path)
     loose.load(path, strict=False)  # hyperparameters may differ when asked
-    assert loose.config.lr_es == 0.5
+    assert loose.config.lr_es == 0.5 and loose.es_optimizer.param_groups[0]["lr"] == 0.5
 
 
 # ---------------------------------------------------------------- learning

@@ -15,14 +15,16 @@ trainer on a meta-reward through ``episode_reward_fn``::
 
 Modules: :mod:`.config` (ESRLConfig), :mod:`.networks` (policy, value), :mod:`.rollout`
 (EpisodeRecord, lockstep rollouts), :mod:`.es` (ES gradient), :mod:`.actor_critic` (RL step),
-:mod:`.hybrid` (the trainer and the merge).
+:mod:`.hybrid` (the trainer and the merge), :mod:`.results` (IterationStats, EvaluationResult),
+:mod:`.checkpoint` (save/load).
 """
 
 from __future__ import annotations
 
 from derl_bench.baselines.es_rl.config import ESRLConfig
-from derl_bench.baselines.es_rl.hybrid import ESRLHybrid, EvaluationResult, IterationStats
+from derl_bench.baselines.es_rl.hybrid import ESRLHybrid
 from derl_bench.baselines.es_rl.networks import Policy, ValueNetwork
+from derl_bench.baselines.es_rl.results import EvaluationResult, IterationStats
 from derl_bench.baselines.es_rl.rollout import EpisodeRecord
 
 __all__ = [

@@ -7,9 +7,8 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from os import PathLike
-from typing import Any, TypedDict
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -17,66 +16,16 @@ import torch
 from torch.nn.utils import parameters_to_vector
 
 from derl_bench.baselines.es_rl.actor_critic import ReplayEpisode, actor_critic_update
-from derl_bench.baselines.es_rl.config import ARCHITECTURE_FIELDS, ESRLConfig
+from derl_bench.baselines.es_rl.checkpoint import load_checkpoint, save_checkpoint
+from derl_bench.baselines.es_rl.config import ESRLConfig
 from derl_bench.baselines.es_rl.es import es_gradient, sample_population
 from derl_bench.baselines.es_rl.networks import Policy, ValueNetwork
+from derl_bench.baselines.es_rl.results import EvaluationResult, IterationStats
 from derl_bench.baselines.es_rl.rollout import EpisodeRecord, Rollout, run_episodes
 
-__all__ = ["CHECKPOINT_FORMAT", "ESRLHybrid", "EvaluationResult", "IterationStats"]
+__all__ = ["ESRLHybrid"]
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_FORMAT = 1
-"""Version of the dict written by :meth:`ESRLHybrid.save`."""
-
-_NOT_COMPARED = ("tensorboard_dir", "seed")
-
-
-@dataclass(frozen=True, kw_only=True)
-class IterationStats:
-    """What one training iteration did.
-
-    Episode scores are ``episode_reward_fn`` values when one is set, native returns otherwise;
-    ``nan`` marks a step that was switched off (its weight is 0).
-    """
-
-    iteration: int
-    """1-based iteration count of the agent (continues across ``train`` calls and ``load``)."""
-    es_fitness_mean: float
-    """Mean episode score of the perturbed (greedy) ES candidates."""
-    es_fitness_max: float
-    """Best ES candidate's episode score."""
-    rl_score_mean: float
-    """Mean episode score of this iteration's RL (sampling) episodes."""
-    rl_native_return_mean: float
-    """Mean native return of this iteration's RL episodes."""
-    actor_loss: float
-    """Mean actor loss of the RL step."""
-    value_loss: float
-    """Mean critic loss of the RL step (reward units squared)."""
-    entropy: float
-    """Mean policy entropy in the RL step (nats)."""
-    env_steps: int
-    """Env steps taken in this iteration (ES and RL episodes)."""
-    wall_seconds: float
-    """Wall-clock time of the iteration in seconds."""
-
-
-class _EvaluationBase(TypedDict):
-    mean_return: float
-    std_return: float
-    num_episodes: int
-
-
-class EvaluationResult(_EvaluationBase, total=False):
-    """Result of :meth:`ESRLHybrid.evaluate` (a dict).
-
-    Keys: ``mean_return`` / ``std_return`` (native return over the episodes, population std),
-    ``num_episodes``, and ``mean_episode_reward`` (mean ``episode_reward_fn`` value; present
-    only when the agent has one).
-    """
-
-    mean_episode_reward: float
 
 
 class ESRLHybrid:
@@ -457,78 +406,29 @@ class ESRLHybrid:
     def save(self, path: str | PathLike[str]) -> None:
         """Write networks, optimizer states, config, iteration, RNG states and replay.
 
+        See :func:`~derl_bench.baselines.es_rl.checkpoint.save_checkpoint`.
+
         Args:
             path: File to write (``torch.save`` format; conventionally ``.pth``).
         """
-        torch.save(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "config": self.config.as_dict(),
-                "continuous": self.continuous,
-                "iteration": self.iteration,
-                "policy": self.policy.state_dict(),
-                "value": self.value.state_dict(),
-                "policy_optimizer": self.policy_optimizer.state_dict(),
-                "value_optimizer": self.value_optimizer.state_dict(),
-                "es_optimizer": self.es_optimizer.state_dict(),
-                "torch_rng": self.generator.get_state(),
-                "numpy_rng": self.np_rng.bit_generator.state,
-                "replay": [ep.to_state() for ep in self.replay],
-            },
-            path,
-        )
+        save_checkpoint(self, path)
 
     def load(self, path: str | PathLike[str], *, strict: bool = True) -> None:
         """Restore a checkpoint written by :meth:`save`; training then continues exactly.
 
+        See :func:`~derl_bench.baselines.es_rl.checkpoint.load_checkpoint`.
+
         Args:
             path: The checkpoint file.
-            strict: Require every config field except ``seed`` (the checkpoint's RNG states
-                and seed are taken over) and ``tensorboard_dir`` to equal this agent's; with
-                ``False`` only the network shapes and action type must match and this agent
-                keeps its own hyperparameters.
+            strict: Require every config field except ``seed`` and ``tensorboard_dir`` to
+                match; ``False``: only the network shapes (this agent keeps its own
+                hyperparameters).
 
         Raises:
-            ValueError: If the checkpoint's format, action type or config does not match this
-                agent; the message lists each differing field with both values.
+            ValueError: If the checkpoint does not match this agent (every differing field is
+                named with both values).
         """
-        ckpt = torch.load(path, weights_only=True)
-        if ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(
-                f"{path}: checkpoint format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT}"
-            )
-        saved = ckpt["config"]
-        mine = self.config.as_dict()
-        names = [n for n in mine if n not in _NOT_COMPARED]
-        if not strict:
-            names = list(ARCHITECTURE_FIELDS)
-        diffs = [
-            f"{n}: checkpoint {saved.get(n)!r} != agent {mine[n]!r}"
-            for n in names
-            if _normalise(saved.get(n)) != _normalise(mine[n])
-        ]
-        if ckpt["continuous"] != self.continuous:
-            diffs.insert(
-                0, f"continuous actions: checkpoint {ckpt['continuous']} != agent {self.continuous}"
-            )
-        if diffs:
-            hint = "" if not strict else " (strict=False ignores non-architecture fields)"
-            raise ValueError(
-                f"{path} does not match this agent's config{hint}: " + "; ".join(diffs)
-            )
-        self.policy.load_state_dict(ckpt["policy"])
-        self.value.load_state_dict(ckpt["value"])
-        self.policy_optimizer.load_state_dict(ckpt["policy_optimizer"])
-        self.value_optimizer.load_state_dict(ckpt["value_optimizer"])
-        self.es_optimizer.load_state_dict(ckpt["es_optimizer"])
-        self.generator.set_state(ckpt["torch_rng"])
-        self.np_rng.bit_generator.state = ckpt["numpy_rng"]
-        self.replay = deque(
-            (ReplayEpisode.from_state(s) for s in ckpt["replay"]),
-            maxlen=self.config.replay_episodes,
-        )
-        self.iteration = int(ckpt["iteration"])
-        self.config = replace(self.config, seed=saved["seed"])
+        load_checkpoint(self, path, strict=strict)
 
     def close(self) -> None:
         """Close the envs and the TensorBoard writer."""
@@ -545,10 +445,6 @@ def _copy_into(vector: torch.Tensor, params: Any) -> None:
     for p in params:
         p.copy_(vector[offset : offset + p.numel()].view_as(p))
         offset += p.numel()
-
-
-def _normalise(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
 def _space_dims(env: gymnasium.Env) -> tuple[int, int, bool]:
