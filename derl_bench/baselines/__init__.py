@@ -2,10 +2,11 @@
 
 Built-in agents: ``heuristic`` (the paper's hand-designed meta-rewards), ``random``
 (compute-matched random search), ``evolution`` (genetic programming over expression trees),
-``cma`` (CMA-ES over linear weights), ``derl`` (the Meta-Optimizer: a small LM with
-grammar-constrained decoding trained by outer GRPO) and ``derl_pop`` (DERL with warm-started
-inner policies). ``llm_evolution`` is still to come. Agent modules are
-imported only when :func:`get_agent` asks for them.
+``cma`` (CMA-ES over linear weights), ``llm_evolution`` (an LLM prompted with earlier
+meta-rewards and their scores, the paper's RLAIF/Eureka-like baseline), ``derl`` (the
+Meta-Optimizer: a small LM with grammar-constrained decoding trained by outer GRPO) and
+``derl_pop`` (DERL with warm-started inner policies). Agent modules are imported only when
+:func:`get_agent` asks for them.
 """
 
 from __future__ import annotations
