@@ -39,11 +39,22 @@ class MetaRewardEnv(gymnasium.Env):
     call :meth:`evaluate_test` once per finished run (the paper trains a fresh final policy on the
     whole training set and reports test only).
 
-    Registered ids: ``DERL-GSM8K-v0`` (train and validate on GSM8K train, 8:2; test GSM8K test)
-    and ``DERL-MATH-v0`` (MATH train, 8:2; test MATH-500; ``include_gsm8k_train=True`` adds GSM8K
-    train to D_in as in the paper's MATH+GSM8k setting). Primitives (math set, official code
-    ``meta_reward_grpo.py``): g1 exact outcome, g2 ``\\boxed{}`` present, g3 >= 2 step markers,
-    g4 ground truth appears anywhere; each value is 1 or 0 plus ε = 1e-6.
+    Registered ids (each domain's card, with splits, primitives and presets, is the docstring
+    of the module named):
+
+    - ``DERL-GSM8K-v0`` — GSM8K train split 8:2 into D_in / V, test GSM8K test; math primitives
+      (official ``meta_reward_grpo.py``): g1 exact outcome, g2 ``\\boxed{}`` present, g3 >= 2 step
+      markers, g4 ground truth appears anywhere (each 1 or 0 plus ε = 1e-6).
+      ``derl_bench/envs/math_tasks.py``.
+    - ``DERL-MATH-v0`` — MATH train 8:2, test MATH-500; ``include_gsm8k_train=True`` adds GSM8K
+      train to D_in as in the paper's MATH+GSM8k setting. Math primitives.
+    - ``DERL-CartPole-v0``, ``DERL-Pendulum-v0`` — Gymnasium classic control with the native
+      reward hidden; MLP policies trained by the compact GRPO (``inner="es_rl"``: the ES+RL
+      hybrid); agent primitives. ``derl_bench/envs/classic.py``.
+
+    Agent primitives (``derl_bench/primitives/agent.py``): g1 task success (1 or 0, plus ε);
+    g2, g3, g4 the mean step score over the first, middle and last third of the episode (plus
+    ε); each domain documents its step score.
 
     ## Action Space
     ``gymnasium.spaces.Text(max_length=512)`` over the expression alphabet (digits, ``g``, ``.``,
@@ -84,15 +95,18 @@ class MetaRewardEnv(gymnasium.Env):
     ``domain`` (set by the id), ``preset`` (``"smoke"``, ``"cpu"`` default, ``"paper"``),
     ``budget`` (meta-steps per outer episode, default 16), ``invalid_reward`` (default −1.0),
     ``data_dir`` (data folder; default ``$DERL_BENCH_DATA`` or ``../shared/data``),
-    ``inner_overrides`` (dict of :class:`derl_bench.inner.presets.LMGRPOConfig` fields),
+    ``inner_overrides`` (dict of fields of the domain's inner config:
+    :class:`derl_bench.inner.presets.LMGRPOConfig` for math,
+    :class:`derl_bench.inner.grpo_config.AgentGRPOConfig` for agent domains),
     ``policy`` (shortcut for ``inner_overrides={"model": …}``: a local folder or model id),
     ``include_gsm8k_train`` (MATH only), ``keep_checkpoints`` (folder to save trained policies),
     ``data_source`` (``"local"`` default, or ``"hf"`` to load the data sets from the Hugging
-    Face Hub where it is reachable).
+    Face Hub where it is reachable), ``level`` (set by the id of leveled domains: ``"L0"``,
+    ``"L1"``, ``"L2"``), ``inner`` (classic control: ``"grpo"`` default or ``"es_rl"``).
 
     ## Version History
-    - v0: initial release (math primitives g1–g4; 8:2 split with seed 0; presets as in
-      ``derl_bench/inner/presets.py``).
+    - v0: initial release (8:2 splits with seed 0; math presets in
+      ``derl_bench/inner/presets.py``, agent presets in ``derl_bench/inner/agent_presets.py``).
 
     Raises:
         ValueError: On an unknown domain or preset, or invalid overrides.
