@@ -71,8 +71,9 @@ RECORDED_STEPS = [
 # -- pure functions (fast) ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("action", "obs", "before", "effective", "novel", "relevant"),
-                         RECORDED_STEPS)
+@pytest.mark.parametrize(
+    ("action", "obs", "before", "effective", "novel", "relevant"), RECORDED_STEPS
+)
 def test_step_checks_on_recorded_real_steps(action, obs, before, effective, novel, relevant):
     checks = step_checks(action, obs, before, task_words(FIND))
     assert checks == {"effective": effective, "novel": novel, "goal_relevant": relevant}
@@ -85,9 +86,12 @@ def test_task_words_drop_stopwords_and_header():
 
 
 def test_effective_accepts_real_successes():
-    for obs in ("You move to the kitchen.", "You focus on the baby brown bear.",
-                "terminal 1 on battery is now connected to terminal 1 on black wire",
-                "In your inventory, you see:\n\tan orange"):
+    for obs in (
+        "You move to the kitchen.",
+        "You focus on the baby brown bear.",
+        "terminal 1 on battery is now connected to terminal 1 on black wire",
+        "In your inventory, you see:\n\tan orange",
+    ):
         assert is_effective(obs)
 
 
@@ -108,13 +112,27 @@ def test_candidates_bounded_deterministic_and_without_junk():
     cands = build_candidates(valid, FIND, inv, max_actions=40)
     assert len(cands) == 40 and cands == sorted(set(cands))
     assert build_candidates(list(reversed(valid)), FIND, inv, max_actions=40) == cands
-    for dropped in ("wait", "reset task", "task", "go to kitchen", "eat painting",
-                    "focus on agent", "focus on kitchen", "focus on door to hallway",
-                    "mix inventory"):
+    for dropped in (
+        "wait",
+        "reset task",
+        "task",
+        "go to kitchen",
+        "eat painting",
+        "focus on agent",
+        "focus on kitchen",
+        "focus on door to hallway",
+        "mix inventory",
+    ):
         assert dropped not in cands
     # tier 0, goal-relevant single-object, then inventory two-object actions come first
-    for kept in ("look around", "inventory", "wait1", "teleport to art studio",
-                 "focus on red box", "move painting to red box"):
+    for kept in (
+        "look around",
+        "inventory",
+        "wait1",
+        "teleport to art studio",
+        "focus on red box",
+        "move painting to red box",
+    ):
         assert kept in cands
     assert "move object 00 to object 01" not in cands  # not goal-relevant: ranked last
 
@@ -169,8 +187,13 @@ def test_gold_path_reaches_success_and_g1(env, task):
         if terminated:
             break
     assert terminated and not truncated and info["success"] and info["score"] == 100
-    trajectory = Trajectory(task=task, step_scores=np.array(scores), success=True,
-                            n_steps=len(scores), actions=tuple(actions))
+    trajectory = Trajectory(
+        task=task,
+        step_scores=np.array(scores),
+        success=True,
+        n_steps=len(scores),
+        actions=tuple(actions),
+    )
     values = AGENT_PRIMITIVES.compute([trajectory], [None])
     assert values[0, 0] == pytest.approx(1.0 + EPSILON, abs=1e-12)
 
@@ -214,8 +237,17 @@ def test_same_task_same_initial_state_and_candidates(env):
         for action in ("teleport to outside", "look around", "wait1"):
             index = info["valid_actions"].index(action)  # by index, as a policy does
             obs, reward, terminated, truncated, info = env.step(index)
-            out.append((obs, info["valid_actions"], reward, terminated, truncated,
-                        info["step_score"], info["checks"]))
+            out.append(
+                (
+                    obs,
+                    info["valid_actions"],
+                    reward,
+                    terminated,
+                    truncated,
+                    info["step_score"],
+                    info["checks"],
+                )
+            )
         return out
 
     first = rollout()
@@ -291,7 +323,13 @@ def test_missing_java_gives_a_clear_error(tmp_path: Path):
         "except RuntimeError as e:\n    print('ERR', e)\n"
     )
     env = dict(os.environ, PATH=str(tmp_path), JAVA_HOME=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
     assert "ERR No `java` executable found on PATH" in out.stdout
     assert "openjdk" in out.stdout
