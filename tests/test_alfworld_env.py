@@ -77,7 +77,7 @@ RECORDED_STEPS = [  # (command, engine feedback, effective, novel, goal_relevant
     ("use desklamp 1", "You turn on the desklamp 1.", True, True, True),
     ("look", "You are facing the desk 1. Next to it, you see nothing.", True, True, False),
     ("go to desk 1", "Nothing happens.", False, False, False),
-    ("use desklamp 1", "You turn off the desklamp 1.", True, False, True),
+    ("use desklamp 1", "You turn on the desklamp 1.", True, False, True),
     (
         "take alarmclock 2 from desk 1",
         "You pick up the alarmclock 2 from the desk 1.",
@@ -236,12 +236,13 @@ def planner_env():
     env.close()
 
 
-# Games per split, one of each of several types; with the (reproducible) hand-coded expert
-# these are solved within 60 steps (it is a heuristic and does not solve every game).
+# ALFWorld's hand-coded expert is a heuristic ("not guaranteed to succeed", its docstring):
+# within 60 steps it solved 8 of 16 first-of-type games we tried (look_at_obj_in_light in
+# every split). It is reproducible here (its random fallback is seeded per task and step).
 HANDCODED_GAMES = {
     "valid_train": "look_at_obj_in_light",
-    "valid_seen": "pick_two_obj_and_place",
-    "valid_unseen": "pick_and_place_simple",
+    "valid_seen": "look_at_obj_in_light",
+    "valid_unseen": "look_at_obj_in_light",
 }
 
 
@@ -373,6 +374,8 @@ def test_same_task_same_episode_across_envs(planner_env):
 @pytest.mark.slow
 @pytest.mark.data
 def test_resets_do_not_read_game_files(planner_env, monkeypatch):
+    from derl_bench.envs import alfworld
+
     game = _first_game("valid_train", "pick_and_place_simple")
     fresh = _first_game("valid_train", "pick_heat_then_place_in_recep")
     planner_env.reset(options={"task": game})
@@ -390,28 +393,28 @@ def test_resets_do_not_read_game_files(planner_env, monkeypatch):
     try:
         other.reset(options={"task": game})
         assert opened == []
-        # The counter does see reads: a game not parsed yet is read exactly once.
-        if str(alfworld_root() / fresh / "game.tw-pddl") not in _parsed():
-            other.reset(options={"task": fresh})
-            other.reset(options={"task": fresh})
-            assert [Path(p).name for p in opened] == ["game.tw-pddl"]
+        # The counter does see reads: once evicted, a game is read exactly once more.
+        alfworld._JSON.clear()
+        other.reset(options={"task": fresh})
+        other.reset(options={"task": fresh})
+        assert [Path(p).name for p in opened] == ["game.tw-pddl"]
     finally:
         other.close()
-
-
-def _parsed() -> set[str]:
-    from derl_bench.envs import alfworld
-
-    return set(alfworld._JSON._items)
 
 
 @needs_data
 @needs_engine
 @pytest.mark.slow
 @pytest.mark.data
-def test_check_env():
+def test_check_env(monkeypatch):
     from gymnasium.utils.env_checker import check_env
 
+    from derl_bench.envs import alfworld
+
+    # Resets without a task draw a default_split game with the seed; two games keep that draw
+    # meaningful while sparing check_env a dozen game loads.
+    games = list_games("valid_seen")[:2]
+    monkeypatch.setattr(alfworld, "list_games", lambda split, data_dir=None: games)
     env = ALFWorldInnerEnv(max_steps=5)
     try:
         with warnings.catch_warnings():
@@ -424,5 +427,7 @@ def test_check_env():
             obs, _, _, truncated, info = env.step(env.action_space.sample())
             assert env.observation_space.contains(obs)
         assert truncated  # the step limit
+        drawn = {env.reset(seed=s)[1]["task"] for s in range(8)}
+        assert len(drawn) == 2 and all("/valid_seen/" in key for key in drawn)
     finally:
         env.close()
