@@ -42,13 +42,30 @@ def make_policy_factory(config: Any, observation_space: Any = None, action_space
 
         return lambda seed: MLPPolicy(observation_space, action_space, seed=seed, **kwargs)
     if config.policy == "minilm":
-        from derl_bench.inner.policies import text_scoring
+        from derl_bench.inner.policies.text_scoring import (
+            ActionScoringConfig,
+            ActionScoringPolicy,
+        )
 
-        return lambda seed: text_scoring.ActionScoringPolicy(seed=seed, **kwargs)
+        return lambda seed: ActionScoringPolicy(ActionScoringConfig(init_seed=seed, **kwargs))
     if config.policy == "lm":
-        from derl_bench.inner.policies import lm_agent
+        import copy
 
-        return lambda seed: lm_agent.LMActionPolicy.from_pretrained(seed=seed, **kwargs)
+        from derl_bench.inner.policies.lm_agent import LMActionConfig, LMActionPolicy
+
+        source = kwargs.pop("model", None)
+        if source is None:
+            raise ValueError("the 'lm' policy needs policy_kwargs model=<local folder or model id>")
+        loaded: list[Any] = []
+
+        def lm_factory(seed: int) -> Any:
+            # The initial policy is the pretrained LM (the seed drives sampling only); load it
+            # once per process and hand out copies.
+            if not loaded:
+                loaded.append(LMActionPolicy.from_pretrained(source, LMActionConfig(**kwargs)))
+            return copy.deepcopy(loaded[0])
+
+        return lm_factory
     raise ValueError(f"Unknown policy {config.policy!r}; known: 'mlp', 'minilm', 'lm'.")
 
 
