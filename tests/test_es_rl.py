@@ -243,14 +243,15 @@ def test_load_into_a_mismatched_agent_is_a_clear_error(tmp_path):
 # ---------------------------------------------------------------- learning
 
 
-@pytest.mark.slow
-def test_cartpole_reaches_195_within_12_iterations():
+def test_cartpole_reaches_195_within_6_iterations():
+    # Measured on seeds 0-4: 2, 2, 3, 3, 3 iterations (RL alone: 3 each; ES alone with
+    # lr_es=0.01: 15-27 or more). Each iteration: 50 ES episodes + 10 RL episodes.
     agent = ESRLHybrid(
         "CartPole-v1", 4, 2, population_size=50, sigma=0.1, lr_es=0.01, lr_policy=1e-3,
-        lr_value=1e-3, gamma=0.99, es_weight=1.0, rl_weight=1.0, seed=0,
+        lr_value=1e-3, gamma=0.99, es_weight=1.0, rl_weight=1.0, rl_updates_per_iter=32, seed=0,
     )  # fmt: skip
     initial = agent.evaluate(num_episodes=20)["mean_return"]
-    for _ in range(12):
+    for _ in range(6):
         agent.train(1, num_episodes_per_iter=10, batch_size=256, log_interval=0)
         result = agent.evaluate(num_episodes=20)
         if result["mean_return"] >= 195:
