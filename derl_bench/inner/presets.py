@@ -168,3 +168,56 @@ def math_preset(name: str) -> LMGRPOConfig:
         raise ValueError(
             f"Unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}."
         ) from None
+
+
+_ARITH_PRESETS: dict[str, LMGRPOConfig] = {
+    "smoke": LMGRPOConfig(
+        model="tiny-arith",
+        prompt_style="plain",
+        max_steps=3,
+        prompts_per_step=4,
+        group_size=4,
+        max_completion_length=64,
+        learning_rate=2e-3,
+        beta=0.0,
+        temperature=1.0,
+        n_train=256,
+        n_val=32,
+        n_test=32,
+    ),
+    "cpu": LMGRPOConfig(
+        model="tiny-arith",
+        prompt_style="plain",
+        max_steps=8,
+        prompts_per_step=8,
+        group_size=4,
+        max_completion_length=64,
+        learning_rate=2e-3,
+        beta=0.0,
+        temperature=1.0,
+        n_train=1024,
+        n_val=128,
+        n_test=256,
+        eval_batch_size=64,
+    ),
+    "paper": replace(_MATH_PRESETS["paper"], n_train=8192, n_val=2048, n_test=2048),
+}
+"""Arith presets (``DERL-Arith``). ``smoke`` and ``cpu`` train the ``tiny-arith`` policy (a tiny
+Qwen2 warmed up on generated solutions in a mixed final-answer format,
+``derl_bench.inner.tiny_lm.arith_tiny_lm_path``); ``cpu`` aims at about two minutes per
+meta-step on 2 CPU cores. ``paper`` mirrors the GSM8K ``paper`` preset (Qwen2.5-3B) on
+generated data of GSM8K's size."""
+
+
+def arith_preset(name: str) -> LMGRPOConfig:
+    """Return the arith-domain preset ``name``.
+
+    Raises:
+        ValueError: If ``name`` is not one of :data:`PRESET_NAMES`.
+    """
+    try:
+        return _ARITH_PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}."
+        ) from None

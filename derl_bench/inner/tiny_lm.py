@@ -115,12 +115,21 @@ def _cache_key(config: TinyLMConfig, data_hash: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def _train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+def _train_tokenizer(
+    texts: list[str], vocab_size: int, *, split_digits: bool = False
+) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE tokenizer (``split_digits``: every digit is its own token)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if split_digits:
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=True), byte_level]
+        )
+    else:
+        tokenizer.pre_tokenizer = byte_level
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -134,7 +143,9 @@ def _train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFa
     )
 
 
-def _build_model(config: TinyLMConfig, tokenizer: PreTrainedTokenizerFast) -> PreTrainedModel:
+def _build_model(
+    config: TinyLMConfig | ArithTinyLMConfig, tokenizer: PreTrainedTokenizerFast
+) -> PreTrainedModel:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -159,7 +170,7 @@ def _warm_up(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerFast,
     pairs: list[tuple[str, str]],
-    config: TinyLMConfig,
+    config: TinyLMConfig | ArithTinyLMConfig,
 ) -> list[float]:
     """Supervised warm-up on (prompt, completion) pairs; loss on completion tokens only."""
     import math
@@ -256,6 +267,157 @@ def tiny_lm_path(config: TinyLMConfig | None = None, *, data_dir: str | None = N
         tokenizer.save_pretrained(tmp)
         (tmp / "derl_tiny_lm.json").write_text(
             json.dumps({"config": asdict(config), "data_sha256": data_hash, "sft_loss": losses})
+        )
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first: keep theirs
+            if not (target / "derl_tiny_lm.json").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+# -- the arith domain's policy ------------------------------------------------------------------
+
+ARITH_TINY_MODEL = "tiny-arith"
+"""Preset ``model`` value naming the tiny LM warmed up on generated arith solutions."""
+
+ARITH_TINY_LM_FORMAT_VERSION = 1
+"""Bump when the arith warm-up below changes, so old caches are not reused."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArithTinyLMConfig:
+    r"""How the arith domain's tiny policy is built and warmed up (all fields enter the cache key).
+
+    The warm-up targets are generated solutions (``derl_bench.envs.arith``) in a deliberately
+    mixed format, so that the format primitives start with room to move: a fraction
+    ``boxed_fraction`` ends with ``The answer is \\boxed{N}.``, the rest with ``#### N`` only;
+    independently, a fraction ``step_marker_fraction`` writes ``Step i:`` markers.
+    """
+
+    vocab_size: int = 512
+    """BPE vocabulary size (tokens); digits are always single tokens."""
+    hidden_size: int = 128
+    """Model width."""
+    intermediate_size: int = 384
+    """MLP width."""
+    num_hidden_layers: int = 2
+    """Transformer layers."""
+    num_attention_heads: int = 4
+    """Attention heads."""
+    num_key_value_heads: int = 2
+    """Key/value heads (grouped-query attention)."""
+    max_position_embeddings: int = 256
+    """Longest sequence in tokens."""
+    sft_examples: int = 20000
+    """Generated warm-up problems (problem seeds from ``WARMUP_SEED_START`` on, train range)."""
+    sft_steps: int = 800
+    """Warm-up optimizer steps."""
+    sft_batch_size: int = 32
+    """Sequences per warm-up step."""
+    sft_max_length: int = 192
+    """Warm-up sequences are cut to this many tokens."""
+    sft_learning_rate: float = 3e-3
+    """Peak AdamW learning rate of the warm-up (cosine decay, 5 % warm-up)."""
+    boxed_fraction: float = 0.5
+    """Fraction of warm-up targets ending with ``\\boxed{N}`` (the rest: ``#### N``), in [0, 1]."""
+    step_marker_fraction: float = 0.5
+    """Fraction of warm-up targets written with ``Step i:`` markers, in [0, 1]."""
+    seed: int = 0
+    """Seed of the format draw, the initialisation and the warm-up order."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("boxed_fraction", "step_marker_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                problems.append(f"{name}={value} must be in [0, 1]")
+        if self.sft_examples < 1 or self.sft_steps < 1:
+            problems.append(
+                f"sft_examples={self.sft_examples} and sft_steps={self.sft_steps} must be >= 1"
+            )
+        if problems:
+            raise ValueError("Invalid ArithTinyLMConfig: " + "; ".join(problems))
+
+
+def arith_sft_pairs(config: ArithTinyLMConfig) -> list[tuple[str, str]]:
+    """The warm-up (prompt, completion) pairs of the arith tiny LM, in order.
+
+    Returns:
+        ``config.sft_examples`` pairs: ``plain_prompt(question)`` and a leading space plus a
+        mixed-format solution (see :class:`ArithTinyLMConfig`).
+    """
+    import random
+
+    from derl_bench.envs.arith import WARMUP_SEED_START, generate_problem, solution_text
+
+    rng = random.Random(config.seed)
+    pairs = []
+    for i in range(config.sft_examples):
+        problem = generate_problem(WARMUP_SEED_START + i)
+        final = "boxed" if rng.random() < config.boxed_fraction else "hashes"
+        markers = rng.random() < config.step_marker_fraction
+        completion = solution_text(problem, step_markers=markers, final=final)
+        pairs.append((plain_prompt(problem.question), f" {completion}"))
+    return pairs
+
+
+def arith_tiny_lm_path(config: ArithTinyLMConfig | None = None) -> Path:
+    """Return the folder of the arith domain's warmed-up tiny LM, building it on first use.
+
+    The folder is ``<cache_root()>/tiny_lm_arith/<hash>``, the hash covering the config, the
+    generator version (``derl_bench.envs.arith.ARITH_GENERATOR_VERSION``) and
+    :data:`ARITH_TINY_LM_FORMAT_VERSION`; the same config gives the same weights (seeded).
+    Building takes about a minute on 2 CPU cores.
+
+    Args:
+        config: Construction settings; defaults to :class:`ArithTinyLMConfig()`.
+
+    Returns:
+        A folder loadable with ``AutoModelForCausalLM.from_pretrained`` and
+        ``AutoTokenizer.from_pretrained``; its ``derl_tiny_lm.json`` holds the config and the
+        warm-up loss curve.
+
+    Raises:
+        ImportError: If the ``llm`` extra (torch, transformers, tokenizers) is not installed.
+    """
+    from derl_bench.envs.arith import ARITH_GENERATOR_VERSION
+
+    config = config or ArithTinyLMConfig()
+    payload = json.dumps(
+        {
+            "config": asdict(config),
+            "generator": ARITH_GENERATOR_VERSION,
+            "format": ARITH_TINY_LM_FORMAT_VERSION,
+        },
+        sort_keys=True,
+    )
+    key = hashlib.sha256(payload.encode()).hexdigest()[:16]
+    target = cache_root() / "tiny_lm_arith" / key
+    if (target / "derl_tiny_lm.json").exists():
+        return target
+
+    import torch
+
+    pairs = arith_sft_pairs(config)
+    with torch.random.fork_rng():
+        tokenizer = _train_tokenizer(
+            [p + c for p, c in pairs], config.vocab_size, split_digits=True
+        )
+        model = _build_model(config, tokenizer)
+        losses = _warm_up(model, tokenizer, pairs, config)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "derl_tiny_lm.json").write_text(
+            json.dumps(
+                {"config": asdict(config), "generator": ARITH_GENERATOR_VERSION, "sft_loss": losses}
+            )
         )
         try:
             os.replace(tmp, target)

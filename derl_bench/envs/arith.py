@@ -1,0 +1,551 @@
+r"""Arith: procedurally generated grade-school word problems, the cheap math domain.
+
+Each problem is made from one integer *problem seed* (``random.Random(seed)``, stable across
+Python versions and platforms): a template (shopping, sharing, ages, travel, savings, boxes), a
+number of arithmetic steps (1–3, one binary operation each) and small integers (factors 2–9,
+addends mostly 1–9, every value at most 100); every intermediate value and the answer are
+integers ≥ 0, and divisions are exact. The reference solution is written step by step and
+ends with both ``\boxed{N}`` and ``#### N``::
+
+    Step 1: 4 * 3 = 12
+    Step 2: 12 + 7 = 19
+    Step 3: The answer is \boxed{19}.
+    #### 19
+
+so the math primitives g1–g4 (:mod:`derl_bench.primitives.math`) all pay 1 + ε on it. Records
+are :class:`~derl_bench.envs.records.MathRecord` with ``source="arith"`` (g1 compares answers
+with ``math-verify``, which handles integers exactly).
+
+Splits are disjoint ranges of problem seeds (:data:`SEED_RANGES`): train ``[0, 10**6)``,
+validation ``[10**6, 2*10**6)``, test ``[2*10**6, 3*10**6)``. The tiny policy's supervised
+warm-up (``derl_bench.inner.tiny_lm.arith_tiny_lm_path``) draws from the upper half of the train
+range (:data:`WARMUP_SEED_START`), so it never sees D_in, V or test.
+
+:func:`build_arith_domain` assembles the ``arith`` domain of the MetaRewardEnv; it imports the
+inner-loop machinery lazily (this module is otherwise a pure, dependency-free generator).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from derl_bench.envs.records import MathRecord
+
+if TYPE_CHECKING:
+    from derl_bench.envs.math_tasks import MathTaskSplits
+    from derl_bench.inner.base import EvalResult, InnerResult
+    from derl_bench.inner.presets import LMGRPOConfig
+    from derl_bench.meta_env.domains import Domain
+    from derl_bench.meta_reward import MetaReward
+
+__all__ = [
+    "ARITH_GENERATOR_VERSION",
+    "SEED_RANGES",
+    "WARMUP_SEED_START",
+    "ArithProblem",
+    "arith_record",
+    "ArithLMTrainer",
+    "arith_task_splits",
+    "build_arith_domain",
+    "generate_problem",
+    "solution_text",
+]
+
+ARITH_GENERATOR_VERSION = 1
+"""Bump when a template, a number range or the solution layout changes (it keys the tiny LM's
+cache and is part of ``DERL-Arith``'s identity: a bump means a new env version)."""
+
+ArithSplit = Literal["train", "val", "test"]
+
+SEED_RANGES: dict[str, tuple[int, int]] = {
+    "train": (0, 1_000_000),
+    "val": (1_000_000, 2_000_000),
+    "test": (2_000_000, 3_000_000),
+}
+"""Problem-seed range ``[start, stop)`` of each split; the ranges are disjoint."""
+
+WARMUP_SEED_START = 500_000
+"""First train-range problem seed of the tiny policy's warm-up problems (D_in uses seeds from 0
+up, so the two do not overlap for ``n_train < 500_000``)."""
+
+ARITH_INSTRUCTION = (
+    "Generate a mathematical formula, the reward function used to train a small language model "
+    "with GRPO on generated grade-school arithmetic word problems (1 to 3 steps). The formula "
+    "combines the primitives listed below (each is 1 or 0 for one completion, plus 1e-6) using "
+    "numbers, +, -, *, /, and parentheses. The trained model's success rate on held-out "
+    "validation problems is your score. Output ONE formula, e.g. g1 + 0.5 * g2."
+)
+"""Task instruction shown to meta-reward agents in the ``arith`` domain."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArithStep:
+    """One arithmetic step of a solution: ``left op right = value``."""
+
+    left: int
+    """Left operand."""
+    op: Literal["+", "-", "*", "/"]
+    """Operation."""
+    right: int
+    """Right operand."""
+    value: int
+    """Result (an integer ≥ 0; divisions are exact)."""
+
+    def text(self) -> str:
+        """The step as written in solutions, e.g. ``"4 * 3 = 12"``."""
+        return f"{self.left} {self.op} {self.right} = {self.value}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArithProblem:
+    """One generated word problem.
+
+    Attributes:
+        seed: The problem seed it was generated from.
+        template: Template name (``"shopping"``, ``"sharing"``, ``"ages"``, ``"travel"``,
+            ``"savings"``, ``"boxes"``).
+        question: The problem text.
+        steps: The solution's arithmetic steps, 1 to 3, in order.
+        answer: The final answer (the last step's value), an integer ≥ 0.
+    """
+
+    seed: int
+    template: str
+    question: str
+    steps: tuple[ArithStep, ...]
+    answer: int
+
+
+def _step(left: int, op: Literal["+", "-", "*", "/"], right: int) -> ArithStep:
+    if op == "+":
+        value = left + right
+    elif op == "-":
+        value = left - right
+    elif op == "*":
+        value = left * right
+    else:
+        if right == 0 or left % right:
+            raise AssertionError(f"inexact division {left} / {right}")  # generator bug
+        value = left // right
+    if value < 0:
+        raise AssertionError(f"negative value {left} {op} {right}")  # generator bug
+    return ArithStep(left=left, op=op, right=right, value=value)
+
+
+_NAMES = (
+    "Ana",
+    "Ben",
+    "Carla",
+    "Dev",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kim",
+    "Leo",
+    "Mia",
+    "Noah",
+    "Olga",
+    "Pavel",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Yuki",
+)
+_ITEMS = ("apples", "pens", "notebooks", "stickers", "oranges", "cookies", "marbles", "cards")
+_THINGS = ("book", "hat", "ball", "kite", "puzzle", "lamp")
+
+_Template = Callable[[random.Random, int], tuple[str, list[ArithStep]]]
+
+
+def _shopping(rng: random.Random, n: int) -> tuple[str, list[ArithStep]]:
+    name, item, thing = rng.choice(_NAMES), rng.choice(_ITEMS), rng.choice(_THINGS)
+    count, price = rng.randint(2, 6), rng.randint(2, 5)
+    steps = [_step(count, "*", price)]
+    text = f"{name} buys {count} {item} that cost {price} dollars each."
+    question = "How many dollars does " + name + " spend?"
+    if n >= 2:
+        extra = rng.randint(1, 9)
+        steps.append(_step(steps[-1].value, "+", extra))
+        text += f" {name} also buys a {thing} for {extra} dollars."
+        question = f"How many dollars does {name} spend in total?"
+    if n >= 3:
+        bill = rng.choice([b for b in (20, 50) if b >= steps[-1].value])
+        steps.append(_step(bill, "-", steps[-1].value))
+        text += f" {name} pays with {bill} dollars."
+        question = f"How many dollars of change does {name} get?"
+    return f"{text} {question}", steps
+
+
+def _sharing(rng: random.Random, n: int) -> tuple[str, list[ArithStep]]:
+    name, item = rng.choice(_NAMES), rng.choice(_ITEMS)
+    friends, each = rng.randint(2, 5), rng.randint(2, 5)
+    total = friends * each if n >= 2 else rng.randint(5, 20)
+    have = rng.randint(1, total - 1)
+    more = total - have
+    steps = [_step(have, "+", more)]
+    text = f"{name} has {have} {item} and gets {more} more."
+    question = f"How many {item} does {name} have now?"
+    if n >= 2:
+        steps.append(_step(total, "/", friends))
+        text += f" {name} shares them equally among {friends} friends."
+        question = f"How many {item} does each friend get?"
+    if n >= 3:
+        eaten = rng.randint(1, each)
+        steps.append(_step(each, "-", eaten))
+        text += f" Each friend gives away {eaten} of them."
+        question = f"How many {item} does each friend keep?"
+    return f"{text} {question}", steps
+
+
+def _ages(rng: random.Random, n: int) -> tuple[str, list[ArithStep]]:
+    name = rng.choice(_NAMES)
+    age, older = rng.randint(3, 12), rng.randint(1, 9)
+    steps = [_step(age, "+", older)]
+    text = f"{name} is {age} years old. {name}'s brother is {older} years older."
+    question = f"How old is {name}'s brother?"
+    if n >= 2:
+        later = rng.randint(2, 9)
+        steps.append(_step(steps[-1].value, "+", later))
+        question = f"How old will {name}'s brother be in {later} years?"
+        if n >= 3:
+            factor = rng.randint(2, 3)
+            steps.append(_step(steps[-1].value, "*", factor))
+            question = (
+                f"In {later} years, their grandmother will be {factor} times as old as "
+                f"{name}'s brother. How old will the grandmother be then?"
+            )
+    return f"{text} {question}", steps
+
+
+def _travel(rng: random.Random, n: int) -> tuple[str, list[ArithStep]]:
+    vehicle = rng.choice(("boat", "cart", "bike", "horse"))
+    speed, hours = rng.randint(2, 9), rng.randint(2, 5)
+    steps = [_step(speed, "*", hours)]
+    text = f"A {vehicle} travels at {speed} km per hour for {hours} hours."
+    question = "How many km does it travel?"
+    if n >= 2:
+        more = rng.randint(1, 9)
+        steps.append(_step(steps[-1].value, "+", more))
+        text += f" Then it travels {more} more km."
+        question = "How many km does it travel in total?"
+    if n >= 3:
+        trip = steps[-1].value + rng.randint(1, 20)
+        steps.append(_step(trip, "-", steps[-1].value))
+        text += f" The whole trip is {trip} km long."
+        question = "How many km are still left?"
+    return f"{text} {question}", steps
+
+
+def _savings(rng: random.Random, n: int) -> tuple[str, list[ArithStep]]:
+    name, thing = rng.choice(_NAMES), rng.choice(_THINGS)
+    weekly, weeks = rng.randint(2, 9), rng.randint(2, 5)
+    steps = [_step(weekly, "*", weeks)]
+    text = f"{name} saves {weekly} dollars every week for {weeks} weeks."
+    question = f"How many dollars does {name} save?"
+    if n >= 2:
+        spent = rng.randint(1, steps[-1].value)
+        steps.append(_step(steps[-1].value, "-", spent))
+        text += f" Then {name} spends {spent} dollars on a {thing}."
+        question = f"How many dollars does {name} have left?"
+    if n >= 3:
+        gift = rng.randint(1, 9)
+        steps.append(_step(steps[-1].value, "+", gift))
+        text += f" A grandparent gives {name} {gift} dollars."
+        question = f"How many dollars does {name} have now?"
+    return f"{text} {question}", steps
+
+
+def _boxes(rng: random.Random, n: int) -> tuple[str, list[ArithStep]]:
+    item = rng.choice(_ITEMS)
+    boxes, per_box = rng.randint(2, 5), rng.randint(2, 9)
+    steps = [_step(boxes, "*", per_box)]
+    text = f"There are {boxes} boxes with {per_box} {item} in each box."
+    question = f"How many {item} are there?"
+    if n >= 2:
+        total = steps[-1].value
+        if n >= 3:
+            students = rng.randint(2, min(5, total - 1))
+            lost = total - students * rng.randint(1, (total - 1) // students)
+        else:
+            lost = rng.randint(1, total - 1)
+        steps.append(_step(total, "-", lost))
+        text += f" {lost} of the {item} are lost."
+        question = f"How many {item} are left?"
+        if n >= 3:
+            steps.append(_step(steps[-1].value, "/", students))
+            question = (
+                f"The {item} that are left are shared equally among {students} students. "
+                f"How many {item} does each student get?"
+            )
+    return f"{text} {question}", steps
+
+
+TEMPLATES: dict[str, _Template] = {
+    "shopping": _shopping,
+    "sharing": _sharing,
+    "ages": _ages,
+    "travel": _travel,
+    "savings": _savings,
+    "boxes": _boxes,
+}
+"""Problem templates by name; each takes ``(rng, n_steps)`` and returns question and steps."""
+
+
+def generate_problem(seed: int) -> ArithProblem:
+    """Generate the problem of one problem seed (deterministic: same seed, same problem).
+
+    Args:
+        seed: Problem seed, an integer ≥ 0 (see :data:`SEED_RANGES` for the splits).
+
+    Returns:
+        The :class:`ArithProblem`: a uniformly drawn template and 1–3 steps.
+
+    Raises:
+        ValueError: If ``seed`` is negative.
+    """
+    if seed < 0:
+        raise ValueError(f"seed={seed} must be >= 0")
+    rng = random.Random(seed)
+    template = rng.choice(sorted(TEMPLATES))
+    n_steps = rng.randint(1, 3)
+    question, steps = TEMPLATES[template](rng, n_steps)
+    return ArithProblem(
+        seed=seed,
+        template=template,
+        question=question,
+        steps=tuple(steps),
+        answer=steps[-1].value,
+    )
+
+
+def solution_text(
+    problem: ArithProblem,
+    *,
+    step_markers: bool = True,
+    final: Literal["both", "boxed", "hashes"] = "both",
+) -> str:
+    r"""Write a problem's solution step by step.
+
+    Args:
+        problem: The problem.
+        step_markers: ``True``: lines ``Step i: …`` and a last line ``Step k: The answer is
+            \boxed{N}.`` (so g3 sees at least two markers); ``False``: bare ``a op b = c`` lines.
+        final: ``"both"`` (the reference: ``\boxed{N}`` then a ``#### N`` line), ``"boxed"``
+            (``The answer is \boxed{N}.`` only) or ``"hashes"`` (``#### N`` only).
+
+    Returns:
+        The solution text, lines joined by ``\n``, no trailing newline.
+    """
+    lines = [s.text() for s in problem.steps]
+    boxed = f"The answer is \\boxed{{{problem.answer}}}."
+    if final in ("both", "boxed"):
+        lines.append(boxed)
+    if step_markers:
+        lines = [f"Step {i}: {line}" for i, line in enumerate(lines, start=1)]
+    if final in ("both", "hashes"):
+        lines.append(f"#### {problem.answer}")
+    return "\n".join(lines)
+
+
+def arith_record(seed: int, split: ArithSplit | None = None) -> MathRecord:
+    r"""The :class:`MathRecord` of a problem seed.
+
+    Args:
+        seed: Problem seed.
+        split: Split name for the uid; ``None``: the split whose seed range holds ``seed``.
+
+    Returns:
+        A record with ``uid="arith/<split>/<seed>"``, ``source="arith"``, the question, the
+        answer as a decimal string and the reference solution (``solution_text(problem)``).
+    """
+    if split is None:
+        split = next(s for s, (lo, hi) in SEED_RANGES.items() if lo <= seed < hi)  # type: ignore[assignment]
+    problem = generate_problem(seed)
+    return MathRecord(
+        uid=f"arith/{split}/{seed}",
+        source="arith",
+        question=problem.question,
+        answer=str(problem.answer),
+        solution=solution_text(problem),
+    )
+
+
+def arith_task_splits(
+    n_train: int = 4096, n_val: int = 1024, n_test: int = 1024, *, seed: int = 0
+) -> MathTaskSplits:
+    """Generate the D_in / V / test splits of the arith domain.
+
+    Split ``s`` holds the problems of seeds ``SEED_RANGES[s][0] + seed + i`` for ``i < n_s``.
+
+    Args:
+        n_train: Problems in D_in.
+        n_val: Problems in V.
+        n_test: Problems in the test split.
+        seed: Offset of the first problem seed inside each split's range.
+
+    Returns:
+        A :class:`~derl_bench.envs.math_tasks.MathTaskSplits` named ``"arith"``
+        (``train_pool`` = D_in + V, as for GSM8K).
+
+    Raises:
+        ValueError: If a count is < 1 or the seeds would leave a split's range.
+    """
+    from derl_bench.envs.math_tasks import MathTaskSplits
+
+    counts = {"train": n_train, "val": n_val, "test": n_test}
+    records: dict[str, tuple[MathRecord, ...]] = {}
+    for split, n in counts.items():
+        start, stop = SEED_RANGES[split]
+        if n < 1 or seed < 0 or start + seed + n > stop:
+            raise ValueError(
+                f"n_{split}={n} with seed={seed} must be >= 1 and fit in the {split} seed range "
+                f"[{start}, {stop})"
+            )
+        records[split] = tuple(
+            arith_record(start + seed + i, split)  # type: ignore[arg-type]
+            for i in range(n)
+        )
+    return MathTaskSplits(
+        name="arith",
+        d_in=records["train"],
+        val=records["val"],
+        train_pool=records["train"] + records["val"],
+        test=records["test"],
+    )
+
+
+class ArithLMTrainer:
+    """The arith domain's inner trainer: an ``LMGRPOTrainer`` whose policy is built lazily.
+
+    The preset's ``model="tiny-arith"`` names the tiny LM warmed up on generated arith solutions
+    (``derl_bench.inner.tiny_lm.arith_tiny_lm_path``); it is built (about a minute, once per
+    cache folder) or loaded only when a meta-step first needs it, so constructing the env stays
+    cheap. Any other ``model`` is passed through unchanged.
+
+    Args:
+        splits: The arith splits.
+        config: The resolved preset.
+        data_dir: Unused by the arith data (kept for the trainer's signature).
+        keep_checkpoints: Where to save trained policies, or ``None``.
+    """
+
+    def __init__(
+        self,
+        *,
+        splits: MathTaskSplits,
+        config: LMGRPOConfig,
+        data_dir: str | None = None,
+        keep_checkpoints: str | None = None,
+    ) -> None:
+        from derl_bench.inner.lm_grpo import LMGRPOTrainer
+        from derl_bench.primitives import get_primitive_set
+
+        self.inner = LMGRPOTrainer(
+            d_in=splits.d_in,
+            val=splits.val,
+            train_pool=splits.train_pool,
+            test=splits.test,
+            primitive_set=get_primitive_set("math"),
+            config=config,
+            success_primitive="g1",
+            data_dir=data_dir,
+            keep_checkpoints=keep_checkpoints,
+        )
+        self.config = config
+        """The preset as given (``model`` unresolved)."""
+        self.primitive_set = self.inner.primitive_set
+        self.d_in = self.inner.d_in
+        self.val = self.inner.val
+        self.train_pool = self.inner.train_pool
+        self.test = self.inner.test
+
+    def _ready(self) -> Any:
+        """Point the inner trainer at the built tiny-arith policy; return the inner trainer."""
+        from derl_bench.inner.tiny_lm import ARITH_TINY_MODEL, arith_tiny_lm_path
+
+        if self.inner.config.model == ARITH_TINY_MODEL:
+            self.inner.config = self.inner.config.with_overrides(model=str(arith_tiny_lm_path()))
+        return self.inner
+
+    def train(self, meta_reward: MetaReward, *, seed: int, init: Any = None) -> InnerResult:
+        """One meta-step: GRPO on D_in under ``meta_reward``, greedy pass@1 on V.
+
+        See :meth:`derl_bench.inner.lm_grpo.LMGRPOTrainer.train`.
+        """
+        return self._ready().train(meta_reward, seed=seed, init=init)
+
+    def evaluate_test(self, meta_reward: MetaReward, *, seed: int) -> EvalResult:
+        """Train a fresh policy on D_in ∪ V, evaluate on test (``success`` in [0, 1])."""
+        return self._ready().evaluate_test(meta_reward, seed=seed)
+
+    def evaluate_initial(self, records: Any = None) -> EvalResult:
+        """Greedy evaluation of the untrained (warmed-up) policy, on V by default."""
+        return self._ready().evaluate_initial(records)
+
+    def train_policy(
+        self, meta_reward: MetaReward, records: Any, *, seed: int, init: Any
+    ) -> tuple[Any, Any, Any, dict[str, Any]]:
+        """GRPO only; see :meth:`derl_bench.inner.lm_grpo.LMGRPOTrainer.train_policy`."""
+        return self._ready().train_policy(meta_reward, records, seed=seed, init=init)
+
+
+def build_arith_domain(
+    *,
+    preset: str,
+    inner_overrides: dict[str, Any] | None = None,
+    data_dir: str | None = None,
+    keep_checkpoints: str | None = None,
+    data_source: str = "local",
+    **_: Any,
+) -> Domain:
+    """Build the ``arith`` domain (same shape as the GSM8K builder in ``meta_env.domains``).
+
+    The splits are generated (nothing is read from disk): D_in, V and test hold the preset's
+    ``n_train`` / ``n_val`` / ``n_test`` problems (defaults 4096 / 1024 / 1024 when ``None``).
+
+    Args:
+        preset: ``"smoke"``, ``"cpu"`` or ``"paper"`` (:func:`derl_bench.inner.presets.
+            arith_preset`).
+        inner_overrides: Fields of :class:`~derl_bench.inner.presets.LMGRPOConfig` to replace.
+        data_dir: Unused (the data is generated); accepted for a uniform builder signature.
+        keep_checkpoints: Folder to save trained policies in, or ``None``.
+        data_source: Must be ``"local"`` (there is nothing to download).
+
+    Returns:
+        The :class:`~derl_bench.meta_env.domains.Domain` named ``"arith"``.
+
+    Raises:
+        ValueError: If the preset is unknown, an override is invalid, or ``data_source`` is not
+            ``"local"``.
+    """
+    from derl_bench.inner.presets import arith_preset
+    from derl_bench.meta_env.domains import Domain
+
+    if data_source != "local":
+        raise ValueError(
+            f"data_source={data_source!r}: the arith domain is generated locally; use 'local'."
+        )
+    config = arith_preset(preset)
+    if inner_overrides:
+        config = config.with_overrides(**inner_overrides)
+    splits = arith_task_splits(
+        n_train=config.n_train or 4096, n_val=config.n_val or 1024, n_test=config.n_test or 1024
+    )
+    trainer = ArithLMTrainer(
+        splits=splits, config=config, data_dir=data_dir, keep_checkpoints=keep_checkpoints
+    )
+    return Domain(
+        name="arith",
+        instruction=ARITH_INSTRUCTION,
+        primitive_set=trainer.primitive_set,
+        trainer=trainer,
+        config=config,
+        n_val=len(trainer.val),
+        n_test=len(trainer.test),
+    )

@@ -1,0 +1,137 @@
+"""DERL-Arith: the generator, its splits, the primitives on its solutions, the tiny policy."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+
+import pytest
+
+from derl_bench.envs.arith import (
+    SEED_RANGES,
+    TEMPLATES,
+    WARMUP_SEED_START,
+    arith_record,
+    arith_task_splits,
+    build_arith_domain,
+    generate_problem,
+    solution_text,
+)
+from derl_bench.inner.presets import PRESET_NAMES, arith_preset
+from derl_bench.primitives import get_primitive_set
+from derl_bench.primitives.base import EPSILON
+
+PRIMITIVES = get_primitive_set("math")
+ON, OFF = 1.0 + EPSILON, EPSILON
+
+GENERATOR_DIGEST = "d652d959c865c9e5"
+"""sha256 of the first 200 train problems; a change means ARITH_GENERATOR_VERSION must be bumped
+(and DERL-Arith's version with it)."""
+
+
+def _digest(n: int = 200) -> str:
+    text = "\n".join(f"{r.question}|{r.answer}|{r.solution}" for r in map(arith_record, range(n)))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def test_same_seed_gives_the_same_problem_and_the_generator_is_pinned() -> None:
+    assert [generate_problem(s) for s in range(50)] == [generate_problem(s) for s in range(50)]
+    assert _digest() == GENERATOR_DIGEST, "generator changed: bump ARITH_GENERATOR_VERSION"
+
+
+def test_problems_cover_every_template_and_step_count_with_small_integer_answers() -> None:
+    problems = [generate_problem(s) for s in range(2000)]
+    assert {p.template for p in problems} == set(TEMPLATES)
+    assert {len(p.steps) for p in problems} == {1, 2, 3}
+    assert len({p.question for p in problems}) > 1900
+    for p in problems:
+        assert p.answer == p.steps[-1].value and 0 <= p.answer <= 100
+        assert all(0 <= s.value <= 100 for s in p.steps)
+
+
+def test_splits_are_disjoint_seed_ranges() -> None:
+    ranges = sorted(SEED_RANGES.values())
+    assert all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    splits = arith_task_splits(300, 100, 100)
+    seeds = {
+        name: {int(r.uid.rsplit("/", 1)[1]) for r in records}
+        for name, records in (("train", splits.d_in), ("val", splits.val), ("test", splits.test))
+    }
+    for name, values in seeds.items():
+        lo, hi = SEED_RANGES[name]
+        assert all(lo <= s < hi for s in values)
+    assert not (seeds["train"] & seeds["val"] or seeds["train"] & seeds["test"])
+    assert not seeds["val"] & seeds["test"]
+    assert max(seeds["train"]) < WARMUP_SEED_START  # the warm-up problems are not in D_in
+    assert splits.train_pool == splits.d_in + splits.val
+    with pytest.raises(ValueError, match="seed range"):
+        arith_task_splits(10, 1_000_001, 10)
+
+
+def test_reference_solutions_get_every_primitive_on_their_own_record() -> None:
+    records = [arith_record(s) for s in range(300)]
+    values = PRIMITIVES.compute([r.solution for r in records], records)
+    assert (values == ON).all(), "g1..g4 must all be 1 + eps on the reference solution"
+
+
+def test_warm_up_formats_move_exactly_the_format_primitives() -> None:
+    records = [arith_record(s) for s in range(100)]
+    problems = [generate_problem(s) for s in range(100)]
+    boxed = [solution_text(p, step_markers=False, final="boxed") for p in problems]
+    hashes = [solution_text(p, step_markers=True, final="hashes") for p in problems]
+    v_boxed = PRIMITIVES.compute(boxed, records)
+    v_hashes = PRIMITIVES.compute(hashes, records)
+    g1, g2, g3 = 0, 1, 2
+    assert (v_boxed[:, g1] == ON).all() and (v_hashes[:, g1] == ON).all()
+    assert (v_boxed[:, g2] == ON).all() and (v_hashes[:, g2] == OFF).all()
+    assert (v_boxed[:, g3] == OFF).all()
+    wrong = [
+        s.replace(f"#### {r.answer}", f"#### {int(r.answer) + 1}")
+        for s, r in zip(hashes, records, strict=True)
+    ]
+    assert (PRIMITIVES.compute(wrong, records)[:, g1] == OFF).all()
+
+
+def test_presets_are_valid_and_unknown_ones_are_rejected() -> None:
+    for name in PRESET_NAMES:
+        assert arith_preset(name).max_steps >= 1
+    assert arith_preset("smoke").model == "tiny-arith"
+    with pytest.raises(ValueError, match="smoke, cpu, paper"):
+        arith_preset("fast")
+
+
+def test_builder_is_cheap_and_sizes_the_splits_by_the_preset() -> None:
+    heavy_before = "torch" in sys.modules
+    domain = build_arith_domain(preset="smoke", inner_overrides={"n_val": 16})
+    assert domain.name == "arith" and domain.n_val == 16 and domain.n_test == 32
+    assert domain.primitive_set.names == ("g1", "g2", "g3", "g4")
+    assert len(domain.trainer.d_in) == 256
+    assert heavy_before or "torch" not in sys.modules  # the policy is built lazily
+    with pytest.raises(ValueError, match="generated locally"):
+        build_arith_domain(preset="smoke", data_source="hf")
+
+
+@pytest.mark.slow
+def test_warmed_up_policy_solves_some_but_not_all_validation_problems() -> None:
+    domain = build_arith_domain(preset="cpu")
+    initial = domain.trainer.evaluate_initial()
+    assert 0.0 < initial.success < 1.0
+    # The mixed warm-up format leaves room for the format primitive to move both ways.
+    assert 0.05 < initial.primitive_means["g2"] < 0.95
+
+
+@pytest.mark.slow
+def test_smoke_meta_step_is_in_unit_interval_and_reproducible_by_seed() -> None:
+    from derl_bench.meta_reward import parse
+
+    results = []
+    for _ in range(2):
+        domain = build_arith_domain(preset="smoke", inner_overrides={"max_steps": 2})
+        meta_reward = parse("g1 + g2", primitive_names=domain.primitive_set.names)
+        result = domain.trainer.train(meta_reward, seed=5)
+        results.append(
+            (result.validation.success, result.validation.primitive_means, result.training_curve)
+        )
+    assert results[0] == results[1]
+    assert 0.0 <= results[0][0] <= 1.0
+    assert len(results[0][2]) == 2
