@@ -11,6 +11,9 @@ ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
     ("DERL-MATH-v0", {"domain": "math"}),
     ("DERL-CartPole-v0", {"domain": "cartpole"}),
     ("DERL-Pendulum-v0", {"domain": "pendulum"}),
+    ("DERL-ALFWorld-L0-v0", {"domain": "alfworld", "level": "L0"}),
+    ("DERL-ALFWorld-L1-v0", {"domain": "alfworld", "level": "L1"}),
+    ("DERL-ALFWorld-L2-v0", {"domain": "alfworld", "level": "L2"}),
 )
 """(id, kwargs) of every env this package registers."""
 

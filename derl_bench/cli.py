@@ -1,4 +1,4 @@
-"""The ``derl-bench`` command line: ``run``, ``ls envs|primitives|agents``, ``validate``, ``plot``.
+"""The ``derl-bench`` command line: ``run``, ``compare``, ``table``, ``ls``, ``validate``, ``plot``.
 
 ``derl-bench run`` with no options is the benchmark's main job: the paper's heuristic
 meta-rewards (agent ``heuristic``) on real GSM8K (``DERL-GSM8K-v0``), outer budget 3, seed 0,
@@ -74,6 +74,10 @@ Examples:
   derl-bench validate runs/DERL-GSM8K-v0/heuristic/seed0.json
 
   derl-bench plot runs                         # PNGs into runs/plots
+
+  derl-bench compare                           # every agent x seeds 0,1,2 on DERL-CartPole-v0
+
+  derl-bench table runs/DERL-CartPole-v0       # Markdown table from the result files
 """
 
 _RUN_EPILOG = """\
@@ -254,21 +258,53 @@ def run(
     Every finished meta-step is saved at once; run the same command again after an
     interruption and it resumes ("resuming: k of N meta-steps done").
     """
+    results = _run_many(
+        env,
+        [agent],
+        _parse_seeds(seeds),
+        budget=budget,
+        preset=preset,
+        group_size=group_size,
+        out=out,
+        data_dir=data_dir,
+        progress=progress,
+        resume=resume,
+    )
+    console = _stdout()
+    console.print(_results_table(results))
+    console.print("Result files:")
+    for result in results:
+        console.print(f"  {result.path}", markup=False)
+
+
+def _run_many(
+    env: str,
+    agents: list[str],
+    seed_list: list[int],
+    *,
+    budget: int,
+    preset: str,
+    group_size: int,
+    out: Path,
+    data_dir: Path | None,
+    progress: bool,
+    resume: bool,
+) -> list[RunResult]:
+    """Run every (agent, seed); on a failure print what finished and exit with its code."""
     from derl_bench.baselines import UnknownAgentError
     from derl_bench.envs.data import ChecksumMismatch, DataFileMissing
     from derl_bench.runner import AgentNotDeterministicError, UnknownEnvError, result_path
     from derl_bench.runner import run as run_one
     from derl_bench.store import StoreError, StoreMismatchError
 
-    seed_list = _parse_seeds(seeds)
     console = _stdout()
     results: list[RunResult] = []
-    current = seed_list[0]
+    current = (agents[0], seed_list[0])
 
     def partial_note() -> None:
         if results:
             console.print(_results_table(results))
-        path = result_path(out, env, agent, current)
+        path = result_path(out, env, *current)
         if path.exists():
             Console(stderr=True, highlight=False).print(
                 f"The failed run's result (finished meta-steps) is in {path}", markup=False
@@ -276,21 +312,23 @@ def run(
 
     with _data_dir(data_dir):
         try:
-            for current in seed_list:
-                results.append(
-                    run_one(
-                        env,
-                        agent,
-                        budget=budget,
-                        seed=current,
-                        preset=preset,
-                        group_size=group_size,
-                        out_dir=out,
-                        progress=progress,
-                        resume=resume,
-                        notify=lambda text: console.print(text, markup=False),
+            for name in agents:
+                for seed in seed_list:
+                    current = (name, seed)
+                    results.append(
+                        run_one(
+                            env,
+                            name,
+                            budget=budget,
+                            seed=seed,
+                            preset=preset,
+                            group_size=group_size,
+                            out_dir=out,
+                            progress=progress,
+                            resume=resume,
+                            notify=lambda text: console.print(text, markup=False),
+                        )
                     )
-                )
         except (UnknownEnvError, UnknownAgentError) as exc:
             _fail(str(exc))
         except (StoreMismatchError, StoreError) as exc:  # nothing of this seed ran
@@ -309,10 +347,96 @@ def run(
         except BaseException:
             partial_note()
             raise
-    console.print(_results_table(results))
-    console.print("Result files:")
-    for result in results:
-        console.print(f"  {result.path}", markup=False)
+    return results
+
+
+_COMPARE_EPILOG = """Examples:
+
+  derl-bench compare                      # every agent, DERL-CartPole-v0, smoke, seeds 0,1,2
+
+  derl-bench compare --agents heuristic,random,derl --budget 6 --seeds 0,1
+
+Writes OUT/ENV/AGENT/seed<S>.json per run, then OUT/ENV/table.md (mean ± std over seeds) and
+the plots in OUT/ENV/plots. Interrupted? The same command resumes every unfinished run.
+"""
+
+
+@app.command(epilog=_COMPARE_EPILOG)
+def compare(
+    env: Annotated[
+        str, typer.Option(help="Gymnasium env id (see `ls envs`).")
+    ] = "DERL-CartPole-v0",
+    agents: Annotated[
+        str, typer.Option(help="Comma-separated agents, or 'all' (see `ls agents`).")
+    ] = "all",
+    budget: Annotated[int, typer.Option(min=1, help="Outer budget: meta-steps per run.")] = 8,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    preset: Annotated[
+        str, typer.Option(callback=_check_preset, help="Inner-training preset.")
+    ] = "smoke",
+    group_size: Annotated[
+        int, typer.Option(min=1, help="Meta-rewards proposed per agent call.")
+    ] = 4,
+    out: Annotated[Path, typer.Option(help="Root folder of result files.")] = DEFAULT_OUT,
+    data_dir: Annotated[
+        Path | None, typer.Option(exists=True, file_okay=False, help="Data folder.")
+    ] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = False,
+) -> None:
+    """Compare outer agents at equal budget over several seeds: runs, table, plots.
+
+    Every agent gets the same env, preset, budget, group size and seeds; the table gives the
+    best validation success and the test success of the best meta-reward, mean ± std over
+    seeds, generated from the result files.
+    """
+    from derl_bench.baselines import list_agents
+    from derl_bench.plots import plot_run_dir
+    from derl_bench.tables import table_for_run_dir
+
+    names = list_agents() if agents.strip() == "all" else [a.strip() for a in agents.split(",")]
+    names = [n for n in names if n]
+    if not names:
+        _fail("--agents is empty; give agent names or 'all'")
+    _run_many(
+        env,
+        names,
+        _parse_seeds(seeds),
+        budget=budget,
+        preset=preset,
+        group_size=group_size,
+        out=out,
+        data_dir=data_dir,
+        progress=progress,
+        resume=True,
+    )
+    env_dir = out / env
+    table = table_for_run_dir(env_dir)
+    (env_dir / "table.md").write_text(table)
+    written = plot_run_dir(env_dir, env_dir / "plots")
+    console = _stdout()
+    console.print(table, markup=False)
+    console.print(f"wrote {env_dir / 'table.md'}", markup=False)
+    for path in written:
+        console.print(f"wrote {path}", markup=False)
+
+
+@app.command()
+def table(
+    run_dir: Annotated[
+        Path, typer.Argument(file_okay=False, help="Folder of result files (searched recursively).")
+    ],
+) -> None:
+    """Print a Markdown table of every finished run under RUN_DIR (mean ± std over seeds).
+
+    Example: derl-bench table runs/DERL-CartPole-v0
+    """
+    from derl_bench.tables import table_for_run_dir
+
+    try:
+        text = table_for_run_dir(run_dir)
+    except NotADirectoryError as exc:
+        _fail(str(exc))
+    _stdout().print(text, markup=False)
 
 
 @ls_app.command("envs")

@@ -12,7 +12,7 @@ from typing import Any
 from derl_bench.meta_env.domains import Domain
 from derl_bench.primitives import get_primitive_set
 
-__all__ = ["AGENT_INSTRUCTION", "build_classic", "make_policy_factory"]
+__all__ = ["AGENT_INSTRUCTION", "build_alfworld", "build_classic", "make_policy_factory"]
 
 AGENT_INSTRUCTION = (
     "Generate a mathematical formula, the reward function used to train an agent with GRPO. "
@@ -134,4 +134,72 @@ def build_classic(
         config=config,
         n_val=len(trainer.val),
         n_test=len(trainer.test),
+    )
+
+
+def _text_domain(
+    name: str,
+    *,
+    splits: Any,
+    env_factory: Any,
+    preset: str,
+    config: Any,
+    keep_checkpoints: str | None,
+) -> Domain:
+    from derl_bench.inner.grpo import AgentGRPOTrainer
+
+    trainer = AgentGRPOTrainer(
+        splits=splits,
+        env_factory=env_factory,
+        policy_factory=make_policy_factory(config),
+        primitive_set=get_primitive_set("agent"),
+        config=config,
+        keep_checkpoints=keep_checkpoints,
+    )
+    return Domain(
+        name=name,
+        instruction=AGENT_INSTRUCTION,
+        primitive_set=trainer.primitive_set,
+        trainer=trainer,
+        config=config,
+        n_val=len(trainer.val),
+        n_test=len(trainer.test),
+    )
+
+
+def build_alfworld(
+    *,
+    level: str = "L2",
+    preset: str,
+    inner_overrides: dict[str, Any] | None = None,
+    data_dir: str | None = None,
+    keep_checkpoints: str | None = None,
+    **_: Any,
+) -> Domain:
+    """Build ALFWorld at ``level`` (``"L0"``, ``"L1"``, ``"L2"``); see ``envs/alfworld.py``.
+
+    The validation and test tasks of a preset are seeded random subsets of size ``n_val`` and
+    ``n_test`` of V and of the level's test split (so that every task type can appear).
+
+    Raises:
+        ValueError: On an unknown level, preset or override.
+        derl_bench.envs.alfworld.ALFWorldDataMissing: If the games are not found.
+        ImportError: If alfworld is not installed (names the extra).
+    """
+    from derl_bench.envs.alfworld import ALFWorldInnerEnv, alfworld_splits
+    from derl_bench.inner.agent_presets import agent_preset
+
+    config = agent_preset("alfworld", preset)
+    if inner_overrides:
+        config = config.with_overrides(**inner_overrides)
+    caps = {k: v for k, v in (("val", config.n_val), ("test", config.n_test)) if v}
+    splits = alfworld_splits(level, data_dir=data_dir, max_games=caps or None)
+    max_steps = config.max_episode_steps
+    return _text_domain(
+        "alfworld",
+        splits=splits,
+        env_factory=lambda: ALFWorldInnerEnv(data_dir=data_dir, max_steps=max_steps),
+        preset=preset,
+        config=config,
+        keep_checkpoints=keep_checkpoints,
     )

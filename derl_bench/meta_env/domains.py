@@ -110,11 +110,18 @@ def _pendulum(**kwargs: Any) -> Domain:
     return build_classic("pendulum", **kwargs)
 
 
+def _alfworld(**kwargs: Any) -> Domain:
+    from derl_bench.meta_env.agent_domains import build_alfworld
+
+    return build_alfworld(**kwargs)
+
+
 DOMAINS: dict[str, Callable[..., Domain]] = {
     "gsm8k": _gsm8k,
     "math": _math,
     "cartpole": _cartpole,
     "pendulum": _pendulum,
+    "alfworld": _alfworld,
 }
 """Domain builders by name."""
 

@@ -1,0 +1,115 @@
+"""Comparison tables of reward-search agents, generated from result files (never by hand)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from derl_bench.plots import LoadedResult, load_run_dir
+
+__all__ = ["AgentRow", "agent_rows", "markdown_table"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentRow:
+    """One agent on one env, aggregated over seeds (finished runs only)."""
+
+    env_id: str
+    agent: str
+    preset: str
+    budget: int
+    seeds: tuple[int, ...]
+    best_validation: tuple[float, ...]
+    """Per seed: validation_success of the best valid meta-step (0 if none was valid)."""
+    test_success: tuple[float | None, ...]
+    """Per seed: test_success of the best meta-reward (None where not run)."""
+    valid_share: float
+    """Valid meta-rewards / all meta-steps, over all seeds, in [0, 1]."""
+    wall_seconds: float
+    """Mean total wall time per run, seconds."""
+    best_meta_rewards: tuple[str, ...]
+    """Per seed: the best canonical meta-reward ('-' if none was valid)."""
+
+
+def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
+    """Group finished results by (env, agent, preset, budget) into rows.
+
+    Args:
+        results: Loaded result files (:func:`derl_bench.plots.load_run_dir`).
+
+    Returns:
+        Rows sorted by env, then by mean best validation (descending), then agent name.
+    """
+    groups: dict[tuple[str, str, str, int], list] = {}
+    for loaded in results:
+        record = loaded.record
+        if record["status"] != "finished":
+            continue
+        key = (record["env_id"], record["agent"]["name"], record["preset"], int(record["budget"]))
+        groups.setdefault(key, []).append(record)
+    rows = []
+    for (env_id, agent, preset, budget), records in groups.items():
+        records.sort(key=lambda r: r["seed"])
+        steps = [s for r in records for s in r["meta_steps"]]
+        rows.append(
+            AgentRow(
+                env_id=env_id,
+                agent=agent,
+                preset=preset,
+                budget=budget,
+                seeds=tuple(int(r["seed"]) for r in records),
+                best_validation=tuple(
+                    float(r["best"]["validation_success"]) if r["best"] else 0.0 for r in records
+                ),
+                test_success=tuple(r["test_success"] for r in records),
+                valid_share=float(np.mean([s["valid"] for s in steps])) if steps else 0.0,
+                wall_seconds=float(np.mean([r["total_cost"]["wall_seconds"] for r in records])),
+                best_meta_rewards=tuple(
+                    r["best"]["canonical"] if r["best"] else "-" for r in records
+                ),
+            )
+        )
+    rows.sort(key=lambda r: (r.env_id, -float(np.mean(r.best_validation)), r.agent))
+    return rows
+
+
+def _mean_std(values: Sequence[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    if not known:
+        return "-"
+    if len(known) == 1:
+        return f"{known[0]:.3f}"
+    return f"{np.mean(known):.3f} ± {np.std(known, ddof=1):.3f}"
+
+
+def markdown_table(rows: Sequence[AgentRow]) -> str:
+    """Render rows as a Markdown table (mean ± sample std over seeds).
+
+    Columns: env, agent, preset, budget, seeds, best validation success, test success, valid
+    share, wall time per run, best meta-reward of the first seed.
+    """
+    lines = [
+        "| env | agent | preset | budget | seeds | best validation | test | valid share "
+        "| wall time / run | best meta-reward (first seed) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.env_id} | {row.agent} | {row.preset} | {row.budget} "
+            f"| {','.join(map(str, row.seeds))} | {_mean_std(row.best_validation)} "
+            f"| {_mean_std(row.test_success)} | {row.valid_share:.2f} "
+            f"| {row.wall_seconds:.0f} s | `{row.best_meta_rewards[0]}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def table_for_run_dir(run_dir: str | Path) -> str:
+    """Markdown table of every finished result under ``run_dir``.
+
+    Raises:
+        NotADirectoryError: If ``run_dir`` is not a folder.
+    """
+    return markdown_table(agent_rows(load_run_dir(run_dir).results))
