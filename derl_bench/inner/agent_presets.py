@@ -63,8 +63,8 @@ AGENT_PRESETS: dict[str, dict[str, AgentGRPOConfig]] = {
     },
     "scienceworld": {
         "smoke": AgentGRPOConfig(
-            inner_steps=3, tasks_per_step=2, group_size=4, max_episode_steps=12, n_val=4,
-            n_test=8, n_envs=1, **_TEXT_CPU,  # type: ignore[arg-type]
+            inner_steps=2, tasks_per_step=2, group_size=2, max_episode_steps=10, n_val=2,
+            n_test=4, n_envs=1, **_TEXT_CPU,  # type: ignore[arg-type]
         ),
         "cpu": AgentGRPOConfig(
             inner_steps=8, tasks_per_step=4, group_size=4, max_episode_steps=20, n_val=16,
@@ -74,8 +74,8 @@ AGENT_PRESETS: dict[str, dict[str, AgentGRPOConfig]] = {
     },
     "alfworld": {
         "smoke": AgentGRPOConfig(
-            inner_steps=3, tasks_per_step=2, group_size=4, max_episode_steps=15, n_val=4,
-            n_test=8, n_envs=1, **_TEXT_CPU,  # type: ignore[arg-type]
+            inner_steps=2, tasks_per_step=2, group_size=2, max_episode_steps=10, n_val=2,
+            n_test=4, n_envs=1, **_TEXT_CPU,  # type: ignore[arg-type]
         ),
         "cpu": AgentGRPOConfig(
             inner_steps=8, tasks_per_step=4, group_size=4, max_episode_steps=25, n_val=16,

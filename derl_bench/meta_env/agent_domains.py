@@ -12,7 +12,22 @@ from typing import Any
 from derl_bench.meta_env.domains import Domain
 from derl_bench.primitives import get_primitive_set
 
-__all__ = ["AGENT_INSTRUCTION", "build_alfworld", "build_classic", "make_policy_factory"]
+__all__ = [
+    "AGENT_INSTRUCTION",
+    "SCIENCEWORLD_PRESET_TASKS",
+    "build_alfworld",
+    "build_classic",
+    "build_scienceworld",
+    "make_policy_factory",
+]
+
+SCIENCEWORLD_PRESET_TASKS: dict[str, tuple[str, int | None]] = {
+    "smoke": ("SMOKE_TASKS", 4),
+    "cpu": ("CPU_TASKS", 10),
+    "paper": ("", None),
+}
+"""ScienceWorld task subset of each preset: (constant in ``envs/scienceworld.py``, or ``""`` for
+all 30 tasks; variations per task and split, ``None`` for all). Part of the preset's identity."""
 
 AGENT_INSTRUCTION = (
     "Generate a mathematical formula, the reward function used to train an agent with GRPO. "
@@ -199,6 +214,46 @@ def build_alfworld(
         "alfworld",
         splits=splits,
         env_factory=lambda: ALFWorldInnerEnv(data_dir=data_dir, max_steps=max_steps),
+        preset=preset,
+        config=config,
+        keep_checkpoints=keep_checkpoints,
+    )
+
+
+def build_scienceworld(
+    *,
+    level: str = "L2",
+    preset: str,
+    inner_overrides: dict[str, Any] | None = None,
+    keep_checkpoints: str | None = None,
+    **_: Any,
+) -> Domain:
+    """Build ScienceWorld at ``level`` (``"L0"``, ``"L1"``, ``"L2"``); see ``envs/scienceworld.py``.
+
+    The preset picks the task subset (:data:`SCIENCEWORLD_PRESET_TASKS`); validation and test
+    use the first ``n_val`` / ``n_test`` tasks of V and of the level's test split.
+
+    Raises:
+        ValueError: On an unknown level, preset or override.
+        ImportError: If scienceworld is not installed (names the extra).
+        RuntimeError: If Java >= 8 is missing (names what to install).
+    """
+    from derl_bench.envs import scienceworld as sw
+    from derl_bench.inner.agent_presets import agent_preset
+
+    config = agent_preset("scienceworld", preset)
+    if inner_overrides:
+        config = config.with_overrides(**inner_overrides)
+    subset, max_variations = SCIENCEWORLD_PRESET_TASKS[preset]
+    tasks = getattr(sw, subset) if subset else None
+    splits = sw.scienceworld_splits(level, tasks=tasks, max_variations=max_variations)
+    max_steps = config.max_episode_steps
+    return _text_domain(
+        "scienceworld",
+        splits=splits,
+        env_factory=lambda: sw.ScienceWorldInnerEnv(
+            task=splits.d_in[0].task_id, max_steps=max_steps
+        ),
         preset=preset,
         config=config,
         keep_checkpoints=keep_checkpoints,

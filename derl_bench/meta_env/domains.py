@@ -116,12 +116,19 @@ def _alfworld(**kwargs: Any) -> Domain:
     return build_alfworld(**kwargs)
 
 
+def _scienceworld(**kwargs: Any) -> Domain:
+    from derl_bench.meta_env.agent_domains import build_scienceworld
+
+    return build_scienceworld(**kwargs)
+
+
 DOMAINS: dict[str, Callable[..., Domain]] = {
     "gsm8k": _gsm8k,
     "math": _math,
     "cartpole": _cartpole,
     "pendulum": _pendulum,
     "alfworld": _alfworld,
+    "scienceworld": _scienceworld,
 }
 """Domain builders by name."""
 
