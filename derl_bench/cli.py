@@ -421,6 +421,58 @@ def compare(
 
 
 @app.command()
+def signal(
+    env: Annotated[str, typer.Option(help="Gymnasium env id.")] = "DERL-CartPole-v0",
+    preset: Annotated[
+        str, typer.Option(callback=_check_preset, help="Inner-training preset.")
+    ] = "cpu",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    meta_rewards: Annotated[
+        str | None,
+        typer.Option(
+            help="Semicolon-separated meta-rewards (default: g1; g1 + g2; the average; -g1)."
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Root folder; writes OUT/ENV/signal-PRESET.*")] = (
+        DEFAULT_OUT
+    ),
+) -> None:
+    """Check that a domain separates meta-rewards: validation success per meta-reward and seed.
+
+    Trains g1, g1 + g2, (g1 + g2 + g3 + g4) / 4 and the deliberately bad -g1, one meta-step
+    each per seed, and prints a Markdown table (mean ± std over seeds); also writes it with a
+    JSON copy to OUT/ENV/signal-PRESET.md and .json.
+
+    Example: derl-bench signal --env DERL-CartPole-v0 --preset cpu --seeds 0,1,2
+    """
+    from derl_bench.signal import SIGNAL_META_REWARDS, signal_markdown, signal_table, write_signal
+
+    chosen = (
+        [m.strip() for m in meta_rewards.split(";") if m.strip()]
+        if meta_rewards
+        else list(SIGNAL_META_REWARDS)
+    )
+    console = _stdout()
+    try:
+        rows = signal_table(
+            env,
+            preset=preset,
+            seeds=_parse_seeds(seeds),
+            meta_rewards=chosen,
+            notify=lambda line: console.print(line, markup=False),
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    text = signal_markdown(env, preset, rows)
+    folder = out / env
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"signal-{preset}.md").write_text(text)
+    write_signal(folder / f"signal-{preset}.json", env, preset, rows)
+    console.print(text, markup=False)
+    console.print(f"wrote {folder / f'signal-{preset}.md'}", markup=False)
+
+
+@app.command()
 def table(
     run_dir: Annotated[
         Path, typer.Argument(file_okay=False, help="Folder of result files (searched recursively).")
