@@ -120,18 +120,37 @@ def test_warmed_up_policy_solves_some_but_not_all_validation_problems() -> None:
     assert 0.05 < initial.primitive_means["g2"] < 0.95
 
 
-@pytest.mark.slow
-def test_smoke_meta_step_is_in_unit_interval_and_reproducible_by_seed() -> None:
-    from derl_bench.meta_reward import parse
+def _arith_env(monkeypatch: pytest.MonkeyPatch, **kwargs: object):  # noqa: ANN202
+    """A MetaRewardEnv over the arith domain, whether or not the registry has it yet."""
+    from derl_bench.meta_env import domains
+    from derl_bench.meta_env.meta_reward_env import MetaRewardEnv
 
+    if "arith" not in domains.DOMAINS:
+        monkeypatch.setitem(domains.DOMAINS, "arith", build_arith_domain)
+    return MetaRewardEnv("arith", **kwargs)  # type: ignore[arg-type]
+
+
+def test_check_env_passes_on_the_arith_domain(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    env = _arith_env(monkeypatch, preset="smoke")
+    check_env(env, skip_render_check=True)
+    assert env.instruction.startswith("Generate a mathematical formula")
+
+
+@pytest.mark.slow
+def test_smoke_meta_step_is_in_unit_interval_and_reproducible_by_seed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     results = []
     for _ in range(2):
-        domain = build_arith_domain(preset="smoke", inner_overrides={"max_steps": 2})
-        meta_reward = parse("g1 + g2", primitive_names=domain.primitive_set.names)
-        result = domain.trainer.train(meta_reward, seed=5)
-        results.append(
-            (result.validation.success, result.validation.primitive_means, result.training_curve)
-        )
+        env = _arith_env(monkeypatch, preset="smoke", inner_overrides={"max_steps": 2})
+        env.reset(seed=5)
+        _, reward, terminated, _, info = env.step("g1 + g2")
+        info["cost"].pop("wall_seconds")
+        results.append((reward, info))
+        assert not terminated
     assert results[0] == results[1]
-    assert 0.0 <= results[0][0] <= 1.0
-    assert len(results[0][2]) == 2
+    reward, info = results[0]
+    assert 0.0 <= reward <= 1.0 and info["validation_success"] == reward
+    assert info["cost"]["inner_steps"] == 2 and len(info["training_curve"]) == 2

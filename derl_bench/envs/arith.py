@@ -27,8 +27,9 @@ inner-loop machinery lazily (this module is otherwise a pure, dependency-free ge
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -465,34 +466,51 @@ class ArithLMTrainer:
         self.train_pool = self.inner.train_pool
         self.test = self.inner.test
 
-    def _ready(self) -> Any:
-        """Point the inner trainer at the built tiny-arith policy; return the inner trainer."""
+    @contextlib.contextmanager
+    def _ready(self) -> Iterator[Any]:
+        """Yield the inner trainer, pointed at the built tiny-arith policy.
+
+        For the whole call (training *and* validation decoding) torch uses
+        ``config.torch_threads`` threads.
+        """
+        import torch
+
         from derl_bench.inner.tiny_lm import ARITH_TINY_MODEL, arith_tiny_lm_path
 
         if self.inner.config.model == ARITH_TINY_MODEL:
             self.inner.config = self.inner.config.with_overrides(model=str(arith_tiny_lm_path()))
-        return self.inner
+        threads = torch.get_num_threads()
+        if self.config.torch_threads is not None:
+            torch.set_num_threads(self.config.torch_threads)
+        try:
+            yield self.inner
+        finally:
+            torch.set_num_threads(threads)
 
     def train(self, meta_reward: MetaReward, *, seed: int, init: Any = None) -> InnerResult:
         """One meta-step: GRPO on D_in under ``meta_reward``, greedy pass@1 on V.
 
         See :meth:`derl_bench.inner.lm_grpo.LMGRPOTrainer.train`.
         """
-        return self._ready().train(meta_reward, seed=seed, init=init)
+        with self._ready() as inner:
+            return inner.train(meta_reward, seed=seed, init=init)
 
     def evaluate_test(self, meta_reward: MetaReward, *, seed: int) -> EvalResult:
         """Train a fresh policy on D_in ∪ V, evaluate on test (``success`` in [0, 1])."""
-        return self._ready().evaluate_test(meta_reward, seed=seed)
+        with self._ready() as inner:
+            return inner.evaluate_test(meta_reward, seed=seed)
 
     def evaluate_initial(self, records: Any = None) -> EvalResult:
         """Greedy evaluation of the untrained (warmed-up) policy, on V by default."""
-        return self._ready().evaluate_initial(records)
+        with self._ready() as inner:
+            return inner.evaluate_initial(records)
 
     def train_policy(
         self, meta_reward: MetaReward, records: Any, *, seed: int, init: Any
     ) -> tuple[Any, Any, Any, dict[str, Any]]:
         """GRPO only; see :meth:`derl_bench.inner.lm_grpo.LMGRPOTrainer.train_policy`."""
-        return self._ready().train_policy(meta_reward, records, seed=seed, init=init)
+        with self._ready() as inner:
+            return inner.train_policy(meta_reward, records, seed=seed, init=init)
 
 
 def build_arith_domain(

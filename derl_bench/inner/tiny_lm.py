@@ -402,12 +402,19 @@ def arith_tiny_lm_path(config: ArithTinyLMConfig | None = None) -> Path:
     import torch
 
     pairs = arith_sft_pairs(config)
-    with torch.random.fork_rng():
-        tokenizer = _train_tokenizer(
-            [p + c for p, c in pairs], config.vocab_size, split_digits=True
-        )
-        model = _build_model(config, tokenizer)
-        losses = _warm_up(model, tokenizer, pairs, config)
+    threads = torch.get_num_threads()
+    # One thread: as fast for a model this small, many times faster on a busy machine, and the
+    # same float summation order everywhere.
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng():
+            tokenizer = _train_tokenizer(
+                [p + c for p, c in pairs], config.vocab_size, split_digits=True
+            )
+            model = _build_model(config, tokenizer)
+            losses = _warm_up(model, tokenizer, pairs, config)
+    finally:
+        torch.set_num_threads(threads)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
