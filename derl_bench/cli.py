@@ -414,7 +414,7 @@ def compare(
     (env_dir / "table.md").write_text(table)
     written = plot_run_dir(env_dir, env_dir / "plots")
     console = _stdout()
-    console.print(table, markup=False)
+    typer.echo(table)  # plain text: rich would wrap the Markdown rows
     console.print(f"wrote {env_dir / 'table.md'}", markup=False)
     for path in written:
         console.print(f"wrote {path}", markup=False)
@@ -468,7 +468,7 @@ def signal(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"signal-{preset}.md").write_text(text)
     write_signal(folder / f"signal-{preset}.json", env, preset, rows)
-    console.print(text, markup=False)
+    typer.echo(text)
     console.print(f"wrote {folder / f'signal-{preset}.md'}", markup=False)
 
 
@@ -488,7 +488,7 @@ def table(
         text = table_for_run_dir(run_dir)
     except NotADirectoryError as exc:
         _fail(str(exc))
-    _stdout().print(text, markup=False)
+    typer.echo(text)
 
 
 @ls_app.command("envs")

@@ -292,3 +292,38 @@ def test_plot_without_results_exits_2(tmp_path):
     result = _invoke("plot", str(tmp_path))
     assert result.exit_code == 2
     assert "no readable result file" in result.output
+
+
+def test_compare_runs_every_agent_and_seed_then_writes_table_and_plots(tmp_path):
+    result = _invoke(
+        "compare",
+        "--env",
+        FAKE_ENV_ID,
+        "--agents",
+        "heuristic,random",
+        "--budget",
+        "3",
+        "--seeds",
+        "0,1",
+        "--group-size",
+        "3",
+        "--out",
+        str(tmp_path),
+    )
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / FAKE_ENV_ID
+    for agent in ("heuristic", "random"):
+        for seed in (0, 1):
+            assert load_result(folder / agent / f"seed{seed}.json")["status"] == "finished"
+    table = (folder / "table.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith(f"| {FAKE_ENV_ID}")]
+    assert len(rows) == 2 and all("| 0,1 |" in row for row in rows)
+    assert table in result.output
+    assert len(list((folder / "plots").glob("*.png"))) == 3
+    again = _invoke("table", str(folder))
+    assert again.exit_code == 0 and again.output.strip() == table.strip()
+
+
+def test_table_of_a_missing_folder_exits_2(tmp_path):
+    result = _invoke("table", str(tmp_path / "nope"))
+    assert result.exit_code == 2
