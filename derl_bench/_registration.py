@@ -9,6 +9,7 @@ ENTRY_POINT = "derl_bench.meta_env.meta_reward_env:MetaRewardEnv"
 ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
     ("DERL-GSM8K-v0", {"domain": "gsm8k"}),
     ("DERL-MATH-v0", {"domain": "math"}),
+    ("DERL-Arith-v0", {"domain": "arith"}),
     ("DERL-CartPole-v0", {"domain": "cartpole"}),
     ("DERL-Pendulum-v0", {"domain": "pendulum"}),
     ("DERL-ScienceWorld-L0-v0", {"domain": "scienceworld", "level": "L0"}),

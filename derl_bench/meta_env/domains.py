@@ -122,9 +122,16 @@ def _scienceworld(**kwargs: Any) -> Domain:
     return build_scienceworld(**kwargs)
 
 
+def _arith(**kwargs: Any) -> Domain:
+    from derl_bench.envs.arith import build_arith_domain
+
+    return build_arith_domain(**kwargs)
+
+
 DOMAINS: dict[str, Callable[..., Domain]] = {
     "gsm8k": _gsm8k,
     "math": _math,
+    "arith": _arith,
     "cartpole": _cartpole,
     "pendulum": _pendulum,
     "alfworld": _alfworld,
