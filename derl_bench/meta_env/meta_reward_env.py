@@ -48,9 +48,21 @@ class MetaRewardEnv(gymnasium.Env):
       ``derl_bench/envs/math_tasks.py``.
     - ``DERL-MATH-v0`` — MATH train 8:2, test MATH-500; ``include_gsm8k_train=True`` adds GSM8K
       train to D_in as in the paper's MATH+GSM8k setting. Math primitives.
+    - ``DERL-Arith-v0`` — generated grade-school word problems (1-3 steps, disjoint seed ranges
+      for train / validation / test), a tiny LM warmed up on generated solutions; math
+      primitives. Cheap: meta-rewards differ on a CPU. ``derl_bench/envs/arith.py``.
     - ``DERL-CartPole-v0``, ``DERL-Pendulum-v0`` — Gymnasium classic control with the native
       reward hidden; MLP policies trained by the compact GRPO (``inner="es_rl"``: the ES+RL
       hybrid); agent primitives. ``derl_bench/envs/classic.py``.
+    - ``DERL-ScienceWorld-L0-v0``, ``-L1-v0``, ``-L2-v0`` — the real ScienceWorld simulator
+      (one JVM per inner env, Java >= 8); L0 tests on ``dev`` variations, L1 on ``test``
+      variations of the training tasks, L2 on held-out task types; a frozen MiniLM +
+      trainable action-scoring head (``smoke``/``cpu``) or an LLM agent (``paper``); agent
+      primitives. ``derl_bench/envs/scienceworld.py`` (``ENV_CARD``).
+    - ``DERL-ALFWorld-L0-v0``, ``-L1-v0``, ``-L2-v0`` — the real TextWorld engine on ALFWorld
+      games (``valid_train`` 8:2 into D_in / V; L0 test ``valid_seen``, L1 ``valid_unseen``,
+      L2 trains on four task types and tests on ``look_at_obj_in_light`` and
+      ``pick_two_obj_and_place``, our choice). ``derl_bench/envs/alfworld.py`` (``ENV_CARD``).
 
     Agent primitives (``derl_bench/primitives/agent.py``): g1 task success (1 or 0, plus ε);
     g2, g3, g4 the mean step score over the first, middle and last third of the episode (plus
