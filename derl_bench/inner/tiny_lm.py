@@ -297,7 +297,7 @@ class ArithTinyLMConfig:
     independently, a fraction ``step_marker_fraction`` writes ``Step i:`` markers.
     """
 
-    vocab_size: int = 512
+    vocab_size: int = 1024
     """BPE vocabulary size (tokens); digits are always single tokens."""
     hidden_size: int = 128
     """Model width."""
@@ -313,9 +313,9 @@ class ArithTinyLMConfig:
     """Longest sequence in tokens."""
     sft_examples: int = 20000
     """Generated warm-up problems (problem seeds from ``WARMUP_SEED_START`` on, train range)."""
-    sft_steps: int = 800
-    """Warm-up optimizer steps."""
-    sft_batch_size: int = 32
+    sft_steps: int = 1200
+    """Warm-up optimizer steps (about 2 minutes of one CPU core in total)."""
+    sft_batch_size: int = 16
     """Sequences per warm-up step."""
     sft_max_length: int = 192
     """Warm-up sequences are cut to this many tokens."""
