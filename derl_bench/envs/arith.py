@@ -23,6 +23,29 @@ range (:data:`WARMUP_SEED_START`), so it never sees D_in, V or test.
 
 :func:`build_arith_domain` assembles the ``arith`` domain of the MetaRewardEnv; it imports the
 inner-loop machinery lazily (this module is otherwise a pure, dependency-free generator).
+
+Domain card (``DERL-Arith-v0``):
+
+- Inner task: D_in = the first ``n_train`` train problems, V = the first ``n_val`` validation
+  problems, test = the first ``n_test`` test problems (preset fields; 4096 / 1024 / 1024 when
+  ``None``). Success = g1 (exact final answer, read after the last ``####``, else from the last
+  ``\boxed{}``), greedy pass@1.
+- Policy (``smoke``, ``cpu``): ``tiny-arith``, a 2-layer Qwen2 (hidden 128, ~0.5 M parameters,
+  digit-level BPE tokenizer trained on the warm-up text) supervised for 1,200 steps of 16 on
+  20,000 generated solutions whose format is deliberately mixed: half end with
+  ``The answer is \boxed{N}.``, half with ``#### N`` only, and independently half use ``Step i:``
+  markers. Built once per cache folder (``$DERL_BENCH_CACHE`` or ``~/.cache/derl_bench``,
+  ``tiny_lm_arith/<hash>``), about 2 CPU-minutes with one thread, bit-for-bit by seed.
+  Untrained validation success (greedy): 0.49 on the ``cpu`` preset's 128 problems (by number of
+  steps on 256 problems: 1 step 0.93, 2 steps 0.42, 3 steps 0.17); g2 0.55, g3 0.43, g4 0.61.
+- Presets (``derl_bench.inner.presets.arith_preset``): ``smoke`` 3 inner steps of 4 prompts × 4
+  rollouts, V = 32 (a meta-step takes 5–15 s); ``cpu`` 40 inner steps of 8 prompts × 4 rollouts,
+  lr 1e-4, no KL, 64 completion tokens, V = 128 (a meta-step takes about 110 s on one core of the
+  reference machine, while other jobs shared its 2 cores); ``paper`` as GSM8K's.
+- Signal: ``python scripts/arith_signal.py --preset cpu`` trains under ``g1``, ``g1 + g2``,
+  ``(g1 + g2 + g3 + g4) / 4`` and the deliberately bad ``-g1`` for seeds 0, 1, 2 and prints the
+  table of validation success (mean ± sample std over seeds; see the script for the numbers
+  measured at this version).
 """
 
 from __future__ import annotations
