@@ -431,3 +431,25 @@ def test_check_env(monkeypatch):
         assert len(drawn) == 2 and all("/valid_seen/" in key for key in drawn)
     finally:
         env.close()
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_many_envs_in_one_process_exit_cleanly() -> None:
+    # Regression: unloading fast-downward's library copy in close() and loading another made
+    # the interpreter segfault at exit after the third env (exit code 139).
+    import subprocess
+    import sys
+
+    code = (
+        "from derl_bench.envs.alfworld import ALFWorldInnerEnv, alfworld_splits\n"
+        "task = alfworld_splits('L0', max_games={'d_in': 1, 'val': 1, 'test': 1}).d_in[0]\n"
+        "for _ in range(4):\n"
+        "    env = ALFWorldInnerEnv(max_steps=3)\n"
+        "    env.reset(options={'task': task})\n"
+        "    env.step(0)\n"
+        "    env.close()\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -53,6 +53,12 @@ from gymnasium import spaces
 from derl_bench.envs.agent import AgentSplits, AgentTask
 from derl_bench.envs.data import DataFileMissing, data_root, split_pool
 
+_CLOSE_DOWNWARD_LIB = False
+"""Whether ``close()`` also unloads the env's private copy of fast-downward's library. Off:
+unloading (``fast_downward.close_lib``) and loading it again in the same process made the
+interpreter crash with a segmentation fault at exit after the third env (measured with
+textworld 1.7.0). The copy (a few MB) then stays mapped until the process ends."""
+
 __all__ = [
     "ALFWORLD_ENV_VAR",
     "ENV_CARD",
@@ -608,7 +614,7 @@ class ALFWorldInnerEnv(gymnasium.Env):
             fast_downward = _import_engine()[0]
             lib = getattr(engine, "downward_lib", None)
             engine.close()
-            if lib is not None:
+            if lib is not None and _CLOSE_DOWNWARD_LIB:
                 with contextlib.suppress(Exception):
                     fast_downward.close_lib(lib)
 
