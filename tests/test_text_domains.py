@@ -56,3 +56,73 @@ def test_smoke_meta_step_trains_in_the_real_simulator(env_id: str) -> None:
     assert any(row["loss"] != 0.0 for row in info["training_curve"])
     env.close()
     assert not _java_children()
+
+
+def _learning_trainer(domain: str):  # noqa: ANN202
+    """A compact-GRPO trainer on ONE training task, validated on the same initial state.
+
+    The validation task is the training task with another ``seed`` field (a distinct key, the
+    same game/variation: both simulators are deterministic given the task), so the trainer's
+    own greedy validation measures the training task before and after training.
+    """
+    import dataclasses
+
+    from derl_bench.envs.agent import AgentSplits
+    from derl_bench.inner.grpo import AgentGRPOTrainer
+    from derl_bench.meta_env.agent_domains import make_policy_factory
+    from derl_bench.primitives.agent import AGENT_PRIMITIVES
+
+    if domain == "alfworld":
+        from derl_bench.envs.alfworld import ALFWorldInnerEnv, alfworld_splits
+
+        task = alfworld_splits("L0", max_games={"d_in": 1, "val": 1, "test": 1}).d_in[0]
+        factory = lambda: ALFWorldInnerEnv(max_steps=8)  # noqa: E731
+    else:
+        from derl_bench.envs import scienceworld as sw
+
+        task = sw.scienceworld_splits("L0", tasks=["find-non-living-thing"], max_variations=4).d_in[
+            0
+        ]
+        factory = lambda: sw.ScienceWorldInnerEnv(task=task.task_id, max_steps=8)  # noqa: E731
+    config = AgentGRPOConfig(
+        inner_steps=8,
+        tasks_per_step=1,
+        group_size=4,
+        max_episode_steps=8,
+        learning_rate=1e-2,
+        ppo_epochs=4,
+        policy="minilm",
+        n_envs=1,
+    )
+    twin = dataclasses.replace(task, seed=task.seed + 1)
+    test_twin = dataclasses.replace(task, seed=task.seed + 2)
+    return AgentGRPOTrainer(
+        splits=AgentSplits(level="", d_in=(task,), val=(twin,), test=(test_twin,)),
+        env_factory=factory,
+        policy_factory=make_policy_factory(config),
+        primitive_set=AGENT_PRIMITIVES,
+        config=config,
+    )
+
+
+def _step_score(result) -> float:  # noqa: ANN001
+    return sum(result.primitive_means[g] for g in ("g2", "g3", "g4")) / 3
+
+
+def test_grpo_raises_the_mean_step_score_on_an_alfworld_training_game() -> None:
+    from derl_bench.meta_reward import parse
+
+    trainer = _learning_trainer("alfworld")
+    before, _ = trainer.evaluate_initial(seed=0)
+    after = trainer.train(parse("g2 + g3 + g4", primitive_names=("g1", "g2", "g3", "g4")), seed=0)
+    assert _step_score(after.validation) > _step_score(before)
+
+
+def test_grpo_raises_step_score_and_scienceworld_score_on_a_training_task() -> None:
+    from derl_bench.meta_reward import parse
+
+    trainer = _learning_trainer("scienceworld")
+    before, before_score = trainer.evaluate_initial(seed=0)
+    after = trainer.train(parse("g2 + g3 + g4", primitive_names=("g1", "g2", "g3", "g4")), seed=0)
+    assert _step_score(after.validation) > _step_score(before)
+    assert after.extra["validation_score_mean"] > before_score  # ScienceWorld's 0-100 score
