@@ -23,13 +23,14 @@ class AgentRow:
     budget: int
     seeds: tuple[int, ...]
     best_validation: tuple[float, ...]
-    """Per seed: validation_success of the best valid meta-step (0 if none was valid)."""
+    """Per seed: validation_success of the best valid meta-step (0 if no meta-step of the run
+    was valid, so an agent that never proposes a valid meta-reward scores 0)."""
     test_success: tuple[float | None, ...]
     """Per seed: test_success of the best meta-reward (None where not run)."""
     valid_share: float
     """Valid meta-rewards / all meta-steps, over all seeds, in [0, 1]."""
     wall_seconds: float
-    """Mean total wall time per run, seconds."""
+    """Mean wall time per run, seconds, from the result's start to finish timestamps."""
     best_meta_rewards: tuple[str, ...]
     """Per seed: the best canonical meta-reward ('-' if none was valid)."""
 
@@ -66,7 +67,7 @@ def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
                 ),
                 test_success=tuple(r["test_success"] for r in records),
                 valid_share=float(np.mean([s["valid"] for s in steps])) if steps else 0.0,
-                wall_seconds=float(np.mean([r["total_cost"]["wall_seconds"] for r in records])),
+                wall_seconds=float(np.mean([_elapsed(r) for r in records])),
                 best_meta_rewards=tuple(
                     r["best"]["canonical"] if r["best"] else "-" for r in records
                 ),
@@ -74,6 +75,14 @@ def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
         )
     rows.sort(key=lambda r: (r.env_id, -float(np.mean(r.best_validation)), r.agent))
     return rows
+
+
+def _elapsed(record: dict) -> float:
+    from datetime import datetime
+
+    start = datetime.fromisoformat(record["started_at"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(record["finished_at"].replace("Z", "+00:00"))
+    return (end - start).total_seconds()
 
 
 def _mean_std(values: Sequence[float | None]) -> str:
