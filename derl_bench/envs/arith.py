@@ -44,8 +44,18 @@ Domain card (``DERL-Arith-v0``):
   reference machine, while other jobs shared its 2 cores); ``paper`` as GSM8K's.
 - Signal: ``python scripts/arith_signal.py --preset cpu`` trains under ``g1``, ``g1 + g2``,
   ``(g1 + g2 + g3 + g4) / 4`` and the deliberately bad ``-g1`` for seeds 0, 1, 2 and prints the
-  table of validation success (mean ± sample std over seeds; see the script for the numbers
-  measured at this version).
+  table of validation success (mean ± sample std over seeds). Measured at this version
+  (untrained policy 0.492, V = 128)::
+
+    | meta-reward               | validation success | per seed            |
+    |---------------------------|--------------------|---------------------|
+    | g1                        | 0.448 ± 0.020      | 0.469, 0.445, 0.430 |
+    | g1 + g2                   | 0.443 ± 0.024      | 0.438, 0.469, 0.422 |
+    | (g1 + g2 + g3 + g4) / 4   | 0.427 ± 0.009      | 0.438, 0.422, 0.422 |
+    | -g1                       | 0.234 ± 0.055      | 0.234, 0.289, 0.180 |
+
+  The bad meta-reward is far below the others (beyond 4 seed standard deviations); the three
+  sensible ones are within seed noise of each other and slightly below the untrained policy.
 """
 
 from __future__ import annotations
