@@ -69,8 +69,8 @@ AGENT_PRESETS: dict[str, dict[str, AgentGRPOConfig]] = {
             n_test=4, n_envs=1, **_TEXT_CPU,  # type: ignore[arg-type]
         ),
         "cpu": AgentGRPOConfig(
-            inner_steps=8, tasks_per_step=4, group_size=4, max_episode_steps=20, n_val=16,
-            n_test=32, n_envs=1, **_TEXT_CPU,  # type: ignore[arg-type]
+            inner_steps=6, tasks_per_step=2, group_size=4, max_episode_steps=20, n_val=8,
+            n_test=16, n_envs=1, **_TEXT_CPU,  # type: ignore[arg-type]
         ),
         "paper": AgentGRPOConfig(n_val=None, n_test=None, **_PAPER_AGENT),  # type: ignore[arg-type]
     },
@@ -80,8 +80,8 @@ AGENT_PRESETS: dict[str, dict[str, AgentGRPOConfig]] = {
             n_test=4, n_envs=1, **_TEXT_CPU,  # type: ignore[arg-type]
         ),
         "cpu": AgentGRPOConfig(
-            inner_steps=8, tasks_per_step=4, group_size=4, max_episode_steps=25, n_val=16,
-            n_test=32, n_envs=2, **_TEXT_CPU,  # type: ignore[arg-type]
+            inner_steps=6, tasks_per_step=2, group_size=4, max_episode_steps=20, n_val=8,
+            n_test=16, n_envs=1, **_TEXT_CPU,  # type: ignore[arg-type]
         ),
         "paper": AgentGRPOConfig(n_val=None, n_test=None, **_PAPER_AGENT),  # type: ignore[arg-type]
     },
