@@ -2,7 +2,10 @@
 
 - ``smoke``: seconds to a few minutes per meta-step; for CI and quick checks.
 - ``cpu``: the research setting on a 2-core CPU (classic control: about a minute or less per
-  meta-step; text agents: frozen MiniLM + trainable scoring head, a few minutes).
+  meta-step; text agents: frozen MiniLM + trainable scoring head). Measured on 2 CPU cores,
+  one meta-step (``g1 + g2 + g3 + g4``, level L2): ALFWorld 159 s, ScienceWorld 115 s;
+  CartPole 3-36 s (short when the policy does not learn); ``smoke``: ALFWorld 18 s,
+  ScienceWorld 15 s, CartPole 7 s (CI).
 - ``paper``: classic control — a longer budget of ours (the paper has no classic control);
   ScienceWorld/ALFWorld — the paper's agent setting from RLVMR (PAPER_FACTS.md §1): an LLM
   agent (Qwen2.5-1.5B-Instruct) scoring admissible actions, 16 envs x 8 rollouts, at most 30
