@@ -126,3 +126,48 @@ def test_grpo_raises_step_score_and_scienceworld_score_on_a_training_task() -> N
     after = trainer.train(parse("g2 + g3 + g4", primitive_names=("g1", "g2", "g3", "g4")), seed=0)
     assert _step_score(after.validation) > _step_score(before)
     assert after.extra["validation_score_mean"] > before_score  # ScienceWorld's 0-100 score
+
+
+def test_paper_preset_llm_agent_code_path_with_a_tiny_lm(tmp_path) -> None:  # noqa: ANN001
+    # The paper preset is an LLM agent scoring admissible actions (GPU scale). Here the same
+    # code path runs with a tiny random Qwen2 saved to a local folder, on real ALFWorld games.
+    from derl_bench.inner.tiny_lm import TinyLMConfig, _build_model, _train_tokenizer
+
+    texts = [
+        "You are in the middle of a room. Looking quickly around you, you see a cabinet 1.",
+        "Your task is to: put a clean mug in coffeemachine. go to cabinet 1, open drawer 2.",
+        "Reply with exactly one admissible action. You are an agent in a text environment.",
+    ] * 10
+    tokenizer = _train_tokenizer(texts, vocab_size=300)
+    model = _build_model(
+        TinyLMConfig(
+            vocab_size=300,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=16384,
+            seed=0,
+        ),
+        tokenizer,
+    )
+    model.save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    overrides = {
+        "policy_kwargs": {"model": str(tmp_path / "tiny")},
+        "inner_steps": 1,
+        "tasks_per_step": 1,
+        "group_size": 2,
+        "max_episode_steps": 3,
+        "n_val": 1,
+        "n_test": 1,
+        "n_envs": 1,
+    }
+    env = gymnasium.make("DERL-ALFWorld-L2-v0", preset="paper", budget=1, inner_overrides=overrides)
+    assert env.unwrapped.trainer.config.policy == "lm"
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step("g1 + g2 + g3 + g4")
+    assert 0.0 <= reward <= 1.0 and info["cost"]["rollouts"] == 3
+    assert info["training_curve"][0]["loss"] != 0.0 or info["training_curve"][0]["reward_std"] == 0
+    env.close()
