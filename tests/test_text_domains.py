@@ -114,7 +114,9 @@ def test_grpo_raises_the_mean_step_score_on_an_alfworld_training_game() -> None:
 
     trainer = _learning_trainer("alfworld")
     before, _ = trainer.evaluate_initial(seed=0)
-    after = trainer.train(parse("g2 + g3 + g4", primitive_names=("g1", "g2", "g3", "g4")), seed=0)
+    after = trainer.train(
+        parse("g1 + g2 + g3 + g4", primitive_names=("g1", "g2", "g3", "g4")), seed=0
+    )
     assert _step_score(after.validation) > _step_score(before)
 
 
@@ -123,7 +125,9 @@ def test_grpo_raises_step_score_and_scienceworld_score_on_a_training_task() -> N
 
     trainer = _learning_trainer("scienceworld")
     before, before_score = trainer.evaluate_initial(seed=0)
-    after = trainer.train(parse("g2 + g3 + g4", primitive_names=("g1", "g2", "g3", "g4")), seed=0)
+    after = trainer.train(
+        parse("g1 + g2 + g3 + g4", primitive_names=("g1", "g2", "g3", "g4")), seed=0
+    )
     assert _step_score(after.validation) > _step_score(before)
     assert after.extra["validation_score_mean"] > before_score  # ScienceWorld's 0-100 score
 
