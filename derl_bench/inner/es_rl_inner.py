@@ -19,8 +19,6 @@ tasks, as for the compact GRPO.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ import torch
 
 from derl_bench.envs.agent import AgentSplits, AgentTask, Trajectory
 from derl_bench.inner.base import Cost, EvalResult, InnerResult
+from derl_bench.inner.checkpoints import LINEAGE_KEY, save_checkpoint
 from derl_bench.inner.grpo import run_episodes
 from derl_bench.inner.grpo_config import AgentGRPOConfig
 from derl_bench.meta_reward import MetaReward, safe_rewards
@@ -46,9 +45,6 @@ class _GreedyAdapter:
 
     def __init__(self, policy: Any) -> None:
         self.policy = policy
-
-    def eval(self) -> _GreedyAdapter:
-        return self
 
     @torch.no_grad()
     def act(self, observations, infos, *, generator, greedy=True):  # noqa: ANN001, ANN201
@@ -215,9 +211,9 @@ class ESRLInnerTrainer:
             "seed": seed,
             "trainer": "es_rl",
         }
-        checkpoint_id = hashlib.sha256(json.dumps(lineage, sort_keys=True).encode()).hexdigest()
-        path = Path(self.keep_checkpoints) / checkpoint_id[:12]
-        path.mkdir(parents=True, exist_ok=True)
-        hybrid.save(path / "es_rl.pth")
-        (path / "lineage.json").write_text(json.dumps({"id": path.name, **lineage}, indent=1))
-        return str(path)
+        return save_checkpoint(
+            self.keep_checkpoints,
+            lineage,
+            lambda path: hybrid.save(path / "es_rl.pth"),
+            key=(*LINEAGE_KEY, "trainer"),
+        )

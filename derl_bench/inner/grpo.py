@@ -21,7 +21,6 @@ Validation and test are greedy: success rate over the tasks (each task once).
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ import torch
 
 from derl_bench.envs.agent import AgentSplits, AgentTask, Trajectory
 from derl_bench.inner.base import Cost, EvalResult, InnerResult
+from derl_bench.inner.checkpoints import save_checkpoint
 from derl_bench.inner.grpo_config import AgentGRPOConfig
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import PrimitiveSet
@@ -432,10 +432,8 @@ class AgentGRPOTrainer:
             "meta_reward": meta_reward.canonical,
             "seed": seed,
         }
-        key = json.dumps(lineage, sort_keys=True)
-        checkpoint_id = hashlib.sha256(key.encode()).hexdigest()[:12]
-        path = Path(self.keep_checkpoints) / checkpoint_id  # type: ignore[arg-type]
-        path.mkdir(parents=True, exist_ok=True)
-        torch.save(policy.state_dict(), path / "policy.pt")
-        (path / "lineage.json").write_text(json.dumps({"id": checkpoint_id, **lineage}, indent=1))
-        return str(path)
+        return save_checkpoint(
+            self.keep_checkpoints,  # type: ignore[arg-type]
+            lineage,
+            lambda path: torch.save(policy.state_dict(), path / "policy.pt"),
+        )

@@ -321,15 +321,10 @@ def _save_checkpoint(policy: Any, tokenizer: Any, root: str, *, lineage: dict[st
     The id is a hash of the lineage (parent checkpoint, canonical meta-reward, seed), so the same
     training saves to the same folder.
     """
-    import hashlib
-    import json
-    from pathlib import Path
+    from derl_bench.inner.checkpoints import save_checkpoint
 
-    key = json.dumps({k: lineage[k] for k in ("parent", "meta_reward", "seed")}, sort_keys=True)
-    checkpoint_id = hashlib.sha256(key.encode()).hexdigest()[:12]
-    path = Path(root) / checkpoint_id
-    path.mkdir(parents=True, exist_ok=True)
-    policy.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    (path / "lineage.json").write_text(json.dumps({"id": checkpoint_id, **lineage}, indent=1))
-    return str(path)
+    def write(path: Any) -> None:
+        policy.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+
+    return save_checkpoint(root, lineage, write)
