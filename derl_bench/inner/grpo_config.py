@@ -33,6 +33,9 @@ class AgentGRPOConfig:
     """Adam learning rate."""
     ppo_epochs: int = 1
     """Optimizer steps per collected batch (PPO epochs; ratio = 1 on the first)."""
+    minibatches: int = 1
+    """Adam steps per PPO epoch, each on a random 1/``minibatches`` of the batch's actions
+    (1: one full-batch step, no shuffling)."""
     clip_epsilon: float = 0.2
     """PPO clip range: ratios outside [1 - eps, 1 + eps] are clipped."""
     beta: float = 0.0
@@ -41,6 +44,22 @@ class AgentGRPOConfig:
     """Added to the group's reward std before dividing (TRL's value)."""
     max_grad_norm: float = 1.0
     """Gradient-norm clip per optimizer step."""
+    credit: str = "episode"
+    """How an episode's reward is credited to its actions. ``"episode"``: every action gets the
+    episode's group-normalised reward (GRPO with outcome supervision, the paper's setting).
+    ``"reward_to_go"``: the action at step t gets ``R - P(t)`` minus its group mean at t, over
+    the group's reward std, where ``P(t)`` is the meta-reward of the trajectory *so far* (steps
+    before t, the rest padded with step score 0, success false). ``P(t)`` depends only on what
+    happened before the action, so this is the same objective with less variance (a
+    history-dependent baseline, as in REINFORCE's reward-to-go); at t = 0 it equals
+    ``"episode"``. See :func:`derl_bench.inner.grpo.reward_to_go_advantages`."""
+    credit_gamma: float = 1.0
+    """``reward_to_go`` only: discount of the meta-reward's increments ``P(t+1) - P(t)`` per
+    step (1: the undiscounted, unbiased reward-to-go; < 1 trades bias for variance, as in
+    discounted returns)."""
+    credit_stride: int = 1
+    """``reward_to_go`` only: ``P`` is evaluated every ``credit_stride`` steps (step t uses
+    ``P`` at the last multiple of the stride <= t, still history-only); larger is cheaper."""
     n_val: int | None = None
     """Validation tasks scored per meta-step (greedy); ``None``: all of V."""
     n_test: int | None = None
@@ -62,6 +81,8 @@ class AgentGRPOConfig:
             "max_episode_steps",
             "ppo_epochs",
             "n_envs",
+            "credit_stride",
+            "minibatches",
         )
         for name in positive:
             value = getattr(self, name)
@@ -76,6 +97,12 @@ class AgentGRPOConfig:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if not 0 < self.clip_epsilon < 1:
             raise ValueError(f"clip_epsilon must be in (0, 1), got {self.clip_epsilon!r}")
+        if self.credit not in ("episode", "reward_to_go"):
+            raise ValueError(
+                f"credit must be 'episode' or 'reward_to_go', got {self.credit!r}"
+            )
+        if not 0 < self.credit_gamma <= 1:
+            raise ValueError(f"credit_gamma must be in (0, 1], got {self.credit_gamma!r}")
         if self.beta < 0:
             raise ValueError(f"beta must be >= 0, got {self.beta!r}")
         for name in ("n_val", "n_test"):
