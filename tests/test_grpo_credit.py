@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from derl_bench.envs.agent import AgentTask, Trajectory
-from derl_bench.inner.grpo import (
+from derl_bench.inner.credit import (
     group_advantages,
     prefix_meta_rewards,
     reward_to_go_advantages,
@@ -85,9 +85,7 @@ def test_reward_to_go_gives_no_signal_when_a_groups_rewards_are_equal() -> None:
     rewards = meta_reward(AGENT.compute([a, b], [None, None]))
     assert rewards[0] == pytest.approx(rewards[1])
     prefixes = prefix_meta_rewards([a, b], meta_reward, AGENT, horizon=3)
-    np.testing.assert_array_equal(
-        reward_to_go_advantages(rewards, prefixes, [3, 3], 2, 1e-4), 0.0
-    )
+    np.testing.assert_array_equal(reward_to_go_advantages(rewards, prefixes, [3, 3], 2, 1e-4), 0.0)
 
 
 def test_discount_shortens_the_credit_of_late_rewards() -> None:
@@ -115,8 +113,9 @@ def test_episodes_of_different_lengths_in_one_group() -> None:
 
 
 def test_config_rejects_unknown_credit_and_bad_minibatches() -> None:
-    base = dict(inner_steps=1, tasks_per_step=1, group_size=2, max_episode_steps=5,
-                learning_rate=1e-3)
+    base = dict(
+        inner_steps=1, tasks_per_step=1, group_size=2, max_episode_steps=5, learning_rate=1e-3
+    )
     with pytest.raises(ValueError, match="credit must be"):
         AgentGRPOConfig(**base, credit="per_token")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="minibatches"):

@@ -1,8 +1,9 @@
 """Presets of the compact GRPO for the agent domains (part of each env id's identity).
 
 - ``smoke``: seconds to a few minutes per meta-step; for CI and quick checks.
-- ``cpu``: the research setting on a 2-core CPU (classic control: about a minute or less per
-  meta-step, Pendulum 35-75 s; text agents: frozen MiniLM + trainable scoring head). Measured on 2 CPU cores,
+- ``cpu``: the research setting on a 2-core CPU (classic control: about a minute or less
+  per meta-step, Pendulum 35-75 s; text agents: frozen MiniLM + trainable scoring head).
+  Measured on 2 CPU cores,
   one meta-step (``g1 + g2 + g3 + g4``, level L2): ALFWorld 159 s, ScienceWorld 115 s;
   CartPole 3-36 s (short when the policy does not learn); ``smoke``: ALFWorld 18 s,
   ScienceWorld 15 s, CartPole 7 s (CI).

@@ -52,7 +52,7 @@ class AgentGRPOConfig:
     before t, the rest padded with step score 0, success false). ``P(t)`` depends only on what
     happened before the action, so this is the same objective with less variance (a
     history-dependent baseline, as in REINFORCE's reward-to-go); at t = 0 it equals
-    ``"episode"``. See :func:`derl_bench.inner.grpo.reward_to_go_advantages`."""
+    ``"episode"``. See :func:`derl_bench.inner.credit.reward_to_go_advantages`."""
     credit_gamma: float = 1.0
     """``reward_to_go`` only: discount of the meta-reward's increments ``P(t+1) - P(t)`` per
     step (1: the undiscounted, unbiased reward-to-go; < 1 trades bias for variance, as in
@@ -98,9 +98,7 @@ class AgentGRPOConfig:
         if not 0 < self.clip_epsilon < 1:
             raise ValueError(f"clip_epsilon must be in (0, 1), got {self.clip_epsilon!r}")
         if self.credit not in ("episode", "reward_to_go"):
-            raise ValueError(
-                f"credit must be 'episode' or 'reward_to_go', got {self.credit!r}"
-            )
+            raise ValueError(f"credit must be 'episode' or 'reward_to_go', got {self.credit!r}")
         if not 0 < self.credit_gamma <= 1:
             raise ValueError(f"credit_gamma must be in (0, 1], got {self.credit_gamma!r}")
         if self.beta < 0:
