@@ -15,11 +15,8 @@ import numpy as np
 import pytest
 
 from derl_bench.envs.agent import AgentTask, Trajectory
-from derl_bench.envs.scienceworld import (
-    CPU_TASKS,
-    L2_HELD_OUT_TASKS,
-    SMOKE_TASKS,
-    TASK_NAMES,
+from derl_bench.envs.scienceworld import CPU_TASKS, L2_HELD_OUT_TASKS, SMOKE_TASKS, TASK_NAMES
+from derl_bench.envs.scienceworld_rules import (
     build_candidates,
     inventory_items,
     is_effective,
