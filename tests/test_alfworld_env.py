@@ -374,7 +374,7 @@ def test_same_task_same_episode_across_envs(planner_env):
 @pytest.mark.slow
 @pytest.mark.data
 def test_resets_do_not_read_game_files(planner_env, monkeypatch):
-    from derl_bench.envs import alfworld
+    from derl_bench.envs import alfworld_data
 
     game = _first_game("valid_train", "pick_and_place_simple")
     fresh = _first_game("valid_train", "pick_heat_then_place_in_recep")
@@ -394,7 +394,7 @@ def test_resets_do_not_read_game_files(planner_env, monkeypatch):
         other.reset(options={"task": game})
         assert opened == []
         # The counter does see reads: once evicted, a game is read exactly once more.
-        alfworld._JSON.clear()
+        alfworld_data._JSON.clear()
         other.reset(options={"task": fresh})
         other.reset(options={"task": fresh})
         assert [Path(p).name for p in opened] == ["game.tw-pddl"]

@@ -4,8 +4,9 @@ The env plays ALFWorld's ``json_2.1.1`` games (``<split>/<task folder>/<trial>/g
 with TextWorld's PDDL backend, the way ``alfworld`` 0.4.2 builds its text envs
 (``alfworld.agents.environment.alfred_tw_env``): ``PddlEnv`` under ``AlfredDemangler`` (object
 names such as ``alarmclock 2``), ``EnvInfos(admissible_commands=True, won=True)``. It follows the
-inner-env contract of :mod:`derl_bench.envs.agent`. ``alfworld`` and ``textworld`` are imported
-lazily (``pip install 'derl-bench[alfworld]'``).
+inner-env contract of :mod:`derl_bench.envs.agent`. Data folder, game listing and splits are
+in :mod:`derl_bench.envs.alfworld_data` (re-exported here). ``alfworld`` and ``textworld`` are
+imported lazily (``pip install 'derl-bench[alfworld]'``).
 
 **Step score** (ours; the paper's RLVMR tag checks are not given, PAPER_FACTS.md §2) = the mean of
 three binary checks of one step (:func:`step_checks`), so it is one of 0, 1/3, 2/3, 1:
@@ -19,30 +20,28 @@ three binary checks of one step (:func:`step_checks`), so it is one of 0, 1/3, 2
   word of the engine's entity names of type ``object`` or ``receptacle``, e.g. ``mug`` of
   ``mug 2``). "put a clean mug in coffeemachine." has goal words {mug, coffeemachine}.
 
-**Engine caches.** Game files are parsed once per process (LRU of :data:`GAME_CACHE_SIZE`
-games) and handed to the engine as dicts, so ``reset`` never reads the disk. TextWorld rebuilds
-the game logic (a grammar parse) on every load and translates PDDL to SAS twice on every load
-and reset (about 1 s per translation pair on one core); both are pure functions of the game
-text, so while our engine runs they are memoised (``fast_downward.pddl2sas`` and
-``textworld.envs.pddl.logic.GameLogic``, swapped in under a lock and restored afterwards; LRU of
-:data:`ENGINE_CACHE_SIZE` games). Measured on a loaded 2-core machine: a reset of a game not seen
-before in the process about 1.2 s, of a cached game 0.12-0.16 s (raw TextWorld: 0.8 s); a step
-about 0.1-0.6 s depending on the room, within a few per cent of raw TextWorld
-(``benchmarks/test_bench_alfworld.py``). The tests check that observations and admissible
-commands equal those of plain ``textworld.start``.
+**Engine caches.** Game files are parsed once per process (an LRU in
+:mod:`derl_bench.envs.alfworld_data`) and handed to the engine as dicts, so ``reset`` never
+reads the disk. TextWorld rebuilds the game logic (a grammar parse) on every load and translates
+PDDL to SAS twice on every load and reset (about 1 s per translation pair on one core); both are
+pure functions of the game text, so while our engine runs they are memoised
+(``fast_downward.pddl2sas`` and ``textworld.envs.pddl.logic.GameLogic``, swapped in under a lock
+and restored afterwards; LRU of :data:`ENGINE_CACHE_SIZE` games). Measured on a loaded 2-core
+machine: a reset of a game not seen before in the process about 1.2 s, of a cached game
+0.12-0.16 s (raw TextWorld: 0.8 s); a step about 0.1-0.6 s depending on the room, within a few
+per cent of raw TextWorld (``benchmarks/test_bench_alfworld.py``). The tests check that
+observations and admissible commands equal those of plain ``textworld.start``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import re
 import threading
 import zlib
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -50,8 +49,21 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from derl_bench.envs.agent import AgentSplits, AgentTask
-from derl_bench.envs.data import DataFileMissing, data_root, split_pool
+from derl_bench.envs.agent import AgentTask
+from derl_bench.envs.alfworld_data import (
+    _LRU,
+    ALFWORLD_ENV_VAR,
+    GAME_FILE,
+    L2_HELD_OUT_TYPES,
+    L2_TRAIN_TYPES,
+    TASK_TYPES,
+    ALFWorldDataMissing,
+    _read_json,
+    alfworld_root,
+    alfworld_splits,
+    list_games,
+    task_type_of,
+)
 
 _CLOSE_DOWNWARD_LIB = False
 """Whether ``close()`` also unloads the env's private copy of fast-downward's library. Off:
@@ -76,23 +88,6 @@ __all__ = [
     "task_type_of",
 ]
 
-ALFWORLD_ENV_VAR = "ALFWORLD_DATA"
-"""ALFWorld's own variable: the folder holding ``json_2.1.1/`` (as ``alfworld-download`` makes)."""
-JSON_DIR = "json_2.1.1"
-GAME_FILE = "game.tw-pddl"
-TASK_TYPES = (
-    "look_at_obj_in_light",
-    "pick_and_place_simple",
-    "pick_clean_then_place_in_recep",
-    "pick_cool_then_place_in_recep",
-    "pick_heat_then_place_in_recep",
-    "pick_two_obj_and_place",
-)
-"""ALFWorld's six task types (``alfred_tw_env.TASK_TYPES``), the prefix of each task folder."""
-L2_TRAIN_TYPES = TASK_TYPES[1:5]
-"""L2 trains on these four types (our choice; the paper names none)."""
-L2_HELD_OUT_TYPES = (TASK_TYPES[0], TASK_TYPES[5])
-"""L2 tests on these two held-out types (our choice; the paper names none)."""
 DEFAULT_MAX_STEPS = 50
 """Step limit of an episode (ALFWorld's usual evaluation budget; the paper uses 30-50)."""
 MAX_ACTIONS = 256
@@ -100,8 +95,6 @@ MAX_ACTIONS = 256
 MAX_OBS_CHARS = 8192
 """``max_length`` of the ``Text`` observation space."""
 NOTHING_HAPPENS = "Nothing happens."
-GAME_CACHE_SIZE = 1024
-"""Parsed game files kept per process (about 75 kB of JSON each)."""
 ENGINE_CACHE_SIZE = 128
 """Games whose SAS translations and game logic are kept per process (about 2 MB each)."""
 _TASK_RE = re.compile(r"Your task is to: ([^\n]*)")
@@ -122,21 +115,6 @@ Step score = mean of three binary checks: effective (feedback is not "Nothing ha
   novel (command not issued before in the episode), goal-relevant (the command names an
   object/receptacle word of the task line)."""
 """Env card: splits, step limit and step score of the ALFWorld domain."""
-
-
-class ALFWorldDataMissing(DataFileMissing):
-    """The ALFWorld data folder (or a game in it) is not where the loader looked."""
-
-    def __init__(self, path: Path, what: str = "ALFWorld data folder") -> None:
-        self.path = path
-        FileNotFoundError.__init__(
-            self,
-            f"{what} not found: {path}. Pass data_dir=/path/to/alfworld (the folder holding "
-            f"{JSON_DIR}/), set {ALFWORLD_ENV_VAR}, or put it at ../shared/data/alfworld beside "
-            f"the checkout. With network access, `pip install 'derl-bench[alfworld]'` and run "
-            f"`alfworld-download` (it fills ~/.cache/alfworld; then {ALFWORLD_ENV_VAR}="
-            "~/.cache/alfworld).",
-        )
 
 
 class StepChecks(NamedTuple):
@@ -192,125 +170,9 @@ def step_checks(
     )
 
 
-def alfworld_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The ALFWorld data folder (the one holding ``json_2.1.1/``).
-
-    Resolution: ``data_dir``; else ``$ALFWORLD_DATA`` if it holds ``json_2.1.1/`` (importing
-    ``alfworld`` sets that variable to an empty ``~/.cache/alfworld`` when unset, so an empty
-    one is skipped); else ``alfworld/`` in the project data folder
-    (:func:`derl_bench.envs.data.data_root`: ``$DERL_BENCH_DATA`` or ``../shared/data``).
-
-    Args:
-        data_dir: Explicit folder; ``~`` is expanded.
-
-    Returns:
-        The absolute folder path.
-
-    Raises:
-        ALFWorldDataMissing: If no candidate folder holds ``json_2.1.1/`` (the message names
-            the last one looked at).
-    """
-    if data_dir is not None:
-        root = Path(data_dir).expanduser().resolve()
-        if not (root / JSON_DIR).is_dir():
-            raise ALFWorldDataMissing(root / JSON_DIR)
-        return root
-    env = os.environ.get(ALFWORLD_ENV_VAR, "")
-    if env and (Path(env).expanduser() / JSON_DIR).is_dir():
-        return Path(env).expanduser().resolve()
-    root = data_root() / "alfworld"
-    if not (root / JSON_DIR).is_dir():
-        raise ALFWorldDataMissing(root / JSON_DIR)
-    return root
-
-
-_LISTING_LOCK = threading.Lock()
-_LISTINGS: dict[tuple[str, str], tuple[str, ...]] = {}
-
-
-def list_games(split: str, *, data_dir: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
-    """The playable games of one split, as task ids (game folders relative to the data root).
-
-    Applies ALFWorld's own filter (``AlfredTWEnv.collect_game_files``): a game needs
-    ``traj_data.json`` and ``game.tw-pddl`` with ``"solvable": true``, and folders with
-    ``movable`` or ``Sliced`` in their path are skipped. Listed once per process.
-
-    Args:
-        split: ``"train"``, ``"valid_train"``, ``"valid_seen"`` or ``"valid_unseen"``.
-        data_dir: ALFWorld data folder (see :func:`alfworld_root`).
-
-    Returns:
-        Sorted task ids, e.g. ``"json_2.1.1/valid_seen/look_at_obj_in_light-.../trial_T..."``.
-
-    Raises:
-        ALFWorldDataMissing: If the data folder or the split is missing.
-    """
-    root = alfworld_root(data_dir)
-    key = (str(root), split)
-    with _LISTING_LOCK:
-        if key in _LISTINGS:
-            return _LISTINGS[key]
-    folder = root / JSON_DIR / split
-    if not folder.is_dir():
-        raise ALFWorldDataMissing(folder, what=f"ALFWorld split {split!r}")
-    games = []
-    for game_file in sorted(folder.glob(f"*/*/{GAME_FILE}")):
-        rel = game_file.parent.relative_to(root).as_posix()
-        if (
-            "movable" in rel
-            or "Sliced" in rel
-            or not (game_file.parent / "traj_data.json").is_file()
-        ):
-            continue
-        if _read_json(game_file).get("solvable"):
-            games.append(rel)
-    with _LISTING_LOCK:
-        _LISTINGS[key] = tuple(games)
-    return _LISTINGS[key]
-
-
-def task_type_of(task_id: str) -> str:
-    """The task type of a task id: the task folder's name up to its first ``-``."""
-    return Path(task_id).parent.name.split("-", 1)[0]
-
-
-class _LRU:
-    """A small thread-safe LRU memo."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self._items: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any, make: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = make()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_JSON = _LRU(GAME_CACHE_SIZE)
 _SAS = _LRU(2 * ENGINE_CACHE_SIZE)
 _LOGIC = _LRU(ENGINE_CACHE_SIZE)
 _PATCH_LOCK = threading.RLock()
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    def load() -> dict[str, Any]:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-
-    return _JSON.get(str(path), load)
 
 
 def _import_engine() -> Any:
@@ -617,66 +479,3 @@ class ALFWorldInnerEnv(gymnasium.Env):
             if lib is not None and _CLOSE_DOWNWARD_LIB:
                 with contextlib.suppress(Exception):
                     fast_downward.close_lib(lib)
-
-
-def _subsample(tasks: Sequence[AgentTask], n: int | None, seed: int) -> tuple[AgentTask, ...]:
-    if n is None or n >= len(tasks):
-        return tuple(tasks)
-    keep = np.sort(np.random.default_rng(seed).permutation(len(tasks))[:n])
-    return tuple(tasks[i] for i in keep.tolist())
-
-
-def alfworld_splits(
-    level: str,
-    *,
-    data_dir: str | os.PathLike[str] | None = None,
-    seed: int = 0,
-    max_games: dict[str, int] | None = None,
-) -> AgentSplits:
-    """D_in, V and test games of ALFWorld at one generalisation level (see :data:`ENV_CARD`).
-
-    Args:
-        level: ``"L0"`` (test on valid_seen), ``"L1"`` (valid_unseen) or ``"L2"`` (train on
-            :data:`L2_TRAIN_TYPES`, test on :data:`L2_HELD_OUT_TYPES` of both valid splits).
-        data_dir: ALFWorld data folder (see :func:`alfworld_root`).
-        seed: Seed of the 8:2 D_in / V cut (:func:`derl_bench.envs.data.split_pool`) and of
-            any subsampling.
-        max_games: Optional caps ``{"d_in": n, "val": n, "test": n}``; a capped part keeps a
-            seeded random subset, in path order.
-
-    Returns:
-        The :class:`AgentSplits`; task ids are game folders relative to the data root.
-
-    Raises:
-        ValueError: On an unknown level or ``max_games`` key.
-        ALFWorldDataMissing: If the data folder or a split is missing.
-    """
-    if level not in ("L0", "L1", "L2"):
-        raise ValueError(f"level must be 'L0', 'L1' or 'L2', got {level!r}")
-    caps = dict(max_games or {})
-    unknown = set(caps) - {"d_in", "val", "test"}
-    if unknown:
-        raise ValueError(f"unknown max_games keys {sorted(unknown)}; use d_in, val, test")
-    root = alfworld_root(data_dir)
-    pool_split = "train" if (root / JSON_DIR / "train").is_dir() else "valid_train"
-
-    def tasks(split: str, types: Sequence[str]) -> list[AgentTask]:
-        return [
-            AgentTask(domain="alfworld", task_id=t, task_type=task_type_of(t))
-            for t in list_games(split, data_dir=root)
-            if task_type_of(t) in types
-        ]
-
-    train_types = L2_TRAIN_TYPES if level == "L2" else TASK_TYPES
-    pool = split_pool(tasks(pool_split, train_types), seed=seed)
-    if level == "L2":
-        test = tasks("valid_seen", L2_HELD_OUT_TYPES) + tasks("valid_unseen", L2_HELD_OUT_TYPES)
-    else:
-        test = tasks("valid_seen" if level == "L0" else "valid_unseen", TASK_TYPES)
-    return AgentSplits(
-        level=level,
-        d_in=_subsample(pool.d_in, caps.get("d_in"), seed),
-        val=_subsample(pool.val, caps.get("val"), seed),
-        test=_subsample(test, caps.get("test"), seed),
-        held_out_types=L2_HELD_OUT_TYPES if level == "L2" else (),
-    )
