@@ -436,17 +436,38 @@ def signal(
     out: Annotated[Path, typer.Option(help="Root folder; writes OUT/ENV/signal-PRESET.*")] = (
         DEFAULT_OUT
     ),
+    inner: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Inner setting override FIELD=JSON, repeatable (e.g. --inner inner_steps=2); "
+            "the table then no longer describes the preset as published."
+        ),
+    ] = None,
 ) -> None:
     """Check that a domain separates meta-rewards: validation success per meta-reward and seed.
 
-    Trains g1, g1 + g2, (g1 + g2 + g3 + g4) / 4 and the deliberately bad -g1, one meta-step
-    each per seed, and prints a Markdown table (mean ± std over seeds); also writes it with a
-    JSON copy to OUT/ENV/signal-PRESET.md and .json.
+    Scores the untrained policy, then trains g1, g1 + g2, (g1 + g2 + g3 + g4) / 4 and the
+    deliberately bad -g1, one meta-step each per seed, and prints a Markdown table (mean ± std
+    over seeds); also writes it with a JSON copy (with the validation primitive means) to
+    OUT/ENV/signal-PRESET.md and .json.
 
     Example: derl-bench signal --env DERL-CartPole-v0 --preset cpu --seeds 0,1,2
     """
     from derl_bench.signal import SIGNAL_META_REWARDS, signal_markdown, signal_table, write_signal
 
+    overrides: dict[str, object] = {}
+    for item in inner or []:
+        field, sep, value = item.partition("=")
+        try:
+            if not sep or not field.strip():
+                raise ValueError
+            overrides[field.strip()] = json.loads(value)
+        except ValueError:
+            raise typer.BadParameter(
+                f"--inner {item!r} is not FIELD=JSON (e.g. --inner inner_steps=2 or "
+                '--inner policy_kwargs=\'{"hidden": 32}\')',
+                param_hint="--inner",
+            ) from None
     chosen = (
         [m.strip() for m in meta_rewards.split(";") if m.strip()]
         if meta_rewards
@@ -459,6 +480,7 @@ def signal(
             preset=preset,
             seeds=_parse_seeds(seeds),
             meta_rewards=chosen,
+            env_kwargs={"inner_overrides": overrides} if overrides else None,
             notify=lambda line: console.print(line, markup=False),
         )
     except ValueError as exc:

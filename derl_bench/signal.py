@@ -3,11 +3,14 @@
 A domain is useful for comparing reward-search methods only if the meta-rewards it is asked to
 rank really train policies of different quality, beyond seed noise. :func:`signal_table`
 trains each of a fixed set of meta-rewards (the paper's three heuristics and a deliberately bad
-one) with several seeds and reports validation success per meta-reward.
+one) with several seeds and reports validation success per meta-reward, next to the untrained
+policy's (the reference a trained policy should beat: a meta-reward that only moves the policy
+away from it is worse than none).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -17,10 +20,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SIGNAL_META_REWARDS", "SignalRow", "signal_markdown", "signal_table"]
+__all__ = [
+    "SIGNAL_META_REWARDS",
+    "UNTRAINED",
+    "SignalRow",
+    "signal_markdown",
+    "signal_table",
+    "untrained_success",
+]
 
 SIGNAL_META_REWARDS: tuple[str, ...] = ("g1", "g1 + g2", "(g1 + g2 + g3 + g4) / 4", "-g1")
 """Outcome, outcome + second primitive, the average, and a deliberately bad reward."""
+UNTRAINED = "(untrained policy)"
+"""``SignalRow.meta_reward`` of the reference row: the initial policy, scored without training."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +45,9 @@ class SignalRow:
     """Per seed, in [0, 1]."""
     wall_seconds: tuple[float, ...]
     """Per seed, seconds of the meta-step."""
+    primitive_means: tuple[dict[str, float], ...] = ()
+    """Per seed, the mean of each primitive over the validation rollouts (what the trained
+    policy does, e.g. the format share for math)."""
 
     @property
     def mean(self) -> float:
@@ -46,6 +61,28 @@ class SignalRow:
         return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
+def untrained_success(trainer: Any, seed: int) -> tuple[float, dict[str, float]] | None:
+    """Greedy validation success of a trainer's initial policy, or None if it cannot say.
+
+    Args:
+        trainer: An inner trainer; used if it has ``evaluate_initial`` (the compact GRPO's
+            takes ``seed=`` and returns ``(EvalResult, score)``; the LM trainers' returns an
+            ``EvalResult``; the initial LM does not depend on the seed).
+        seed: Seed of the initial policy (classic control: the MLP's initialisation).
+
+    Returns:
+        ``(success in [0, 1], primitive means on V)``, or None.
+    """
+    evaluate = getattr(trainer, "evaluate_initial", None)
+    if evaluate is None:
+        return None
+    takes_seed = "seed" in inspect.signature(evaluate).parameters
+    result = evaluate(seed=seed) if takes_seed else evaluate()
+    if isinstance(result, tuple):
+        result = result[0]
+    return float(result.success), dict(result.primitive_means)
+
+
 def signal_table(
     env_id: str,
     *,
@@ -54,6 +91,7 @@ def signal_table(
     meta_rewards: Sequence[str] = SIGNAL_META_REWARDS,
     env_kwargs: dict[str, Any] | None = None,
     notify: Callable[[str], None] | None = None,
+    untrained: bool = True,
 ) -> list[SignalRow]:
     """Run one meta-step per (meta-reward, seed) on ``env_id`` and collect validation success.
 
@@ -62,11 +100,13 @@ def signal_table(
         preset: Inner preset.
         seeds: Inner seeds (``env.reset(seed=...)``).
         meta_rewards: The meta-rewards to compare (must be valid for the env).
-        env_kwargs: Further ``gymnasium.make`` arguments.
+        env_kwargs: Further ``gymnasium.make`` arguments (e.g. ``inner_overrides``).
         notify: Called with one line per finished meta-step.
+        untrained: Also score the untrained policy per seed (first row, :data:`UNTRAINED`),
+            when the env's inner trainer can (:func:`untrained_success`).
 
     Returns:
-        One :class:`SignalRow` per meta-reward, in the given order.
+        One :class:`SignalRow` per meta-reward, in the given order, after the untrained row.
 
     Raises:
         ValueError: If a meta-reward is invalid for the env.
@@ -74,34 +114,53 @@ def signal_table(
     import gymnasium
 
     import derl_bench  # noqa: F401  (registers the ids)
+    from derl_bench.meta_reward import InvalidMetaReward, parse
 
     env = gymnasium.make(env_id, preset=preset, budget=len(meta_rewards), **(env_kwargs or {}))
-    rows = []
+    for meta_reward in meta_rewards:  # before any training, so a typo costs nothing
+        try:
+            parse(meta_reward, env.unwrapped.primitive_set.names)
+        except InvalidMetaReward as exc:
+            env.close()
+            raise ValueError(f"{meta_reward!r} is invalid: {exc}") from None
+    names = ([UNTRAINED] if untrained else []) + list(meta_rewards)
+    cells: dict[str, list[tuple[int, float, float, dict[str, float]]]] = {n: [] for n in names}
     try:
-        results: dict[str, list[tuple[int, float, float]]] = {m: [] for m in meta_rewards}
         for seed in seeds:
             env.reset(seed=seed)
+            if untrained:
+                start = time.perf_counter()
+                initial = untrained_success(env.unwrapped.trainer, seed)
+                seconds = time.perf_counter() - start
+                if initial is None:
+                    del cells[UNTRAINED]
+                    untrained = False
+                else:
+                    cells[UNTRAINED].append((seed, initial[0], seconds, initial[1]))
+                    if notify is not None:
+                        notify(f"seed {seed}: {UNTRAINED}  ->  {initial[0]:.3f}")
             for meta_reward in meta_rewards:
                 start = time.perf_counter()
                 _, reward, _, _, info = env.step(meta_reward)
                 if not info["valid"]:
                     raise ValueError(f"{meta_reward!r} is invalid: {info['invalid_message']}")
                 seconds = time.perf_counter() - start
-                results[meta_reward].append((seed, float(reward), seconds))
+                means = dict(info.get("validation_primitive_means") or {})
+                cells[meta_reward].append((seed, float(reward), seconds, means))
                 if notify is not None:
                     notify(f"seed {seed}: {meta_reward}  ->  {reward:.3f}  ({seconds:.0f} s)")
-        for meta_reward, runs in results.items():
-            rows.append(
-                SignalRow(
-                    meta_reward=meta_reward,
-                    seeds=tuple(s for s, _, _ in runs),
-                    validation_success=tuple(r for _, r, _ in runs),
-                    wall_seconds=tuple(t for _, _, t in runs),
-                )
-            )
     finally:
         env.close()
-    return rows
+    return [
+        SignalRow(
+            meta_reward=name,
+            seeds=tuple(c[0] for c in runs),
+            validation_success=tuple(c[1] for c in runs),
+            wall_seconds=tuple(c[2] for c in runs),
+            primitive_means=tuple(c[3] for c in runs),
+        )
+        for name, runs in cells.items()
+    ]
 
 
 def signal_markdown(env_id: str, preset: str, rows: Sequence[SignalRow]) -> str:
@@ -114,10 +173,9 @@ def signal_markdown(env_id: str, preset: str, rows: Sequence[SignalRow]) -> str:
     ]
     for row in rows:
         per_seed = ", ".join(f"{v:.3f}" for v in row.validation_success)
-        lines.append(
-            f"| `{row.meta_reward}` | {per_seed} | {row.mean:.3f} ± {row.std:.3f} "
-            f"| {np.mean(row.wall_seconds):.0f} |"
-        )
+        name = row.meta_reward if row.meta_reward == UNTRAINED else f"`{row.meta_reward}`"
+        seconds = "—" if row.meta_reward == UNTRAINED else f"{np.mean(row.wall_seconds):.0f}"
+        lines.append(f"| {name} | {per_seed} | {row.mean:.3f} ± {row.std:.3f} | {seconds} |")
     return "\n".join(lines) + "\n"
 
 

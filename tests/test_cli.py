@@ -327,3 +327,52 @@ def test_compare_runs_every_agent_and_seed_then_writes_table_and_plots(tmp_path)
 def test_table_of_a_missing_folder_exits_2(tmp_path):
     result = _invoke("table", str(tmp_path / "nope"))
     assert result.exit_code == 2
+
+
+def test_signal_writes_the_table_with_the_untrained_reference(tmp_path):
+    # Real DERL-CartPole-v0 (smoke) cut to one GRPO iteration and 4 validation episodes.
+    result = _invoke(
+        "signal", "--env", "DERL-CartPole-v0", "--preset", "smoke", "--seeds", "0,1",
+        "--meta-rewards", "g1 + g2;-g1", "--inner", "inner_steps=1", "--inner", "n_val=4",
+        "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "DERL-CartPole-v0"
+    table = (folder / "signal-smoke.md").read_text()
+    assert table in result.output
+    lines = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [line.split(" | ")[0] for line in lines[1:]] == [
+        "| (untrained policy)",
+        "| `g1 + g2`",
+        "| `-g1`",
+    ]
+    payload = json.loads((folder / "signal-smoke.json").read_text())
+    rows = {row["meta_reward"]: row for row in payload["rows"]}
+    assert rows["-g1"]["seeds"] == [0, 1]
+    for row in rows.values():
+        assert all(0.0 <= v <= 1.0 for v in row["validation_success"])
+        assert [set(m) for m in row["primitive_means"]] == [{"g1", "g2", "g3", "g4"}] * 2
+    # The reference row is the initial policy of each seed, scored as evaluate_initial does.
+    env = gymnasium.make(
+        "DERL-CartPole-v0", preset="smoke", inner_overrides={"inner_steps": 1, "n_val": 4}
+    )
+    expected = [env.unwrapped.trainer.evaluate_initial(seed=s)[0].success for s in (0, 1)]
+    env.close()
+    assert rows["(untrained policy)"]["validation_success"] == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--inner", "inner_steps"), "is not FIELD=JSON"),
+        (("--inner", "no_such_field=1"), "Unknown inner setting"),
+        (("--meta-rewards", "g9"), "is invalid"),
+    ],
+)
+def test_signal_rejects_bad_input_with_a_clear_error(tmp_path, args, message):
+    result = _invoke(
+        "signal", "--env", "DERL-CartPole-v0", "--preset", "smoke", "--seeds", "0",
+        "--out", str(tmp_path), *args,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert message in result.output

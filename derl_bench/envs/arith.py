@@ -42,10 +42,10 @@ Domain card (``DERL-Arith-v0``):
   rollouts, V = 32 (a meta-step takes 5–15 s); ``cpu`` 40 inner steps of 8 prompts × 4 rollouts,
   lr 1e-4, no KL, 64 completion tokens, V = 128 (a meta-step takes about 110 s on one core of the
   reference machine, while other jobs shared its 2 cores); ``paper`` as GSM8K's.
-- Signal: ``python scripts/arith_signal.py --preset cpu`` trains under ``g1``, ``g1 + g2``,
-  ``(g1 + g2 + g3 + g4) / 4`` and the deliberately bad ``-g1`` for seeds 0, 1, 2 and prints the
-  table of validation success (mean ± sample std over seeds). Measured at this version
-  (untrained policy 0.492, V = 128)::
+- Signal: ``derl-bench signal --env DERL-Arith-v0 --preset cpu --seeds 0,1,2`` scores the
+  untrained policy, trains under ``g1``, ``g1 + g2``, ``(g1 + g2 + g3 + g4) / 4`` and the
+  deliberately bad ``-g1`` for seeds 0, 1, 2 and prints the table of validation success (mean ±
+  sample std over seeds). Measured (untrained policy 0.492, V = 128)::
 
     | meta-reward               | validation success | per seed            |
     |---------------------------|--------------------|---------------------|
