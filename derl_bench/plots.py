@@ -15,7 +15,10 @@
 An *outer iteration* is one round of the runner: ``group_size`` meta-steps proposed by one agent
 call, so meta-step ``i`` belongs to iteration ``i // group_size`` (0-based, as the paper's outer
 steps 0–8). Invalid meta-steps carry no validation success and are left out of the validation
-means; an iteration without a valid meta-step has no mean (a gap in the line).
+means; an iteration without a valid meta-step has no mean (a gap in the line). A run's
+best-so-far is 0 until its first valid meta-step, as in the results table (``derl-bench
+table`` counts a run without a valid meta-reward as 0), so the last point of the best-so-far
+curve is the table's "best validation" mean.
 
 matplotlib draws with its Agg canvas directly (no pyplot, no display, no global backend
 switch), and is imported only when plotting.
@@ -254,7 +257,8 @@ class ValidationCurve:
     """int64, shape (n_iterations,): 0, 1, ..."""
     best: np.ndarray
     """float64, shape (3, n_iterations): mean, min and max over seeds of the best validation
-    success so far (up to and including the iteration); nan where no seed has one yet."""
+    success so far (up to and including the iteration); 0 for a run before its first valid
+    meta-step (as the results table counts it)."""
     mean: np.ndarray
     """float64, shape (3, n_iterations): mean, min and max over seeds of the mean validation
     success of the iteration's valid meta-steps; nan where no seed has one."""
@@ -285,7 +289,7 @@ def validation_curves(results: Sequence[LoadedResult]) -> list[ValidationCurve]:
         best_runs: list[list[float]] = []
         mean_runs: list[list[float]] = []
         for record in records:
-            best_so_far = math.nan
+            best_so_far = 0.0  # no valid meta-reward yet: 0, as in the results table
             best_run: list[float] = []
             mean_run: list[float] = []
             for steps in _iterations(record):
@@ -295,9 +299,7 @@ def validation_curves(results: Sequence[LoadedResult]) -> list[ValidationCurve]:
                     if s["valid"] and s["validation_success"] is not None
                 ]
                 if scores:
-                    best_so_far = (
-                        max(scores) if math.isnan(best_so_far) else max(best_so_far, *scores)
-                    )
+                    best_so_far = max(best_so_far, *scores)
                 best_run.append(best_so_far)
                 mean_run.append(float(np.mean(scores)) if scores else math.nan)
             best_runs.append(best_run)

@@ -240,3 +240,23 @@ def test_plot_run_dir_without_results_is_a_clear_error(tmp_path):
     assert "seed0.json" in str(caught.value)
     with pytest.raises(NotADirectoryError):
         plot_run_dir(tmp_path / "missing")
+
+
+def test_best_so_far_counts_a_run_without_valid_meta_rewards_as_0_like_the_table(tmp_path):
+    from derl_bench.tables import agent_rows
+
+    write_synthetic_result(
+        tmp_path, env_id="DERL-Test-v0", agent="c", seed=0, group_size=2,
+        steps=[("g1", 0.6), ("g2", 0.2), ("g3", 0.8), ("g4", 0.1)],
+    )  # fmt: skip
+    write_synthetic_result(
+        tmp_path, env_id="DERL-Test-v0", agent="c", seed=1, group_size=2,
+        steps=[("(g1", None), ("g2 +", None), ("g1 *", None), (")", None)],
+    )  # fmt: skip
+    results = load_run_dir(tmp_path).results
+    (curve,) = validation_curves(results)
+    # seed 0: 0.6, 0.8; seed 1: nothing valid, 0 throughout.
+    np.testing.assert_allclose(curve.best, [[0.3, 0.4], [0.0, 0.0], [0.6, 0.8]])
+    (row,) = agent_rows(results)
+    assert row.best_validation == (0.8, 0.0)
+    assert curve.best[0, -1] == pytest.approx(np.mean(row.best_validation))
