@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from derl_bench._lazy_registry import LazyRegistry
 from derl_bench.envs.gsm8k import load_gsm8k
 from derl_bench.envs.math_data import load_math
 from derl_bench.envs.records import MathRecord
@@ -245,8 +246,13 @@ def test_registry_loads_plugins_lazily(monkeypatch):
         groups.append(group)
         return [good, bad, clash]
 
-    monkeypatch.setattr(registry, "entry_points", fake_entry_points)
-    monkeypatch.setattr(registry, "_PLUGINS", None)
+    fresh = LazyRegistry(
+        registry.ENTRY_POINT_GROUP,
+        registry._BUILTINS,
+        registry.UnknownPrimitiveSetError,
+        find_entry_points=fake_entry_points,
+    )
+    monkeypatch.setattr(registry, "_REGISTRY", fresh)
     monkeypatch.setattr(registry, "_LOADED", {})
     assert list_primitive_sets() == ["agent", "broken", "math", "toy"]  # built-ins + plug-ins
     assert groups == ["derl_bench.primitives"]

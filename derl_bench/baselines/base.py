@@ -17,13 +17,11 @@ user configuration; every factory must accept these two.
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Protocol, runtime_checkable
+
+from derl_bench._lazy_registry import LazyRegistry, UnknownNameError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -47,9 +45,6 @@ _BUILTINS: dict[str, str] = {
     "derl_pop": "derl_bench.baselines.derl_pop:DERLPopAgent",
     "llm_evolution": "derl_bench.baselines.llm_evolution:LLMEvolutionAgent",
 }
-
-_LOCK = threading.Lock()
-_PLUGINS: dict[str, EntryPoint] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,28 +97,14 @@ class MetaRewardAgent(Protocol):
         ...
 
 
-class UnknownAgentError(KeyError):
+class UnknownAgentError(UnknownNameError):
     """No agent is registered under the requested name; the message suggests close names."""
 
     def __init__(self, name: str, available: list[str]) -> None:
-        self.name = name
-        self.available = available
-        close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        self.message = f"Unknown agent {name!r}.{hint} Available: {', '.join(available) or 'none'}."
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
+        super().__init__(name, available, "agent")
 
 
-def _plugins() -> dict[str, EntryPoint]:
-    global _PLUGINS
-    with _LOCK:
-        if _PLUGINS is None:
-            found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-            _PLUGINS = {name: ep for name, ep in found.items() if name not in _BUILTINS}
-        return _PLUGINS
+_REGISTRY = LazyRegistry(ENTRY_POINT_GROUP, _BUILTINS, UnknownAgentError)
 
 
 def list_agents() -> list[str]:
@@ -132,7 +113,7 @@ def list_agents() -> list[str]:
     Returns:
         The names, e.g. ``["heuristic"]``. Plug-ins are listed without being imported.
     """
-    return sorted(set(_BUILTINS) | set(_plugins()))
+    return _REGISTRY.names()
 
 
 def agent_factory(name: str) -> Callable[..., MetaRewardAgent]:
@@ -149,16 +130,7 @@ def agent_factory(name: str) -> Callable[..., MetaRewardAgent]:
         UnknownAgentError: (a ``KeyError``) if no agent has that name.
         TypeError: If the registered object is not callable.
     """
-    if name in _BUILTINS:
-        module_name, _, attr = _BUILTINS[name].partition(":")
-        obj: Any = getattr(importlib.import_module(module_name), attr)
-        origin = _BUILTINS[name]
-    else:
-        plugins = _plugins()
-        if name not in plugins:
-            raise UnknownAgentError(name, list_agents())
-        obj = plugins[name].load()
-        origin = f"entry point {plugins[name].value!r} ({ENTRY_POINT_GROUP})"
+    obj, origin = _REGISTRY.load(name)
     if not callable(obj):
         raise TypeError(f"agent {name!r} from {origin} is a {type(obj).__name__}, not callable")
     return obj

@@ -14,11 +14,9 @@ over a plug-in of the same name.
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import threading
-from importlib.metadata import EntryPoint, entry_points
 
+from derl_bench._lazy_registry import LazyRegistry, UnknownNameError
 from derl_bench.primitives.base import PrimitiveSet
 
 __all__ = [
@@ -38,33 +36,16 @@ _BUILTINS: dict[str, str] = {
 
 _LOCK = threading.Lock()
 _LOADED: dict[str, PrimitiveSet] = {}
-_PLUGINS: dict[str, EntryPoint] | None = None
 
 
-class UnknownPrimitiveSetError(KeyError):
+class UnknownPrimitiveSetError(UnknownNameError):
     """No primitive set has the requested name; the message suggests close names."""
 
     def __init__(self, name: str, available: list[str]) -> None:
-        self.name = name
-        self.available = available
-        close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        self.message = (
-            f"Unknown primitive set {name!r}.{hint} Available: {', '.join(available) or 'none'}."
-        )
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
+        super().__init__(name, available, "primitive set")
 
 
-def _plugins() -> dict[str, EntryPoint]:
-    global _PLUGINS
-    with _LOCK:
-        if _PLUGINS is None:
-            found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-            _PLUGINS = {name: ep for name, ep in found.items() if name not in _BUILTINS}
-        return _PLUGINS
+_REGISTRY = LazyRegistry(ENTRY_POINT_GROUP, _BUILTINS, UnknownPrimitiveSetError)
 
 
 def list_primitive_sets() -> list[str]:
@@ -73,15 +54,7 @@ def list_primitive_sets() -> list[str]:
     Returns:
         The names, e.g. ``["math"]``. Plug-ins are listed without being imported.
     """
-    return sorted(set(_BUILTINS) | set(_plugins()))
-
-
-def _resolve(target: str) -> object:
-    module_name, _, attr = target.partition(":")
-    obj: object = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+    return _REGISTRY.names()
 
 
 def get_primitive_set(name: str) -> PrimitiveSet:
@@ -102,15 +75,7 @@ def get_primitive_set(name: str) -> PrimitiveSet:
         cached = _LOADED.get(name)
     if cached is not None:
         return cached
-    if name in _BUILTINS:
-        obj = _resolve(_BUILTINS[name])
-        origin = _BUILTINS[name]
-    else:
-        plugins = _plugins()
-        if name not in plugins:
-            raise UnknownPrimitiveSetError(name, list_primitive_sets())
-        obj = plugins[name].load()
-        origin = f"entry point {plugins[name].value!r} ({ENTRY_POINT_GROUP})"
+    obj, origin = _REGISTRY.load(name)
     if not isinstance(obj, PrimitiveSet):
         raise TypeError(
             f"primitive set {name!r} from {origin} is a {type(obj).__name__}, not a PrimitiveSet"
