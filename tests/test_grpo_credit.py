@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_grpo import _traj
 
-from derl_bench.envs.agent import AgentTask, Trajectory
 from derl_bench.inner.credit import (
     group_advantages,
     prefix_meta_rewards,
@@ -19,15 +19,6 @@ AGENT = get_primitive_set("agent")
 # The same four primitives in a new set object: prefix_meta_rewards takes its generic path
 # (score every padded prefix with the primitives) instead of the vectorised one for g1..g4.
 GENERIC = PrimitiveSet(name="agent-copy", primitives=AGENT.primitives)
-
-
-def _traj(scores, success=False):  # noqa: ANN001, ANN202
-    return Trajectory(
-        task=AgentTask(domain="t", task_id="x"),
-        step_scores=np.asarray(scores, dtype=float),
-        success=success,
-        n_steps=len(scores),
-    )
 
 
 @pytest.mark.parametrize("stride", [1, 3])

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from derl_bench.inner.policies.text_scoring import TextStepRecord, sample_or_argmax, text_inputs
+from derl_bench.inner.policies.text_scoring import TextStepRecord, choose_actions
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "LMActionConfig", "LMActionPolicy"]
 
@@ -321,15 +321,14 @@ class LMActionPolicy(nn.Module):
             ValueError: If an env has no valid actions.
             TypeError: If an observation or action is not a string.
         """
-        states, actions = text_inputs(observations, infos, self.config.max_observation_chars)
-        chosen, log_probs = sample_or_argmax(
-            self.logits(states, actions), generator=generator, greedy=greedy
+        return choose_actions(
+            self.logits,
+            observations,
+            infos,
+            max_chars=self.config.max_observation_chars,
+            generator=generator,
+            greedy=greedy,
         )
-        records = [
-            TextStepRecord(s, a, i, lp)
-            for s, a, i, lp in zip(states, actions, chosen, log_probs, strict=True)
-        ]
-        return chosen, records
 
     def log_prob(self, step_records: Sequence[TextStepRecord]) -> torch.Tensor:
         """Log-probability of each recorded action under the current LM.

@@ -23,7 +23,7 @@ import functools
 import importlib.util
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -115,6 +115,47 @@ def sample_or_argmax(
         chosen = torch.multinomial(log_probs.exp(), 1, generator=generator).squeeze(-1)
     picked = log_probs.gather(1, chosen[:, None]).squeeze(1)
     return chosen.tolist(), picked.tolist()
+
+
+def choose_actions(
+    logits: Callable[[Sequence[str], Sequence[Sequence[str]]], torch.Tensor],
+    observations: Sequence[Any],
+    infos: Sequence[dict[str, Any]],
+    *,
+    max_chars: int,
+    generator: torch.Generator,
+    greedy: bool,
+) -> tuple[list[int], list[TextStepRecord]]:
+    """Choose one valid action per env from a text policy's logits.
+
+    The shared body of :meth:`ActionScoringPolicy.act` and
+    :meth:`~derl_bench.inner.policies.lm_agent.LMActionPolicy.act`.
+
+    Args:
+        logits: ``logits(states, actions)`` -> float32 (n, max_actions), padding ``-inf``.
+        observations: n observation strings.
+        infos: The matching info dicts with ``"valid_actions"``.
+        max_chars: States are cut to this many characters (:func:`text_inputs`).
+        generator: CPU generator for sampling.
+        greedy: Take the most likely action (ties: the lowest index).
+
+    Returns:
+        ``(indices, records)``: n indices into each env's ``valid_actions`` and n
+        :class:`TextStepRecord`.
+
+    Raises:
+        ValueError: If an env has no valid actions.
+        TypeError: If an observation or action is not a string.
+    """
+    states, actions = text_inputs(observations, infos, max_chars)
+    chosen, log_probs = sample_or_argmax(
+        logits(states, actions), generator=generator, greedy=greedy
+    )
+    records = [
+        TextStepRecord(s, a, i, lp)
+        for s, a, i, lp in zip(states, actions, chosen, log_probs, strict=True)
+    ]
+    return chosen, records
 
 
 @runtime_checkable
@@ -438,15 +479,14 @@ class ActionScoringPolicy(nn.Module):
             ValueError: If an env has no valid actions.
             TypeError: If an observation or action is not a string.
         """
-        states, actions = text_inputs(observations, infos, self.config.max_state_chars)
-        chosen, log_probs = sample_or_argmax(
-            self.logits(states, actions), generator=generator, greedy=greedy
+        return choose_actions(
+            self.logits,
+            observations,
+            infos,
+            max_chars=self.config.max_state_chars,
+            generator=generator,
+            greedy=greedy,
         )
-        records = [
-            TextStepRecord(s, a, i, lp)
-            for s, a, i, lp in zip(states, actions, chosen, log_probs, strict=True)
-        ]
-        return chosen, records
 
     def log_prob(self, step_records: Sequence[TextStepRecord]) -> torch.Tensor:
         """Log-probability of each recorded action under the current head, in one batch.
