@@ -45,7 +45,7 @@ def test_constants():
     assert set(ALPHABET) == set("0123456789g.eE+-*/() ")
     assert set(REASONS) == {
         "not_a_string", "empty", "too_long", "bad_character", "syntax", "unknown_primitive",
-        "no_primitive", "too_deep", "too_many_nodes", "non_finite",
+        "no_primitive", "too_deep", "too_many_nodes", "non_finite", "constant",
     }  # fmt: skip
 
 
@@ -173,12 +173,23 @@ HOSTILE = [
     ("g1 + g7", "unknown_primitive"),
     ("1+2", "no_primitive"),
     ("-(3)", "no_primitive"),
+    ("g1 - g1", "constant"),
+    ("0 * g2", "constant"),
+    ("g3 / g3 + 1", "constant"),
+    ("(g1 + 1e20) - 1e20", "constant"),  # constant in float64: the same reward everywhere
 ]
 
 
 @pytest.mark.parametrize(("text", "reason"), HOSTILE)
 def test_rejections_have_the_right_reason(text, reason):
     assert reason_of(text) == reason
+
+
+@pytest.mark.parametrize(
+    "text", ["g1 - g2", "g1 * g2 - g2 * g1 + g3", "1e-300 * g4", "g2 - g2 * g2"]
+)
+def test_expressions_that_vary_are_not_called_constant(text):
+    parse(text)  # they vary somewhere in [eps, 1 + eps]^4, though some are 0 on the probe rows
 
 
 def test_error_type_and_messages():

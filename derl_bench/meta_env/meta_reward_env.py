@@ -121,6 +121,8 @@ class MetaRewardEnv(gymnasium.Env):
     ## Version History
     - v0: initial release (8:2 splits with seed 0; math presets in
       ``derl_bench/inner/presets.py``, agent presets in ``derl_bench/inner/agent_presets.py``).
+      Not frozen until the first leaderboard submission; changed since: Pendulum presets use
+      reward-to-go credit, and constant meta-rewards (``g1 - g1``) are invalid.
 
     Raises:
         ValueError: On an unknown domain or preset, or invalid overrides.

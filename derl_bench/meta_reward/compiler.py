@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -56,6 +57,19 @@ def probe_values(n_primitives: int) -> np.ndarray:
     return np.array(
         [derl_row, [EPSILON] * n_primitives, [1.0 + EPSILON] * n_primitives], dtype=np.float64
     )
+
+
+CONSTANCY_ROWS = 32
+"""Random rows (uniform in [ε, 1 + ε], fixed seed) on which, with the probe rows, a meta-reward
+must take at least two different values."""
+
+
+@functools.cache
+def _constancy_rows(n_primitives: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    rows = rng.uniform(EPSILON, 1.0 + EPSILON, size=(CONSTANCY_ROWS, n_primitives))
+    rows.setflags(write=False)
+    return rows
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,8 +187,11 @@ def compile_tree(tree: Node, *, source: str, primitive_names: tuple[str, ...]) -
     """Turn a parsed tree into a validated :class:`MetaReward` (the checks after syntax).
 
     Checks, in order: the tree reads a primitive; constant subtrees fold to finite values;
-    the result is finite on every row of :func:`probe_values`; the canonical text fits in
-    ``MAX_LENGTH`` characters (so that it parses again).
+    the result is finite on every row of :func:`probe_values`; it is not constant (the same
+    value on the probe rows and on :data:`CONSTANCY_ROWS` random rows, e.g. ``g1 - g1``: every
+    rollout would get the same reward, so GRPO's group-normalised advantages would all be 0 and
+    training would leave the policy unchanged); the canonical text fits in ``MAX_LENGTH``
+    characters (so that it parses again).
 
     Args:
         tree: Tree from the parser, within the depth and node limits.
@@ -185,7 +202,8 @@ def compile_tree(tree: Node, *, source: str, primitive_names: tuple[str, ...]) -
         The compiled meta-reward.
 
     Raises:
-        InvalidMetaReward: reason ``"no_primitive"``, ``"non_finite"`` or ``"too_long"``.
+        InvalidMetaReward: reason ``"no_primitive"``, ``"non_finite"``, ``"constant"`` or
+            ``"too_long"``.
     """
     if not primitive_indices(tree):
         raise InvalidMetaReward(
@@ -207,6 +225,18 @@ def compile_tree(tree: Node, *, source: str, primitive_names: tuple[str, ...]) -
                 "overflows there; keep divisors away from zero, e.g. g1 / (g2 + 1) instead "
                 "of g1 / (g2 - g2)",
             )
+    rows = np.concatenate([probe, _constancy_rows(len(primitive_names))])
+    values = meta_reward(rows)
+    finite = values[np.isfinite(values)]
+    if finite.size >= 2 and np.all(finite == finite[0]):
+        raise InvalidMetaReward(
+            "constant",
+            f"'{meta_reward.canonical}' gives every rollout the same reward "
+            f"({float(finite[0])!r}) whatever the primitives are, so GRPO's group-normalised "
+            "advantages are all 0 and training leaves the policy unchanged; write an "
+            "expression whose value changes with the primitives, e.g. 'g1 + 0.5 * g2' instead "
+            "of 'g1 - g1'",
+        )
     if len(meta_reward.canonical) > MAX_LENGTH:
         raise InvalidMetaReward(
             "too_long",

@@ -19,6 +19,7 @@ REASONS: tuple[str, ...] = (
     "too_many_nodes",
     "no_primitive",
     "non_finite",
+    "constant",
 )
 
 

@@ -298,7 +298,7 @@ def parse(text: object, primitive_names: Sequence[str] = DEFAULT_PRIMITIVES) -> 
         InvalidMetaReward: With ``reason`` one of ``"not_a_string"``, ``"empty"``,
             ``"too_long"``, ``"bad_character"``, ``"too_deep"``, ``"syntax"``,
             ``"unknown_primitive"``, ``"too_many_nodes"``, ``"no_primitive"``,
-            ``"non_finite"``; the message names the problem and the fix.
+            ``"non_finite"``, ``"constant"``; the message names the problem and the fix.
         TypeError: If ``primitive_names`` is malformed (a caller bug, not a text problem).
         ValueError: If ``primitive_names`` is empty, has duplicates or a name not ``g<n>``.
     """
