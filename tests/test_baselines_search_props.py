@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +17,7 @@ from derl_bench.baselines.evolution import (
 )
 from derl_bench.baselines.expression_trees import TreeConfig, random_valid_tree
 from derl_bench.baselines.random_search import RandomSearchAgent
-from derl_bench.meta_reward import MAX_DEPTH, parse
+from derl_bench.meta_reward import MAX_DEPTH, InvalidMetaReward, parse
 
 seeds = st.integers(min_value=0, max_value=2**63 - 1)
 primitive_sets = st.integers(min_value=1, max_value=6).map(
@@ -116,6 +117,11 @@ def test_ga_and_cma_agents_always_propose_parseable_texts(seed, names, sizes, re
 def test_linear_meta_reward_always_parses_and_keeps_the_weights(weights, digits) -> None:  # noqa: ANN001
     names = tuple(f"g{i}" for i in range(1, len(weights) + 1))
     text = linear_meta_reward(weights, names, digits=digits)
-    recovered = parse(text, names)(np.eye(len(names)))
     expected = [float(f"{w:.{digits}g}") for w in weights]
+    if not any(expected):  # every weight prints as 0: the same reward for every rollout
+        with pytest.raises(InvalidMetaReward) as info:
+            parse(text, names)
+        assert info.value.reason == "constant"
+        return
+    recovered = parse(text, names)(np.eye(len(names)))
     assert np.allclose(recovered, expected, rtol=1e-12, atol=0.0)

@@ -51,7 +51,8 @@ def linear_meta_reward(
 
     Returns:
         The text, accepted by :func:`~derl_bench.meta_reward.parse` when every |weight| is
-        below about 1e300 (larger sums overflow to inf on the probe rows).
+        below about 1e300 (larger sums overflow to inf on the probe rows) and at least one
+        weight prints as non-zero (else the reward is constant, reason ``"constant"``).
 
     Raises:
         ValueError: If the lengths differ, a weight is not finite, or ``digits < 1``.
