@@ -38,17 +38,18 @@ meta-reward                 per seed               mean ± std       seconds/met
 ``g1`` alone gives GRPO no signal from a random start (every episode fails, so every group's
 rewards are equal); step-score primitives do.
 
-Pendulum (``derl-bench signal --env DERL-Pendulum-v0 --preset cpu --seeds 0,1,2``; run as two
-processes of two meta-rewards each, one torch thread each, on the 2 cores; 32 validation
-episodes):
+Pendulum (``derl-bench signal --env DERL-Pendulum-v0 --preset cpu --seeds 0,1,2``, one process
+on 2 cores; the same numbers came out of two processes of two meta-rewards each with one torch
+thread each; 32 validation episodes):
 
 ==========================  =====================  ===============  ===================
 meta-reward                 per seed               mean ± std       seconds/meta-step
 ==========================  =====================  ===============  ===================
-``g1``                      0.000, 0.000, 0.000    0.000 ± 0.000    36
-``g1 + g2``                 0.000, 0.000, 0.000    0.000 ± 0.000    73
-``(g1 + g2 + g3 + g4) / 4`` 1.000, 1.000, 1.000    1.000 ± 0.000    71
-``-g1``                     0.000, 0.000, 0.000    0.000 ± 0.000    35
+(untrained policy)          0.000, 0.000, 0.000    0.000 ± 0.000    —
+``g1``                      0.000, 0.000, 0.000    0.000 ± 0.000    37
+``g1 + g2``                 0.000, 0.000, 0.000    0.000 ± 0.000    72
+``(g1 + g2 + g3 + g4) / 4`` 1.000, 1.000, 1.000    1.000 ± 0.000    74
+``-g1``                     0.000, 0.000, 0.000    0.000 ± 0.000    38
 ==========================  =====================  ===============  ===================
 
 Holding the pole needs the last-third step scores (g4): ``g1 + g2`` pays only for raising it early
