@@ -407,7 +407,10 @@ class AgentGRPOTrainer:
                     diff = ref[batch] - new
                     per_step = per_step + cfg.beta * (torch.exp(diff) - diff - 1)
                 w = weight[batch]
-                loss = (per_step * w).sum() / w.sum()
+                # The full batch's weights sum to 1; a minibatch's are renormalised.
+                loss = (
+                    (per_step * w).sum() if cfg.minibatches == 1 else (per_step * w).sum() / w.sum()
+                )
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
