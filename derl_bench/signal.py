@@ -10,7 +10,6 @@ away from it is worse than none).
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -65,9 +64,9 @@ def untrained_success(trainer: Any, seed: int) -> tuple[float, dict[str, float]]
     """Greedy validation success of a trainer's initial policy, or None if it cannot say.
 
     Args:
-        trainer: An inner trainer; used if it has ``evaluate_initial`` (the compact GRPO's
-            takes ``seed=`` and returns ``(EvalResult, score)``; the LM trainers' returns an
-            ``EvalResult``; the initial LM does not depend on the seed).
+        trainer: An inner trainer; used if it has ``evaluate_initial(*, seed=)`` (the compact
+            GRPO's returns ``(EvalResult, score)``, the LM trainers' an ``EvalResult``; the
+            initial LM does not depend on the seed).
         seed: Seed of the initial policy (classic control: the MLP's initialisation).
 
     Returns:
@@ -76,8 +75,7 @@ def untrained_success(trainer: Any, seed: int) -> tuple[float, dict[str, float]]
     evaluate = getattr(trainer, "evaluate_initial", None)
     if evaluate is None:
         return None
-    takes_seed = "seed" in inspect.signature(evaluate).parameters
-    result = evaluate(seed=seed) if takes_seed else evaluate()
+    result = evaluate(seed=seed)
     if isinstance(result, tuple):
         result = result[0]
     return float(result.success), dict(result.primitive_means)

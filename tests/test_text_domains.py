@@ -6,6 +6,7 @@ import gymnasium
 import psutil
 import pytest
 from gymnasium.utils.env_checker import check_env
+from tiny_text_lm import tiny_text_lm
 
 import derl_bench  # noqa: F401  (registers the ids)
 from derl_bench.inner.grpo_config import AgentGRPOConfig
@@ -109,25 +110,26 @@ def _step_score(result) -> float:  # noqa: ANN001
     return sum(result.primitive_means[g] for g in ("g2", "g3", "g4")) / 3
 
 
-def test_grpo_raises_the_mean_step_score_on_an_alfworld_training_game() -> None:
+def _before_and_after(domain: str):  # noqa: ANN202
+    """The untrained policy's evaluation, then one training under g1 + g2 + g3 + g4."""
     from derl_bench.meta_reward import parse
+    from derl_bench.primitives.agent import AGENT_PRIMITIVES
 
-    trainer = _learning_trainer("alfworld")
-    before, _ = trainer.evaluate_initial(seed=0)
+    trainer = _learning_trainer(domain)
+    before, before_score = trainer.evaluate_initial(seed=0)
     after = trainer.train(
-        parse("g1 + g2 + g3 + g4", primitive_names=("g1", "g2", "g3", "g4")), seed=0
+        parse("g1 + g2 + g3 + g4", primitive_names=AGENT_PRIMITIVES.names), seed=0
     )
+    return before, before_score, after
+
+
+def test_grpo_raises_the_mean_step_score_on_an_alfworld_training_game() -> None:
+    before, _, after = _before_and_after("alfworld")
     assert _step_score(after.validation) > _step_score(before)
 
 
 def test_grpo_raises_step_score_and_scienceworld_score_on_a_training_task() -> None:
-    from derl_bench.meta_reward import parse
-
-    trainer = _learning_trainer("scienceworld")
-    before, before_score = trainer.evaluate_initial(seed=0)
-    after = trainer.train(
-        parse("g1 + g2 + g3 + g4", primitive_names=("g1", "g2", "g3", "g4")), seed=0
-    )
+    before, before_score, after = _before_and_after("scienceworld")
     assert _step_score(after.validation) > _step_score(before)
     assert after.extra["validation_score_mean"] > before_score  # ScienceWorld's 0-100 score
 
@@ -135,27 +137,12 @@ def test_grpo_raises_step_score_and_scienceworld_score_on_a_training_task() -> N
 def test_paper_preset_llm_agent_code_path_with_a_tiny_lm(tmp_path) -> None:  # noqa: ANN001
     # The paper preset is an LLM agent scoring admissible actions (GPU scale). Here the same
     # code path runs with a tiny random Qwen2 saved to a local folder, on real ALFWorld games.
-    from derl_bench.inner.tiny_lm import TinyLMConfig, _build_model, _train_tokenizer
-
     texts = [
         "You are in the middle of a room. Looking quickly around you, you see a cabinet 1.",
         "Your task is to: put a clean mug in coffeemachine. go to cabinet 1, open drawer 2.",
         "Reply with exactly one admissible action. You are an agent in a text environment.",
     ] * 10
-    tokenizer = _train_tokenizer(texts, vocab_size=300)
-    model = _build_model(
-        TinyLMConfig(
-            vocab_size=300,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=16384,
-            seed=0,
-        ),
-        tokenizer,
-    )
+    model, tokenizer = tiny_text_lm(texts, max_position_embeddings=16384)
     model.save_pretrained(tmp_path / "tiny")
     tokenizer.save_pretrained(tmp_path / "tiny")
     overrides = {

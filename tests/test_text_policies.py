@@ -8,6 +8,7 @@ import pickle
 from collections import Counter
 
 import pytest
+from tiny_text_lm import tiny_text_lm
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -276,25 +277,12 @@ QWEN_LIKE_TEMPLATE = (
 @pytest.fixture(scope="module")
 def tiny_lm():
     """A random 2-layer Qwen2 (about 30 k parameters) with a 300-token BPE trained here."""
-    from derl_bench.inner.tiny_lm import TinyLMConfig, _build_model, _train_tokenizer
-
     texts = [
         "You are in the kitchen. You see a fridge, a stove, a table and a thermometer.",
         "Admissible actions: open fridge, go to hallway, look around, pick up thermometer.",
         "Reply with exactly one admissible action. You are an agent in a text environment.",
     ] * 10
-    tokenizer = _train_tokenizer(texts, vocab_size=300)
-    config = TinyLMConfig(
-        vocab_size=300,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=2048,
-        seed=0,
-    )
-    return _build_model(config, tokenizer), tokenizer
+    return tiny_text_lm(texts, max_position_embeddings=2048)
 
 
 def _lm_policy(tiny_lm, *, chat=False, **config):

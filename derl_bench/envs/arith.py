@@ -539,10 +539,13 @@ class ArithLMTrainer:
         with self._ready() as inner:
             return inner.evaluate_test(meta_reward, seed=seed)
 
-    def evaluate_initial(self, records: Any = None) -> EvalResult:
-        """Greedy evaluation of the untrained (warmed-up) policy, on V by default."""
+    def evaluate_initial(self, records: Any = None, *, seed: int = 0) -> EvalResult:
+        """Greedy evaluation of the untrained (warmed-up) policy, on V by default.
+
+        ``seed`` is unused: the warmed-up LM and greedy decoding do not depend on it.
+        """
         with self._ready() as inner:
-            return inner.evaluate_initial(records)
+            return inner.evaluate_initial(records, seed=seed)
 
     def train_policy(
         self, meta_reward: MetaReward, records: Any, *, seed: int, init: Any

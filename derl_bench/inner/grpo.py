@@ -314,26 +314,7 @@ class AgentGRPOTrainer:
             values = self.primitive_set.compute(trajectories, [None] * len(trajectories))
             rewards, bad = safe_rewards(meta_reward, values)
             nonfinite += int(bad)
-            if cfg.credit == "reward_to_go":
-                horizon = max(cfg.max_episode_steps, int(getattr(envs[0], "score_horizon", 0) or 0))
-                prefixes = prefix_meta_rewards(
-                    trajectories,
-                    meta_reward,
-                    self.primitive_set,
-                    horizon=horizon,
-                    stride=cfg.credit_stride,
-                )
-                advantages = reward_to_go_advantages(
-                    rewards,
-                    prefixes,
-                    [t.n_steps for t in trajectories],
-                    cfg.group_size,
-                    cfg.advantage_eps,
-                    stride=cfg.credit_stride,
-                    gamma=cfg.credit_gamma,
-                )
-            else:
-                advantages = group_advantages(rewards, cfg.group_size, cfg.advantage_eps)
+            advantages = self._advantages(meta_reward, trajectories, rewards, envs[0])
             all_primitives.append(values)
             scores.extend(t.score for t in trajectories)
             env_steps += sum(t.n_steps for t in trajectories)
@@ -363,6 +344,31 @@ class AgentGRPOTrainer:
         }
         return policy, curve, stats
 
+    def _advantages(
+        self,
+        meta_reward: MetaReward,
+        trajectories: Sequence[Trajectory],
+        rewards: np.ndarray,
+        env: Any,
+    ) -> np.ndarray:
+        """Per episode (``credit="episode"``) or per action (``"reward_to_go"``)."""
+        cfg = self.config
+        if cfg.credit == "episode":
+            return group_advantages(rewards, cfg.group_size, cfg.advantage_eps)
+        horizon = max(cfg.max_episode_steps, int(getattr(env, "score_horizon", 0) or 0))
+        prefixes = prefix_meta_rewards(
+            trajectories, meta_reward, self.primitive_set, horizon=horizon, stride=cfg.credit_stride
+        )
+        return reward_to_go_advantages(
+            rewards,
+            prefixes,
+            [t.n_steps for t in trajectories],
+            cfg.group_size,
+            cfg.advantage_eps,
+            stride=cfg.credit_stride,
+            gamma=cfg.credit_gamma,
+        )
+
     def _update(
         self,
         policy: Any,
@@ -380,7 +386,7 @@ class AgentGRPOTrainer:
         lengths = torch.tensor([len(e.step_records) for e in episodes])
         owner = torch.repeat_interleave(torch.arange(len(episodes)), lengths)
         adv = torch.as_tensor(advantages, dtype=torch.float32)
-        if self.config.credit == "episode":
+        if cfg.credit == "episode":
             adv = adv[owner]  # one advantage per episode -> one per action
         weight = (1.0 / lengths.clamp(min=1).float())[owner] / len(episodes)
         with torch.no_grad():

@@ -145,10 +145,7 @@ class LMGRPOTrainer:
         policy, tokenizer = load_policy(config, data_dir=self.data_dir, init=init)
         reward_fn = _MetaRewardFunction(meta_reward, self.primitive_set, records)
         dataset = Dataset.from_list(
-            [
-                {"prompt": format_prompt(r, config), "record_index": i}
-                for i, r in enumerate(records)
-            ]
+            [{"prompt": format_prompt(r, config), "record_index": i} for i, r in enumerate(records)]
         )
         threads = torch.get_num_threads()
         if config.torch_threads is not None:
@@ -285,8 +282,14 @@ class LMGRPOTrainer:
         )
         return self._evaluate(policy, tokenizer, self.test)
 
-    def evaluate_initial(self, records: Sequence[MathRecord] | None = None) -> EvalResult:
-        """Greedy evaluation of the untrained initial policy (on V by default)."""
+    def evaluate_initial(
+        self, records: Sequence[MathRecord] | None = None, *, seed: int = 0
+    ) -> EvalResult:
+        """Greedy evaluation of the untrained initial policy (on V by default).
+
+        ``seed`` is accepted for the same call as the agent trainers'; the initial LM and greedy
+        decoding do not depend on it.
+        """
         policy, tokenizer = load_policy(self.config, data_dir=self.data_dir)
         return self._evaluate(policy, tokenizer, self.val if records is None else records)
 
