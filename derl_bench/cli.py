@@ -590,11 +590,17 @@ def validate(
 ) -> None:
     """Check result files against the result schema; exit 1 if any is invalid.
 
+    A valid file made under another lock than this checkout's (requirements/lock-py311.txt),
+    or outside any lock, gets a WARNING line (exit code unchanged): its number may not
+    reproduce here.
+
     Example: derl-bench validate runs/DERL-GSM8K-v0/heuristic/seed*.json
     """
+    from derl_bench.provenance import lock_file_sha256, lock_warning
     from derl_bench.results import load_result
 
     console = _stdout()
+    current_lock_sha = lock_file_sha256()
     invalid = 0
     for path in paths:
         try:
@@ -608,6 +614,9 @@ def validate(
             f"seed {record['seed']}, {record['status']})",
             markup=False,
         )
+        warning = lock_warning(record.get("provenance"), current_lock_sha)
+        if warning:
+            console.print(f"WARNING {path}: {warning}", markup=False)
     if invalid:
         raise typer.Exit(1)
 

@@ -23,7 +23,12 @@ import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+if TYPE_CHECKING:
+    from typing_extensions import NotRequired
+
+    from derl_bench.provenance import ProvenanceRecord
 
 import jsonschema
 
@@ -169,6 +174,9 @@ class ResultRecord(TypedDict):
     """Sum of all meta-step costs and the test cost."""
     hardware: HardwareRecord
     """The machine."""
+    provenance: NotRequired[ProvenanceRecord]
+    """Lock file hash, shaping package versions, torch threads, CPU model
+    (:mod:`derl_bench.provenance`); absent in files written before it existed."""
     started_at: str
     """ISO 8601 UTC start time."""
     finished_at: str

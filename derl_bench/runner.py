@@ -48,6 +48,7 @@ import numpy as np
 
 from derl_bench.baselines.base import StepResult, agent_factory
 from derl_bench.envs.data import data_hashes
+from derl_bench.provenance import provenance
 from derl_bench.results import (
     SCHEMA_VERSION,
     MetaStepRecord,
@@ -575,6 +576,7 @@ def _run_episode(
             test_cost=test_cost,
             total_cost=sum_costs(costs),
             hardware=hardware_info(),
+            provenance=provenance(),
             started_at=started_at,
             finished_at=utc_now(),
             status=status,

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from derl_bench.plots import LoadedResult, load_run_dir
+from derl_bench.provenance import lock_file_sha256, lock_warning
 
 __all__ = ["AgentRow", "agent_rows", "markdown_table"]
 
@@ -33,6 +34,9 @@ class AgentRow:
     """Mean wall time per run, seconds, from the result's start to finish timestamps."""
     best_meta_rewards: tuple[str, ...]
     """Per seed: the best canonical meta-reward ('-' if none was valid)."""
+    lock_warnings: tuple[str, ...] = ()
+    """Why some seeds' numbers may not reproduce under this checkout's lock (one line per seed
+    with a warning, :func:`derl_bench.provenance.lock_warning`); empty when all match."""
 
 
 def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
@@ -51,6 +55,7 @@ def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
             continue
         key = (record["env_id"], record["agent"]["name"], record["preset"], int(record["budget"]))
         groups.setdefault(key, []).append(record)
+    current = lock_file_sha256()
     rows = []
     for (env_id, agent, preset, budget), records in groups.items():
         records.sort(key=lambda r: r["seed"])
@@ -70,6 +75,11 @@ def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
                 wall_seconds=float(np.mean([_elapsed(r) for r in records])),
                 best_meta_rewards=tuple(
                     r["best"]["canonical"] if r["best"] else "-" for r in records
+                ),
+                lock_warnings=tuple(
+                    f"seed {r['seed']}: {w}"
+                    for r in records
+                    if (w := lock_warning(r.get("provenance"), current))
                 ),
             )
         )
@@ -98,20 +108,28 @@ def markdown_table(rows: Sequence[AgentRow]) -> str:
     """Render rows as a Markdown table (mean ± sample std over seeds).
 
     Columns: env, agent, preset, budget, seeds, best validation success, test success, valid
-    share, wall time per run, best meta-reward of the first seed.
+    share, wall time per run, best meta-reward of the first seed. A row with seeds made under
+    another lock than this checkout's (or outside a lock) is marked ``†`` after the agent name,
+    with the reasons listed under the table.
     """
     lines = [
         "| env | agent | preset | budget | seeds | best validation | test | valid share "
         "| wall time / run | best meta-reward (first seed) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    notes = []
     for row in rows:
+        mark = " †" if row.lock_warnings else ""
+        notes += [f"- † {row.agent}, {w}" for w in row.lock_warnings]
         lines.append(
-            f"| {row.env_id} | {row.agent} | {row.preset} | {row.budget} "
+            f"| {row.env_id} | {row.agent}{mark} | {row.preset} | {row.budget} "
             f"| {','.join(map(str, row.seeds))} | {_mean_std(row.best_validation)} "
             f"| {_mean_std(row.test_success)} | {row.valid_share:.2f} "
             f"| {row.wall_seconds:.0f} s | `{row.best_meta_rewards[0]}` |"
         )
+    if notes:
+        lines += ["", "† not made under this checkout's lock (requirements/lock-py311.txt):"]
+        lines += notes
     return "\n".join(lines) + "\n"
 
 
