@@ -43,6 +43,7 @@ __all__ = [
     "lock_warning",
     "locked_versions",
     "provenance",
+    "software_key",
     "version_changes",
 ]
 
@@ -86,7 +87,8 @@ class ProvenanceRecord(LockStatus):
     packages: dict[str, str | None]
     """Installed version of each of :data:`SHAPING_PACKAGES`; None if not installed."""
     torch_threads: int | None
-    """``torch.get_num_threads()`` when the record was made; None without torch."""
+    """Torch intra-op threads of the inner trainings (the env's pinned count, else
+    ``torch.get_num_threads()`` when the record was made); None without torch."""
     cpu_model: str | None
     """The CPU's model name (``/proc/cpuinfo``, else ``platform.processor()``), None if unknown."""
 
@@ -208,10 +210,14 @@ def cpu_model() -> str | None:
     return platform.processor() or None
 
 
-def provenance() -> ProvenanceRecord:
+def provenance(*, torch_threads: int | None = None) -> ProvenanceRecord:
     """Describe the software and machine of this process (see the module docstring).
 
     Imports torch if it is installed (to read its thread count).
+
+    Args:
+        torch_threads: The thread count the inner trainings were pinned to
+            (``MetaRewardEnv.torch_threads``); None records ``torch.get_num_threads()``.
 
     Returns:
         A new record (safe to modify).
@@ -219,8 +225,8 @@ def provenance() -> ProvenanceRecord:
     Raises:
         FileNotFoundError: As :func:`lock_path`.
     """
-    threads: int | None = None
-    if _installed("torch") is not None:
+    threads: int | None = torch_threads
+    if threads is None and _installed("torch") is not None:
         try:
             import torch
 
@@ -248,7 +254,9 @@ def version_changes(recorded: dict[str, str | None]) -> list[str]:
     for name, version in sorted(recorded.items()):
         have = _installed(name)
         if have != version:
-            changes.append(f"{name}: recorded {version or 'nothing'}, installed {have or 'nothing'}")
+            changes.append(
+                f"{name}: recorded {version or 'nothing'}, installed {have or 'nothing'}"
+            )
     return changes
 
 
@@ -277,3 +285,20 @@ def lock_warning(recorded: ProvenanceRecord | None, current_sha256: str | None) 
             f"{current_sha256[:12]}…): the number may differ under this lock"
         )
     return None
+
+
+def software_key() -> str:
+    """Name the installed software for cache folders of built models.
+
+    Returns:
+        ``"lock-"`` + the first 16 hex digits of the lock's SHA-256 when the environment matches
+        the lock, else ``"env-"`` + 16 hex digits of a hash of the installed versions of
+        :data:`SHAPING_PACKAGES` and the Python version.
+    """
+    status = current_lock()
+    if status["lock_sha256"]:
+        return "lock-" + status["lock_sha256"][:16]
+    versions = {name: _installed(name) for name in SHAPING_PACKAGES}
+    versions["python"] = platform.python_version()
+    payload = ",".join(f"{k}={v}" for k, v in sorted(versions.items()))
+    return "env-" + hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -576,7 +576,7 @@ def _run_episode(
             test_cost=test_cost,
             total_cost=sum_costs(costs),
             hardware=hardware_info(),
-            provenance=provenance(),
+            provenance=provenance(torch_threads=getattr(base, "torch_threads", None)),
             started_at=started_at,
             finished_at=utc_now(),
             status=status,

@@ -98,7 +98,9 @@ def test_validate_warns_on_a_result_made_under_another_lock(tmp_path):
     current = prov.lock_file_sha256()
     same = write_result(tmp_path / "same.json", _with_lock(current))
     other = write_result(tmp_path / "other.json", _with_lock("f" * 64))
-    outside = write_result(tmp_path / "outside.json", _with_lock(None, ["numpy: installed 1, lock 2"]))
+    outside = write_result(
+        tmp_path / "outside.json", _with_lock(None, ["numpy: installed 1, lock 2"])
+    )
     old = tmp_path / "old.json"
     old.write_text(json.dumps(good_result()))
     result = CliRunner().invoke(app, ["validate", str(same), str(other), str(outside), str(old)])

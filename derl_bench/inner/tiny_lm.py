@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from derl_bench.envs.data import split_pool
 from derl_bench.envs.gsm8k import load_gsm8k
 from derl_bench.envs.records import MathRecord
+from derl_bench.inner.threads import pinned_torch_threads
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -78,9 +79,20 @@ class TinyLMConfig:
 
 
 def cache_root() -> Path:
-    """Return the cache folder: ``$DERL_BENCH_CACHE`` or ``~/.cache/derl_bench``."""
+    """Return the folder of built models for the installed software.
+
+    ``<$DERL_BENCH_CACHE or ~/.cache/derl_bench>/<software key>``: the key is ``lock-`` and the
+    first 16 hex digits of the lock file's SHA-256 when the environment matches the lock
+    (:func:`derl_bench.provenance.current_lock`), else ``env-`` and a hash of the versions of
+    the packages that shape a number. A model built under another lock is therefore rebuilt,
+    not trusted (the builds are seeded and single-threaded, so a rebuild under the same lock
+    gives the same bytes; ``tests/test_golden.py`` checks their SHA-256).
+    """
+    from derl_bench.provenance import software_key
+
     env = os.environ.get(CACHE_ENV_VAR)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "derl_bench"
+    base = Path(env).expanduser() if env else Path.home() / ".cache" / "derl_bench"
+    return base / software_key()
 
 
 def plain_prompt(question: str) -> str:
@@ -255,7 +267,8 @@ def tiny_lm_path(config: TinyLMConfig | None = None, *, data_dir: str | None = N
         <= config.sft_max_solution_chars
     ][: config.sft_examples]
     pairs = [(plain_prompt(r.question), sft_completion(r, i)) for i, r in enumerate(d_in)]
-    with torch.random.fork_rng():
+    # One thread: the same float summation order on every machine, so the same bytes.
+    with torch.random.fork_rng(), pinned_torch_threads(1):
         tokenizer = _train_tokenizer([p + c for p, c in pairs], config.vocab_size)
         model = _build_model(config, tokenizer)
         losses = _warm_up(model, tokenizer, pairs, config)

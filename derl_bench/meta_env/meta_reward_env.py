@@ -10,6 +10,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from derl_bench.inner.threads import pinned_torch_threads
 from derl_bench.meta_env.domains import build_domain
 from derl_bench.meta_reward import ALPHABET, MAX_LENGTH, InvalidMetaReward, MetaReward, parse
 
@@ -146,11 +147,21 @@ class MetaRewardEnv(gymnasium.Env):
         data_source: str = "local",
         level: str | None = None,
         inner: str | None = None,
+        torch_threads: int | None = 1,
     ) -> None:
         if budget < 1:
             raise ValueError(f"budget={budget} must be >= 1 (meta-steps per outer episode)")
         if not invalid_reward <= 0:
             raise ValueError(f"invalid_reward={invalid_reward} must be <= 0")
+        if torch_threads is not None and (
+            isinstance(torch_threads, bool)
+            or not isinstance(torch_threads, int)
+            or torch_threads < 1
+        ):
+            raise ValueError(
+                f"torch_threads={torch_threads!r} must be an int >= 1, or None for torch's "
+                "default (then numbers may differ between machines with different core counts)"
+            )
         overrides = dict(inner_overrides or {})
         if policy is not None:
             overrides["model"] = policy
@@ -174,6 +185,7 @@ class MetaRewardEnv(gymnasium.Env):
         self.domain_name = domain
         self.preset = preset
         self.budget = budget
+        self.torch_threads = torch_threads
         self.invalid_reward = float(invalid_reward)
         self.primitive_set = self._domain.primitive_set
         self.instruction = self._domain.instruction
@@ -289,7 +301,8 @@ class MetaRewardEnv(gymnasium.Env):
         """
         parsed = parse(meta_reward, primitive_names=self.primitive_set.names)
         start = time.perf_counter()
-        result = self.trainer.evaluate_test(parsed, seed=self._seed)
+        with pinned_torch_threads(self.torch_threads):
+            result = self.trainer.evaluate_test(parsed, seed=self._seed)
         config = getattr(self.trainer, "config", None)
         steps = getattr(config, "max_steps", None) or getattr(config, "inner_steps", 0) * getattr(
             config, "ppo_epochs", 1
@@ -356,7 +369,8 @@ class MetaRewardEnv(gymnasium.Env):
             info["cache_hit"] = True
             info["cost"] = {"wall_seconds": 0.0, "inner_steps": 0, "rollouts": 0, "tokens": 0}
             return info
-        result = self.trainer.train(parsed, seed=self._seed, init=self._warm_start)
+        with pinned_torch_threads(self.torch_threads):
+            result = self.trainer.train(parsed, seed=self._seed, init=self._warm_start)
         computed = {
             "validation_success": float(result.validation.success),
             "primitive_means": dict(result.primitive_means),
