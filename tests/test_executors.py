@@ -1,0 +1,131 @@
+"""Executors: the same numbers from sync, a process pool and Ray; a killed worker is survived."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from derl_bench.meta_env.executors import (
+    MetaStepTask,
+    ProcessExecutor,
+    SyncExecutor,
+    default_executor_name,
+    make_executor,
+)
+
+pytestmark = pytest.mark.slow
+
+ENV_ID = "DERL-CartPole-v0"
+# A cut smoke budget: real CartPole and the real compact GRPO, a few seconds per meta-step.
+ENV_KWARGS = {"preset": "smoke", "inner_overrides": {"inner_steps": 3}}
+TASKS = [
+    MetaStepTask(meta_reward="(g1 + g2 + g3 + g4) / 4", seed=0),
+    MetaStepTask(meta_reward="g1 + g2", seed=0),
+    MetaStepTask(meta_reward="g2 * g4", seed=1),
+    MetaStepTask(meta_reward="g1 +", seed=1),  # invalid: no training, invalid_reward
+]
+
+
+def _numbers(outcomes):
+    rows = []
+    for outcome in outcomes:
+        info = {k: v for k, v in outcome.info.items() if k != "cost"}
+        cost = {k: v for k, v in outcome.info.get("cost", {}).items() if k != "wall_seconds"}
+        rows.append((outcome.reward, info, cost, outcome.error))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def sync_outcomes():
+    executor = SyncExecutor()
+    try:
+        return executor.run(ENV_ID, ENV_KWARGS, TASKS)
+    finally:
+        executor.close()
+
+
+def test_sync_runs_every_task_in_order(sync_outcomes):
+    assert [o.task for o in sync_outcomes] == TASKS
+    assert all(not o.failed for o in sync_outcomes)
+    assert all(0.0 <= o.reward <= 1.0 for o in sync_outcomes[:3])
+    assert sync_outcomes[3].reward == -1.0 and sync_outcomes[3].info["invalid_reason"] == "syntax"
+    assert sync_outcomes[0].info["cost"]["inner_steps"] > 0
+
+
+def test_process_pool_gives_the_same_numbers_as_sync(sync_outcomes):
+    executor = ProcessExecutor(max_workers=2)
+    try:
+        outcomes = executor.run(ENV_ID, ENV_KWARGS, TASKS)
+        assert _numbers(outcomes) == _numbers(sync_outcomes)
+        assert all(o.attempts == 1 for o in outcomes)
+        pids = executor.worker_pids()
+        assert 1 <= len(pids) <= 2
+        again = executor.run(ENV_ID, ENV_KWARGS, TASKS[:2])  # the workers (and envs) are reused
+        assert _numbers(again) == _numbers(sync_outcomes[:2])
+        assert set(executor.worker_pids()) == set(pids)
+    finally:
+        executor.close()
+    assert executor.worker_pids() == []
+
+
+def test_killed_worker_fails_only_its_meta_step_which_is_retried(sync_outcomes):
+    executor = ProcessExecutor(max_workers=2)
+    killed: list[int] = []
+
+    def kill_one_worker_mid_step() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not executor.worker_pids():
+            time.sleep(0.05)
+        time.sleep(1.5)  # the workers are importing or training by now
+        pids = executor.worker_pids()
+        if pids:
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+
+    killer = threading.Thread(target=kill_one_worker_mid_step)
+    try:
+        killer.start()
+        outcomes = executor.run(ENV_ID, ENV_KWARGS, TASKS[:2])
+        killer.join()
+    finally:
+        executor.close()
+    assert killed, "no worker was there to kill"
+    assert _numbers(outcomes) == _numbers(sync_outcomes[:2])  # nothing lost, nothing changed
+    assert max(o.attempts for o in outcomes) == 2  # the killed worker's meta-step was retried
+
+
+def test_a_meta_step_failing_twice_is_reported_not_raised():
+    executor = SyncExecutor()
+    try:
+        outcomes = executor.run("DERL-CartPole-v0", {"preset": "no-such-preset"}, TASKS[:1])
+    finally:
+        executor.close()
+    assert outcomes[0].failed and outcomes[0].reward is None and outcomes[0].attempts == 2
+    assert "no-such-preset" in outcomes[0].error
+
+
+def test_make_executor_names_and_errors():
+    assert default_executor_name() in {"sync", "process"}
+    assert make_executor("sync").name == "sync"
+    with pytest.raises(ValueError, match="sync, process, ray"):
+        make_executor("threads")
+    with pytest.raises(ValueError, match="max_workers=0"):
+        ProcessExecutor(max_workers=0)
+
+
+def test_ray_local_cluster_gives_the_same_numbers_as_sync(sync_outcomes):
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    executor = make_executor(
+        "ray", num_cpus=1, init_kwargs={"num_cpus": 2, "include_dashboard": False}
+    )
+    try:
+        assert ray.is_initialized()
+        outcomes = executor.run(ENV_ID, ENV_KWARGS, TASKS)
+    finally:
+        executor.close()
+    assert not ray.is_initialized()
+    assert _numbers(outcomes) == _numbers(sync_outcomes)
