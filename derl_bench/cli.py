@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -430,12 +431,19 @@ def signal(
     meta_rewards: Annotated[
         str | None,
         typer.Option(
-            help="Semicolon-separated meta-rewards (default: g1; g1 + g2; the average; -g1)."
+            help="Semicolon-separated meta-rewards (default: the 9-reward panel, "
+            "derl_bench.signal.SIGNAL_META_REWARDS, ending with the bad -g1)."
         ),
     ] = None,
-    out: Annotated[Path, typer.Option(help="Root folder; writes OUT/ENV/signal-PRESET.*")] = (
-        DEFAULT_OUT
+    out: Annotated[Path, typer.Option(help="Folder; writes OUT/ENV-PRESET.md and .json")] = Path(
+        "docs/signal"
     ),
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="sync | process | ray: how each seed's batch of meta-steps runs (same numbers)."
+        ),
+    ] = "sync",
     inner: Annotated[
         list[str] | None,
         typer.Option(
@@ -446,12 +454,14 @@ def signal(
 ) -> None:
     """Check that a domain separates meta-rewards: validation success per meta-reward and seed.
 
-    Scores the untrained policy, then trains g1, g1 + g2, (g1 + g2 + g3 + g4) / 4 and the
-    deliberately bad -g1, one meta-step each per seed, and prints a Markdown table (mean ± std
-    over seeds); also writes it with a JSON copy (with the validation primitive means) to
-    OUT/ENV/signal-PRESET.md and .json.
+    Scores the untrained policy, then trains each meta-reward of the panel (outcome only,
+    outcome + format, the average, step scores only, one step-score third, a product, a ratio,
+    an unequal linear mix, and the deliberately bad -g1), one meta-step each per seed, and
+    prints a Markdown table (mean ± std over seeds) with the SNR, a one-way ANOVA and whether
+    -g1 falls below the untrained policy; also writes it with a JSON copy (statistics, lock hash,
+    validation primitive means) to OUT/ENV-PRESET.md and .json (default OUT: docs/signal).
 
-    Example: derl-bench signal --env DERL-CartPole-v0 --preset cpu --seeds 0,1,2
+    Example: derl-bench signal --env DERL-CartPole-v0 --preset cpu --seeds 0,1,2 --executor process
     """
     from derl_bench.signal import SIGNAL_META_REWARDS, signal_markdown, signal_table, write_signal
 
@@ -465,7 +475,7 @@ def signal(
         except ValueError:
             raise typer.BadParameter(
                 f"--inner {item!r} is not FIELD=JSON (e.g. --inner inner_steps=2 or "
-                '--inner policy_kwargs=\'{"hidden": 32}\')',
+                "--inner policy_kwargs='{\"hidden\": 32}')",
                 param_hint="--inner",
             ) from None
     chosen = (
@@ -473,7 +483,13 @@ def signal(
         if meta_rewards
         else list(SIGNAL_META_REWARDS)
     )
+    if executor not in ("sync", "process", "ray"):
+        raise typer.BadParameter(
+            f"{executor!r} is not an executor; choose sync, process or ray.",
+            param_hint="--executor",
+        )
     console = _stdout()
+    started = time.perf_counter()
     try:
         rows = signal_table(
             env,
@@ -482,16 +498,23 @@ def signal(
             meta_rewards=chosen,
             env_kwargs={"inner_overrides": overrides} if overrides else None,
             notify=lambda line: console.print(line, markup=False),
+            executor=executor,
         )
     except ValueError as exc:
         _fail(str(exc))
     text = signal_markdown(env, preset, rows)
-    folder = out / env
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"signal-{preset}.md").write_text(text)
-    write_signal(folder / f"signal-{preset}.json", env, preset, rows)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{env}-{preset}.md").write_text(text)
+    write_signal(
+        out / f"{env}-{preset}.json",
+        env,
+        preset,
+        rows,
+        wall_seconds=time.perf_counter() - started,
+        env_kwargs={"inner_overrides": overrides} if overrides else None,
+    )
     typer.echo(text)
-    console.print(f"wrote {folder / f'signal-{preset}.md'}", markup=False)
+    console.print(f"wrote {out / f'{env}-{preset}.md'}", markup=False)
 
 
 @app.command()

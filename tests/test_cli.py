@@ -337,8 +337,7 @@ def test_signal_writes_the_table_with_the_untrained_reference(tmp_path):
         "--out", str(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    folder = tmp_path / "DERL-CartPole-v0"
-    table = (folder / "signal-smoke.md").read_text()
+    table = (tmp_path / "DERL-CartPole-v0-smoke.md").read_text()
     assert table in result.output
     lines = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     assert [line.split(" | ")[0] for line in lines[1:]] == [
@@ -346,8 +345,13 @@ def test_signal_writes_the_table_with_the_untrained_reference(tmp_path):
         "| `g1 + g2`",
         "| `-g1`",
     ]
-    payload = json.loads((folder / "signal-smoke.json").read_text())
-    rows = {row["meta_reward"]: row for row in payload["rows"]}
+    payload = json.loads((tmp_path / "DERL-CartPole-v0-smoke.json").read_text())
+    assert "SNR" in table and "ANOVA" in table and "untrained policy (" in table
+    for key in ("snr", "anova_p", "bad_below_untrained", "wall_seconds", "provenance"):
+        assert key in payload
+    assert payload["provenance"]["lock_file"] == "requirements/lock-py311.txt"
+    assert payload["wall_seconds"] > 0
+    rows = {row["meta_reward"]: row for row in payload["rows"] + [payload["untrained"]]}
     assert rows["-g1"]["seeds"] == [0, 1]
     for row in rows.values():
         assert all(0.0 <= v <= 1.0 for v in row["validation_success"])

@@ -42,7 +42,9 @@ __all__ = [
     "SyncExecutor",
     "default_executor_name",
     "make_executor",
+    "close_shared_envs",
     "run_meta_step",
+    "shared_env",
 ]
 
 EXECUTOR_NAMES = ("sync", "process", "ray")
@@ -110,6 +112,16 @@ def _env_key(env_id: str, env_kwargs: dict[str, Any]) -> str:
     return json.dumps([env_id, env_kwargs], sort_keys=True, default=str)
 
 
+def shared_env(env_id: str, env_kwargs: dict[str, Any]) -> Any:
+    """Return this process's env for ``(env_id, env_kwargs)``, building it on first use.
+
+    The ``sync`` executor runs its meta-steps on this env, so a caller that also needs the env
+    (e.g. to score the untrained policy) shares its heavy state. ``budget`` is 1: reset it
+    before each step. :meth:`SyncExecutor.close` closes it.
+    """
+    return _worker_env(env_id, env_kwargs)
+
+
 def _worker_env(env_id: str, env_kwargs: dict[str, Any]) -> Any:
     key = _env_key(env_id, env_kwargs)
     env = _WORKER_ENVS.get(key)
@@ -144,7 +156,8 @@ def run_meta_step(
     return float(reward), info
 
 
-def _close_worker_envs() -> None:
+def close_shared_envs() -> None:
+    """Close every env this process built for meta-steps (:func:`shared_env`)."""
     for env in _WORKER_ENVS.values():
         env.close()
     _WORKER_ENVS.clear()
@@ -185,7 +198,7 @@ class SyncExecutor:
 
     def close(self) -> None:
         """Close the envs this process built."""
-        _close_worker_envs()
+        close_shared_envs()
 
 
 def _pool_initializer(threads_env: dict[str, str]) -> None:

@@ -1,0 +1,86 @@
+"""The signal statistics: SNR, one-way ANOVA and the bad-reward check, on hand-made tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from derl_bench.signal import (
+    BAD_META_REWARD,
+    SIGNAL_META_REWARDS,
+    UNTRAINED,
+    SignalRow,
+    signal_markdown,
+    signal_statistics,
+)
+
+
+def _row(name, values):
+    return SignalRow(
+        meta_reward=name,
+        seeds=tuple(range(len(values))),
+        validation_success=tuple(values),
+        wall_seconds=(1.0,) * len(values),
+    )
+
+
+def test_snr_and_anova_follow_their_definitions_without_the_bad_reward():
+    rows = [
+        _row(UNTRAINED, [0.3, 0.3, 0.3]),
+        _row("g1", [0.1, 0.2, 0.3]),
+        _row("g1 + g2", [0.5, 0.6, 0.4]),
+        _row("g2", [0.9, 0.8, 1.0]),
+        _row(BAD_META_REWARD, [0.0, 0.0, 0.0]),
+    ]
+    st = signal_statistics(rows)
+    means = [0.2, 0.5, 0.9]
+    within = math.sqrt(np.mean([0.01, 0.01, 0.01]))
+    assert st.n_meta_rewards == 3
+    assert st.between_std == pytest.approx(np.std(means, ddof=1))
+    assert st.within_std == pytest.approx(within)
+    assert st.snr == pytest.approx(np.std(means, ddof=1) / within)
+    reference = stats.f_oneway([0.1, 0.2, 0.3], [0.5, 0.6, 0.4], [0.9, 0.8, 1.0])
+    assert st.anova_f == pytest.approx(reference.statistic)
+    assert st.anova_p == pytest.approx(reference.pvalue)
+    assert st.bad_mean == 0.0 and st.untrained_mean == pytest.approx(0.3)
+    assert st.bad_below_untrained is True
+
+
+def test_no_separation_gives_a_low_snr_and_a_high_p():
+    rows = [_row("g1", [0.1, 0.5, 0.3]), _row("g2", [0.3, 0.1, 0.5]), _row("g3", [0.5, 0.3, 0.1])]
+    st = signal_statistics(rows)
+    assert st.snr == pytest.approx(0.0)
+    assert st.anova_p == pytest.approx(1.0)
+    assert st.bad_below_untrained is None  # neither the bad reward nor the untrained row
+
+
+def test_undefined_statistics_are_none_not_nan():
+    # Every reward scores 0 on every seed (the measured ALFWorld cpu table before v1).
+    flat = [_row(m, [0.0, 0.0, 0.0]) for m in ("g1", "g1 + g2", "g2")]
+    st = signal_statistics([_row(UNTRAINED, [0.0] * 3), *flat, _row(BAD_META_REWARD, [0.0] * 3)])
+    assert st.snr is None and st.anova_f is None and st.anova_p is None
+    assert st.bad_below_untrained is False
+    text = signal_markdown("DERL-X-v0", "cpu", flat)
+    assert "SNR undefined" in text
+    # Seeds agree but the means differ: perfectly separated, p = 0, SNR undefined (no noise).
+    sep = signal_statistics([_row("g1", [0.0, 0.0]), _row("g2", [1.0, 1.0])])
+    assert sep.snr is None and sep.anova_p == 0.0 and sep.between_std > 0
+
+
+def test_default_panel_covers_the_structure_families():
+    panel = SIGNAL_META_REWARDS
+    assert len(panel) >= 8 and panel[-1] == BAD_META_REWARD == "-g1"
+    assert "g1" in panel and "g1 + g2" in panel and "(g1 + g2 + g3 + g4) / 4" in panel
+    assert any("*" in m and "g" in m.split("*")[0] and "g" in m.split("*")[1] for m in panel)
+    assert any("/" in m and "g" in m.split("/")[1] for m in panel)  # a ratio of primitives
+    from derl_bench.meta_reward import parse
+
+    for name in ("math", "agent"):
+        from derl_bench.primitives import get_primitive_set
+
+        names = get_primitive_set(name).names
+        for meta_reward in panel:
+            parse(meta_reward, primitive_names=names)  # valid on every primitive set
