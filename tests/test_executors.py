@@ -129,3 +129,23 @@ def test_ray_local_cluster_gives_the_same_numbers_as_sync(sync_outcomes):
         executor.close()
     assert not ray.is_initialized()
     assert _numbers(outcomes) == _numbers(sync_outcomes)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_gymnasium_make_vec_steps_a_batch_of_meta_rewards(mode, sync_outcomes):
+    import gymnasium
+
+    vector_kwargs = {"shared_memory": False} if mode == "async" else {}
+    envs = gymnasium.make_vec(
+        ENV_ID, num_envs=2, vectorization_mode=mode, vector_kwargs=vector_kwargs, **ENV_KWARGS
+    )
+    try:
+        envs.reset(seed=0)  # env i gets seed i
+        actions = (TASKS[0].meta_reward, TASKS[2].meta_reward)
+        _, rewards, terminated, truncated, info = envs.step(actions)
+    finally:
+        envs.close()
+    # The same numbers as the executors: env 0 ran TASKS[0] at seed 0, env 1 TASKS[2] at seed 1.
+    assert list(rewards) == [sync_outcomes[0].reward, sync_outcomes[2].reward]
+    assert not terminated.any() and not truncated.any()
+    assert list(info["canonical"]) == [sync_outcomes[0].info["canonical"], "g2 * g4"]
