@@ -32,7 +32,7 @@ common=(--generate-hashes --exclude-newer "$LOCK_DATE" "${TARGET[@]}" --quiet
 main="$(mktemp)"
 nodeps="$(mktemp)"
 trap 'rm -f "$main" "$nodeps"' EXIT
-"$UV" pip compile pyproject.toml --extra dev --extra scienceworld --extra alfworld --extra llm --extra ray \
+"$UV" pip compile pyproject.toml --extra dev --extra scienceworld --extra alfworld --extra llm --extra ray --extra population \
   -c requirements/torch-cpu.txt --find-links "$TORCH_WHEELS" --no-emit-find-links \
   "${common[@]}" -o "$main"
 "$UV" pip compile requirements/no-deps.in --no-deps "${common[@]}" --no-header -o "$nodeps"
