@@ -33,6 +33,7 @@ main="$(mktemp)"
 nodeps="$(mktemp)"
 trap 'rm -f "$main" "$nodeps"' EXIT
 "$UV" pip compile pyproject.toml --extra dev --extra scienceworld --extra alfworld --extra llm --extra ray --extra population \
+  --extra skyrl \
   -c requirements/torch-cpu.txt --find-links "$TORCH_WHEELS" --no-emit-find-links \
   "${common[@]}" -o "$main"
 "$UV" pip compile requirements/no-deps.in --no-deps "${common[@]}" --no-header -o "$nodeps"
