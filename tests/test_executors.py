@@ -149,3 +149,50 @@ def test_gymnasium_make_vec_steps_a_batch_of_meta_rewards(mode, sync_outcomes):
     assert list(rewards) == [sync_outcomes[0].reward, sync_outcomes[2].reward]
     assert not terminated.any() and not truncated.any()
     assert list(info["canonical"]) == [sync_outcomes[0].info["canonical"], "g2 * g4"]
+
+
+def _java_pids() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.process_iter(["name"]) if (p.info["name"] or "") == "java"}
+
+
+@pytest.mark.data
+def test_crashed_jvm_fails_only_its_meta_step_and_leaves_no_java_behind():
+    import psutil
+
+    env_id = "DERL-ScienceWorld-L0-v0"
+    kwargs = {"preset": "smoke", "inner_overrides": {"inner_steps": 1, "n_val": 2}}
+    tasks = [MetaStepTask(meta_reward="g1 + g2", seed=0)]
+    before = _java_pids()
+    executor = ProcessExecutor(max_workers=1)
+    crashed: list[int] = []
+
+    def crash_the_jvm() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not crashed:
+            for pid in executor.worker_pids():
+                try:
+                    for child in psutil.Process(pid).children(recursive=True):
+                        # A JVM that has been running for 2 s is serving the meta-step.
+                        if child.name() == "java" and time.time() - child.create_time() > 2.0:
+                            child.kill()
+                            crashed.append(child.pid)
+                            return
+                except psutil.NoSuchProcess:
+                    continue
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=crash_the_jvm)
+    try:
+        killer.start()
+        outcomes = executor.run(env_id, kwargs, tasks)
+        killer.join()
+    finally:
+        executor.close()
+    assert crashed, "no JVM was started"
+    assert not outcomes[0].failed, outcomes[0].error
+    assert outcomes[0].attempts == 2  # the crash failed the first attempt; the retry finished
+    assert 0.0 <= outcomes[0].reward <= 1.0
+    time.sleep(1.0)
+    assert _java_pids() - before == set()  # no JVM outlives its worker
