@@ -53,25 +53,23 @@ def folder_sha256(folder: Path) -> str:
     """SHA-256 over the relative paths and bytes of every file in ``folder`` (sorted)."""
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.name in {"meta.json", ".complete"}:  # timestamps and build logs, not the model
-            continue
         digest.update(str(path.relative_to(folder)).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
 def _artefacts(env: Any) -> dict[str, str]:
-    """SHA-256 of the cached model folder the env's inner trainer loads, if it uses one."""
-    trainer = env.unwrapped.trainer
-    model_path = getattr(trainer, "model_path", None)
-    if callable(model_path):
-        model_path = model_path()
-    if model_path is None:
-        return {}
-    folder = Path(model_path)
-    if not folder.is_dir():
-        return {}
-    return {folder.parent.name: folder_sha256(folder)}
+    """SHA-256 of the cached model folders the env's domain builds (the tiny LMs)."""
+    domain = env.unwrapped.domain_name
+    if domain in ("gsm8k", "math"):
+        from derl_bench.inner.tiny_lm import tiny_lm_path
+
+        return {"tiny_lm": folder_sha256(tiny_lm_path())}
+    if domain == "arith":
+        from derl_bench.inner.tiny_lm import arith_tiny_lm_path
+
+        return {"tiny_lm_arith": folder_sha256(arith_tiny_lm_path())}
+    return {}
 
 
 def run_case(env_id: str) -> dict[str, Any]:
