@@ -196,3 +196,53 @@ def test_crashed_jvm_fails_only_its_meta_step_and_leaves_no_java_behind():
     assert 0.0 <= outcomes[0].reward <= 1.0
     time.sleep(1.0)
     assert _java_pids() - before == set()  # no JVM outlives its worker
+
+
+def test_env_prefetch_answers_steps_exactly_as_training_in_process(sync_outcomes):
+    import gymnasium
+
+    import derl_bench  # noqa: F401
+
+    batch = [t.meta_reward for t in TASKS[:2]]
+    env = gymnasium.make(ENV_ID, budget=3, **ENV_KWARGS)
+    executor = ProcessExecutor(max_workers=2)
+    try:
+        env.reset(seed=0)
+        assert env.unwrapped.prefetch(batch + ["g1 +"], executor) == 2  # the invalid one skipped
+        assert env.unwrapped.prefetch(batch, executor) == 0  # already there
+        steps = [env.step(m) for m in batch]
+    finally:
+        executor.close()
+        env.close()
+    for (_, reward, _, _, info), expected in zip(steps, sync_outcomes[:2], strict=True):
+        assert info["cache_hit"] is False  # answered as trained, not as a cache hit
+        assert (reward, info["training_curve"]) == (
+            expected.reward,
+            expected.info["training_curve"],
+        )
+        assert info["cost"]["inner_steps"] == expected.info["cost"]["inner_steps"] > 0
+
+
+def test_env_reports_a_meta_step_that_failed_on_workers_and_goes_on():
+    import gymnasium
+
+    import derl_bench  # noqa: F401
+    from derl_bench.meta_env.executors import MetaStepOutcome
+
+    class DeadWorkers:  # a labelled fake executor: every worker dies (tested for real above)
+        def run(self, env_id, env_kwargs, tasks):
+            return [
+                MetaStepOutcome(task=t, reward=None, attempts=2, error="WorkerDied: killed")
+                for t in tasks
+            ]
+
+    env = gymnasium.make(ENV_ID, budget=2, **ENV_KWARGS)
+    try:
+        env.reset(seed=0)
+        env.unwrapped.prefetch(["g1 + g2"], DeadWorkers())
+        _, reward, _, truncated, info = env.step("g1 + g2")
+    finally:
+        env.close()
+    assert reward == -1.0 and not truncated
+    assert info["valid"] is False and info["invalid_reason"] == "failed"
+    assert "WorkerDied: killed" in info["invalid_message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium
@@ -19,6 +20,18 @@ TEXT_CHARSET = string.printable
 
 DEFAULT_PRESET = "cpu"
 """Inner preset when none is given (the same on every machine, so the number is comparable)."""
+
+
+_COMPUTED_KEYS = (
+    "validation_success",
+    "primitive_means",
+    "validation_primitive_means",
+    "training_curve",
+    "n_nonfinite_rewards",
+    "cost",
+    "checkpoint_id",
+)
+"""The ``info`` keys a training computes (the rest describe the action and the episode)."""
 
 
 def _sanitise(text: object) -> str:
@@ -210,6 +223,7 @@ class MetaRewardEnv(gymnasium.Env):
         self._meta_step = 0
         self._history: list[tuple[str, float]] = []
         self._warm_start: str | None = None
+        self._prefetched: dict[tuple[str, int, Any], dict[str, Any]] = {}
 
     # -- gymnasium API --------------------------------------------------------------------------
 
@@ -231,6 +245,7 @@ class MetaRewardEnv(gymnasium.Env):
         self._meta_step = 0
         self._history = []
         self._warm_start = None
+        self._prefetched.clear()
         return self._observation(), {"seed": self._seed, "preset": self.preset}
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
@@ -283,6 +298,57 @@ class MetaRewardEnv(gymnasium.Env):
                     "checkpoint_id from info of an env made with keep_checkpoints=FOLDER."
                 )
         self._warm_start = checkpoint
+
+    def prefetch(self, meta_rewards: Sequence[object], executor: Any) -> int:
+        """Train a proposal batch concurrently; the following ``step`` calls answer from it.
+
+        Each valid meta-reward not cached or already prefetched is trained through ``executor``
+        (:mod:`derl_bench.meta_env.executors`) with this episode's seed and warm start, on
+        workers' copies of this env (``gymnasium.make(self.spec.id, **self.spec.kwargs)``).
+        ``step(meta_reward)`` then returns exactly what training it here would have returned
+        (the same numbers, cost and ``cache_hit`` False; only ``wall_seconds`` is the worker's).
+        A meta-step whose worker died twice comes back from ``step`` as not valid, with
+        ``invalid_reason`` ``"failed"`` and the error in ``invalid_message``; nothing is
+        trained for it here and the outer episode goes on.
+
+        Args:
+            meta_rewards: The batch (invalid ones are skipped; ``step`` rejects them as usual).
+            executor: An executor (``run(env_id, env_kwargs, tasks)``).
+
+        Returns:
+            How many meta-steps were trained.
+
+        Raises:
+            ValueError: If the env was not made by ``gymnasium.make`` (no ``spec``).
+        """
+        from derl_bench.meta_env.executors import MetaStepTask
+
+        if self.spec is None:
+            raise ValueError(
+                "prefetch() needs an env made by gymnasium.make (workers rebuild it from spec)."
+            )
+        todo: dict[tuple[str, int, Any], str] = {}
+        for action in meta_rewards:
+            try:
+                parsed = parse(action, primitive_names=self.primitive_set.names)
+            except InvalidMetaReward:
+                continue
+            key = (parsed.canonical, self._seed, self._warm_start)
+            if key not in self._cache and key not in self._prefetched:
+                todo.setdefault(key, parsed.canonical)
+        if not todo:
+            return 0
+        kwargs = {k: v for k, v in (self.spec.kwargs or {}).items() if k != "budget"}
+        tasks = [
+            MetaStepTask(meta_reward=text, seed=self._seed, warm_start=self._warm_start)
+            for text in todo.values()
+        ]
+        for key, outcome in zip(todo, executor.run(self.spec.id, kwargs, tasks), strict=True):
+            if outcome.failed:
+                self._prefetched[key] = {"error": outcome.error}
+            else:
+                self._prefetched[key] = {k: outcome.info[k] for k in _COMPUTED_KEYS}
+        return len(tasks)
 
     # -- runners --------------------------------------------------------------------------------
 
@@ -363,6 +429,18 @@ class MetaRewardEnv(gymnasium.Env):
         info["valid"] = True
         info["canonical"] = parsed.canonical
         key = (parsed.canonical, self._seed, self._warm_start)
+        prefetched = self._prefetched.pop(key, None)
+        if prefetched is not None and "error" in prefetched:
+            info["valid"] = False
+            info["invalid_reason"] = "failed"
+            info["invalid_message"] = (
+                f"the meta-step failed twice on a worker and was not trained: {prefetched['error']}"
+            )
+            return info
+        if prefetched is not None:
+            self._cache[key] = prefetched
+            info.update(prefetched)
+            return info
         cached = self._cache.get(key)
         if cached is not None:
             info.update(cached)
