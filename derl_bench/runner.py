@@ -1,19 +1,20 @@
 """The outer episode loop: one agent on one MetaRewardEnv with one seed, to one result file.
 
 :func:`run` is what ``derl-bench run`` calls for each seed. It resets the env, lets the agent
-propose meta-rewards in groups, steps the env with each (one inner training + validation per
+propose meta-rewards in rounds of ``proposals_per_step``, steps the env with each (one inner training + validation per
 meta-step), feeds the results back to the agent until the outer budget is spent, then trains a
 fresh policy under the best meta-reward and evaluates it on the test split once
 (``env.unwrapped.evaluate_test``), as DERL does (arXiv 2512.13399v2 §2: only the held-out test
 set is reported). The result JSON (:mod:`derl_bench.results`) is written atomically to
-``<out_dir>/<env_id>/<agent>/seed<S>.json``.
+``<out_dir>/<env_id>/<agent>/seed<S>.json``. :func:`run_many` runs several agents and seeds.
 
 Resuming: every finished meta-step is committed at once to a SQLite store beside the result
 file (``seed<S>.sqlite``, :mod:`derl_bench.store`), and so is the test result. Run the same
 command again after a crash, Ctrl-C or ``kill -9`` and the run continues where it stopped: the
 agent is rebuilt and asked to propose again round by round, exactly as before, but every
 proposal whose meta-step is stored takes the stored result instead of training (the stored
-meta-reward must equal the proposal, else :class:`AgentNotDeterministicError`), and the agent's
+meta-reward must equal the proposal, else :class:`AgentNotDeterministicError`; the replay is
+:class:`derl_bench.resume.ResumableSteps`, a wrapper over the store), and the agent's
 ``update`` gets the same results in the same rounds. So a resumed run ends with the same
 meta-steps as an uninterrupted one, and no finished meta-step is trained twice. A finished run
 run again only rewrites its result file from the store.
@@ -33,12 +34,10 @@ real cost and ``cache_hit`` False where the uninterrupted run had a free cache h
 from __future__ import annotations
 
 import datetime as _dt
-import difflib
 import json
 import re
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -46,25 +45,21 @@ from typing import Any, Literal
 import gymnasium
 import numpy as np
 
+from derl_bench._names import did_you_mean
 from derl_bench.baselines.base import StepResult, agent_factory
-from derl_bench.envs.data import data_hashes
+from derl_bench.progress import progress_bar
 from derl_bench.results import (
-    SCHEMA_VERSION,
+    AgentRecord,
     MetaStepRecord,
     ResultRecord,
     ResultSchemaError,
     best_meta_step,
-    cost_record,
-    derl_bench_version,
-    finite_or_none,
-    git_hash,
-    hardware_info,
     meta_step_record,
-    sum_costs,
-    utc_now,
+    result_record,
     validate_result,
     write_result,
 )
+from derl_bench.resume import AgentNotDeterministicError, ResumableSteps
 from derl_bench.store import RunConfig, RunStore, discard_store
 
 __all__ = [
@@ -74,6 +69,7 @@ __all__ = [
     "derl_env_ids",
     "result_path",
     "run",
+    "run_many",
     "store_path",
 ]
 
@@ -86,8 +82,7 @@ class UnknownEnvError(KeyError):
     def __init__(self, env_id: str) -> None:
         self.env_id = env_id
         ours = derl_env_ids()
-        close = difflib.get_close_matches(env_id, list(gymnasium.registry), n=3, cutoff=0.6)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(env_id, gymnasium.registry, cutoff=0.6)
         self.message = (
             f"Unknown environment id {env_id!r}.{hint} derl_bench registers: "
             f"{', '.join(ours) or 'none (is derl_bench installed?)'}. "
@@ -97,21 +92,6 @@ class UnknownEnvError(KeyError):
 
     def __str__(self) -> str:
         return self.message
-
-
-class AgentNotDeterministicError(RuntimeError):
-    """On resume, the agent proposed another meta-reward than the stored run at some index."""
-
-    def __init__(self, index: int, proposed: str, stored: str, store: Path) -> None:
-        self.index = index
-        self.proposed = proposed
-        self.stored = stored
-        super().__init__(
-            f"agent not deterministic: resuming from {store}, the agent proposed {proposed!r} "
-            f"for meta-step {index}, but the interrupted run had proposed {stored!r}. Resuming "
-            "needs an agent that proposes the same meta-rewards for the same seed and results. "
-            "Start the run afresh with --no-resume (or --out elsewhere)."
-        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,72 +222,6 @@ def _write(path: Path, record: ResultRecord) -> Path:
         raise
 
 
-class _Progress:
-    """A rich progress bar with one advance per meta-step, or nothing when disabled.
-
-    Each meta-step is also printed as one line above the bar, so that logs (CI, ``tee``) keep
-    the history even where the live bar is not drawn.
-    """
-
-    def __init__(self, bar: Any | None, task: Any | None, total: int) -> None:
-        self._bar = bar
-        self._task = task
-        self._total = total
-        self._done = 0
-
-    def step(self, meta_reward: str, score: float | None, wall_seconds: float) -> None:
-        if self._bar is None:
-            return
-        self._done += 1
-        shown = "invalid" if score is None else f"val {score:.3f}"
-        self._bar.update(self._task, advance=1, last=f"last: {meta_reward}  {shown}")
-        self._bar.console.print(
-            f"meta-step {self._done}/{self._total}: {meta_reward}  ->  {shown}  "
-            f"({wall_seconds:.0f} s)",
-            markup=False,
-            highlight=False,
-        )
-
-    def replayed(self, count: int) -> None:
-        """Advance over ``count`` meta-steps taken from the store (no line each)."""
-        if self._bar is None or count == 0:
-            return
-        self._done += count
-        self._bar.update(self._task, advance=count)
-
-    def note(self, text: str) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, last=text)
-            self._bar.console.print(text, markup=False, highlight=False)
-
-
-@contextmanager
-def _progress(enabled: bool, total: int, description: str) -> Iterator[_Progress]:
-    if not enabled:
-        yield _Progress(None, None, total)
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[last]}"),
-    )
-    with Progress(*columns) as bar:
-        task = bar.add_task(description, total=total, last="training under the first meta-reward")
-        yield _Progress(bar, task, total)
-
-
 _HISTORY_KEYS = ("history_meta_rewards", "history_rewards", "history_length")
 
 
@@ -362,11 +276,18 @@ class _ObservationView:
         }
 
 
-def _warm_start_hook(agent: Any) -> tuple[bool, Any]:
-    """Read ``agent.next_warm_start`` (DERL-pop) if the agent has that attribute."""
-    if hasattr(agent, "next_warm_start"):
-        return True, agent.next_warm_start
-    return False, None
+class _WarmStart:
+    """DERL-pop's hook: ``agent.next_warm_start`` at the start of a round, set on the env once,
+    before the round's first training (agents without that attribute: nothing to do)."""
+
+    def __init__(self, agent: Any) -> None:
+        self.pending = hasattr(agent, "next_warm_start")
+        self.value = getattr(agent, "next_warm_start", None)
+
+    def apply(self, base: Any) -> None:
+        if self.pending:
+            base.set_warm_start(self.value)
+            self.pending = False
 
 
 def run(
@@ -376,7 +297,7 @@ def run(
     budget: int,
     seed: int,
     preset: str,
-    group_size: int,
+    proposals_per_step: int,
     out_dir: str | Path,
     env_kwargs: Mapping[str, Any] | None = None,
     agent_config: Mapping[str, Any] | None = None,
@@ -390,7 +311,7 @@ def run(
     and reset with ``seed``; if the agent class sets ``needs_checkpoints = True``, the env also
     gets ``keep_checkpoints="<out_dir>/<env_id>/<agent>/checkpoints"`` unless ``env_kwargs``
     sets it. The agent is ``get_agent(agent_name, primitive_names=..., seed=seed,
-    **agent_config)``. Each round it proposes ``min(group_size, remaining)`` meta-rewards; if
+    **agent_config)``. Each round it proposes ``min(proposals_per_step, remaining)`` meta-rewards; if
     the agent has an attribute ``next_warm_start`` (DERL-pop), its value at the start of the
     round is passed to ``env.unwrapped.set_warm_start`` before the round's first meta-step is
     trained. The env is stepped with each proposal (the agent sees the observation of the
@@ -417,7 +338,7 @@ def run(
         budget: Outer budget, number of meta-steps, >= 1.
         seed: Seed for ``env.reset`` and the agent.
         preset: Inner-training preset: ``"smoke"``, ``"cpu"`` or ``"paper"``.
-        group_size: Meta-rewards proposed per agent call, >= 1.
+        proposals_per_step: Meta-rewards proposed per agent call, >= 1.
         out_dir: Root folder of result files.
         env_kwargs: Further keyword arguments for ``gymnasium.make`` (JSON-able; recorded in
             ``env_spec``); must not contain ``preset`` or ``budget``.
@@ -431,7 +352,7 @@ def run(
         The written result (``status == "finished"``).
 
     Raises:
-        ValueError: If ``budget`` or ``group_size`` is < 1, or ``env_kwargs`` sets ``preset``
+        ValueError: If ``budget`` or ``proposals_per_step`` is < 1, or ``env_kwargs`` sets ``preset``
             or ``budget``.
         UnknownEnvError: If ``env_id`` is not registered.
         derl_bench.baselines.UnknownAgentError: If ``agent_name`` is not registered.
@@ -445,8 +366,8 @@ def run(
     """
     if budget < 1:
         raise ValueError(f"budget must be >= 1 meta-step, got {budget}")
-    if group_size < 1:
-        raise ValueError(f"group_size must be >= 1, got {group_size}")
+    if proposals_per_step < 1:
+        raise ValueError(f"proposals_per_step must be >= 1, got {proposals_per_step}")
     _check_env_kwargs(preset, budget, env_kwargs)
     factory = agent_factory(agent_name)  # unknown names fail before the env is built
     path = result_path(out_dir, env_id, agent_name, seed)
@@ -463,7 +384,7 @@ def run(
         env_kwargs=_jsonable(dict(env_kwargs or {})),
         preset=preset,
         budget=budget,
-        group_size=group_size,
+        proposals_per_step=proposals_per_step,
         agent=agent_name,
         agent_config=_jsonable(dict(agent_config or {})),
         seed=seed,
@@ -506,7 +427,7 @@ def run(
             budget=budget,
             seed=seed,
             preset=preset,
-            group_size=group_size,
+            proposals_per_step=proposals_per_step,
             agent_config=agent_config,
             progress=progress,
             say=say,
@@ -531,117 +452,95 @@ def _run_episode(
     budget: int,
     seed: int,
     preset: str,
-    group_size: int,
+    proposals_per_step: int,
     agent_config: Mapping[str, Any] | None,
     progress: bool,
     say: Callable[[str], None],
 ) -> RunResult:
     """The body of :func:`run` once the env is made and the store is open."""
+    # -- the agent, built for the env's primitives ------------------------------------------------
     spec = json.loads(env.spec.to_json()) if env.spec is not None else {}
     base = env.unwrapped
     primitive_names = tuple(base.primitive_set.names)
     config = {**(agent_config or {}), "primitive_names": list(primitive_names), "seed": seed}
     agent = factory(**{**config, "primitive_names": primitive_names})
-    agent_record = {"name": agent_name, "config": _jsonable(config)}
+    agent_record: AgentRecord = {"name": agent_name, "config": _jsonable(config)}
     if isinstance(getattr(agent, "config", None), Mapping):
         agent_record["config"] = _jsonable(dict(agent.config))
-    stored = store.steps
+
+    # -- the meta-steps: replayed from the store where stored, else trained ----------------------
+    meta_steps = ResumableSteps(store, env)
     if store.existed:
         store.note_resume()
-        say(f"resuming: {len(stored)} of {budget} meta-steps done ({store.path})")
-    started_at = store.started_at
+        say(f"resuming: {len(meta_steps.stored)} of {budget} meta-steps done ({store.path})")
     steps: list[MetaStepRecord] = []
     test: Mapping[str, Any] | None = None
 
     def record(status: Literal["finished", "failed"], error: str | None) -> ResultRecord:
-        test_cost = None if test is None else cost_record(test["cost"], "evaluate_test()['cost']")
-        costs = [step["cost"] for step in steps] + ([test_cost] if test_cost else [])
-        return ResultRecord(
-            schema_version=SCHEMA_VERSION,
-            derl_bench_version=derl_bench_version(),
-            git_hash=git_hash(),
+        return result_record(
             env_id=env_id,
             env_spec=spec,
             preset=str(getattr(base, "preset", preset)),
-            data_hashes=dict(data_hashes()),
-            agent=agent_record,  # type: ignore[typeddict-item]
+            agent=agent_record,
             seed=seed,
             budget=budget,
-            group_size=group_size,
+            proposals_per_step=proposals_per_step,
             meta_steps=steps,
-            best=best_meta_step(steps),
-            test_success=None if test is None else finite_or_none(test["test_success"]),
-            n_test=None if test is None else int(test["n_test"]),
-            test_cost=test_cost,
-            total_cost=sum_costs(costs),
-            hardware=hardware_info(),
-            started_at=started_at,
-            finished_at=utc_now(),
+            test=test,
+            started_at=store.started_at,
             status=status,
             error=error,
         )
 
     description = f"{env_id} · {agent_name} · seed {seed}"
     try:
-        with _progress(progress, budget, description) as bar:
+        with progress_bar(progress, budget, description) as bar:
             observation, _ = env.reset(seed=seed)
             view = _ObservationView(observation)
-            if stored and not view.builds_history:
+            if meta_steps.stored and not view.builds_history:
                 warnings.warn(
                     f"{env_id}'s observation is not in the MetaRewardEnv format, so the runner "
                     f"cannot rebuild it; after this resume the agent's observation lacks the "
-                    f"{len(stored)} replayed meta-steps",
+                    f"{len(meta_steps.stored)} replayed meta-steps",
                     RuntimeWarning,
                     stacklevel=3,
                 )
+
+            # -- the outer loop: propose a round, step each proposal, update the agent -------
             stop = False
             while not stop and len(steps) < budget:
-                n = min(group_size, budget - len(steps))
-                has_warm_start, warm_start = _warm_start_hook(agent)
-                warm_start_pending = has_warm_start
+                n = min(proposals_per_step, budget - len(steps))
+                warm_start = _WarmStart(agent)  # DERL-pop: set before the round's first training
                 proposals = list(agent.propose(view.observation, n))[:n]
                 if not proposals:
                     raise RuntimeError(f"agent {agent_name!r} proposed no meta-reward")
                 results: list[StepResult] = []
                 for meta_reward in proposals:
                     index = len(steps)
-                    if index < len(stored):
-                        done = stored[index]
-                        if done.meta_reward != meta_reward:
-                            raise AgentNotDeterministicError(
-                                index, meta_reward, done.meta_reward, store.path
-                            )
-                        reward, info = done.reward, done.info
-                        stop = done.terminated or done.truncated
+                    replayed = meta_steps.is_stored(index)
+                    done = meta_steps.step(
+                        index, meta_reward, before_training=lambda: warm_start.apply(base)
+                    )
+                    stop = done.terminated or done.truncated
+                    step = meta_step_record(index, meta_reward, done.reward, done.info)
+                    steps.append(step)
+                    if replayed:
                         bar.replayed(1)
                     else:
-                        if warm_start_pending:
-                            base.set_warm_start(warm_start)
-                            warm_start_pending = False
-                        observation, reward, terminated, truncated, raw_info = env.step(meta_reward)
-                        if "meta_step" in raw_info:  # the env counts from 0 after a resume
-                            raw_info = {**raw_info, "meta_step": index}
-                        done = store.add_step(
-                            meta_reward,
-                            float(reward),
-                            raw_info,
-                            terminated=bool(terminated),
-                            truncated=bool(truncated),
-                        )
-                        reward, info = done.reward, done.info
-                        stop = done.terminated or done.truncated
-                        view.env_stepped(observation)
-                    step = meta_step_record(index, meta_reward, reward, info)
-                    steps.append(step)
-                    view.append(meta_reward, reward, info)
-                    results.append(StepResult(meta_reward=meta_reward, reward=reward, info=info))
-                    if index >= len(stored):
+                        view.env_stepped(meta_steps.last_observation)
+                    view.append(meta_reward, done.reward, done.info)
+                    results.append(
+                        StepResult(meta_reward=meta_reward, reward=done.reward, info=done.info)
+                    )
+                    if not replayed:
                         bar.step(
                             meta_reward, step["validation_success"], step["cost"]["wall_seconds"]
                         )
                     if stop:
                         break
                 agent.update(results)
+
+            # -- the test: a fresh policy under the best meta-reward, once -------------------
             best = best_meta_step(steps)
             if best is not None:
                 stored_test = store.test
@@ -652,25 +551,98 @@ def _run_episode(
                     test = _jsonable(dict(base.evaluate_test(best["meta_reward"])))
                     store.set_test(best["meta_reward"], test)
     except BaseException as exc:
-        error = _error_text(exc)
-        try:
-            store.mark_failed(error)
-        except Exception as store_exc:
-            warnings.warn(
-                f"could not mark the run failed in {store.path}: {store_exc}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        try:
-            _write(path, record("failed", error))
-        except Exception as write_exc:  # keep the original error, report this one
-            warnings.warn(
-                f"could not write the failed run's result to {path}: {write_exc}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        _record_failure(store, path, record, exc)
         raise
     final = record("finished", None)
     written = _write(path, final)
     store.finish(final)
     return RunResult(path=written, record=final)
+
+
+def _record_failure(
+    store: RunStore,
+    path: Path,
+    record: Callable[[Literal["finished", "failed"], str | None], ResultRecord],
+    exc: BaseException,
+) -> None:
+    """Mark the store failed and write the failed run's result file (warn if either fails)."""
+    error = _error_text(exc)
+    try:
+        store.mark_failed(error)
+    except Exception as store_exc:
+        warnings.warn(
+            f"could not mark the run failed in {store.path}: {store_exc}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    try:
+        _write(path, record("failed", error))
+    except Exception as write_exc:  # keep the original error, report this one
+        warnings.warn(
+            f"could not write the failed run's result to {path}: {write_exc}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+def run_many(
+    env_id: str,
+    agent_names: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    budget: int,
+    preset: str,
+    proposals_per_step: int,
+    out_dir: str | Path,
+    progress: bool = True,
+    resume: bool = True,
+    notify: Callable[[str], None] | None = None,
+    on_run_start: Callable[[str, int], None] | None = None,
+    on_run_end: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Run every agent on ``env_id`` with every seed (agents outer, seeds inner), one by one.
+
+    Each run is :func:`run` with the same arguments; the first failure propagates (the runs
+    before it are finished and their files written; ``on_run_end`` has seen them).
+
+    Args:
+        env_id: Gymnasium id.
+        agent_names: Agent registry names.
+        seeds: Seeds, one run each.
+        budget: Outer budget per run.
+        preset: Inner-training preset.
+        proposals_per_step: Meta-rewards proposed per agent call.
+        out_dir: Root folder of result files.
+        progress: Show a progress bar per run.
+        resume: As for :func:`run`.
+        notify: As for :func:`run`.
+        on_run_start: Called with ``(agent_name, seed)`` before each run.
+        on_run_end: Called with each finished run's :class:`RunResult`.
+
+    Returns:
+        The finished runs, in order.
+
+    Raises:
+        Exception: Whatever :func:`run` raised for the failing run.
+    """
+    results: list[RunResult] = []
+    for agent_name in agent_names:
+        for seed in seeds:
+            if on_run_start is not None:
+                on_run_start(agent_name, seed)
+            result = run(
+                env_id,
+                agent_name,
+                budget=budget,
+                seed=seed,
+                preset=preset,
+                proposals_per_step=proposals_per_step,
+                out_dir=out_dir,
+                progress=progress,
+                resume=resume,
+                notify=notify,
+            )
+            results.append(result)
+            if on_run_end is not None:
+                on_run_end(result)
+    return results

@@ -21,8 +21,8 @@ from derl_bench.runner import run
 pytestmark = pytest.mark.slow
 
 ENV = "DERL-CartPole-v0"
-SMALL = {"inner_overrides": {"inner_steps": 2, "tasks_per_step": 2, "n_val": 4, "n_test": 4}}
-NAMES = get_primitive_set("agent").names
+SMALL = {"inner_overrides": {"max_steps": 2, "tasks_per_step": 2, "n_val": 4, "n_test": 4}}
+NAMES = get_primitive_set("episode").names
 
 
 @pytest.mark.parametrize("agent", [a for a in list_agents() if a != "derl_pop"])

@@ -47,7 +47,7 @@ def _run(out: Path, counter: Path, **kwargs: Any):
         "budget": 7,
         "seed": 3,
         "preset": "smoke",
-        "group_size": 3,
+        "proposals_per_step": 3,
         "out_dir": out,
         "env_kwargs": {"counter": str(counter)},
         "progress": False,
@@ -79,13 +79,29 @@ def _config(**changes: Any) -> RunConfig:
         "env_kwargs": {},
         "preset": "smoke",
         "budget": 4,
-        "group_size": 2,
+        "proposals_per_step": 2,
         "agent": "heuristic",
         "agent_config": {},
         "seed": 0,
     }
     fields.update(changes)
     return RunConfig(**fields)
+
+
+def test_store_written_before_the_proposals_rename_still_resumes(tmp_path):
+    path = tmp_path / "run" / "seed0.sqlite"
+    with RunStore.open(path, _config()) as store:
+        store.add_step("g1", 0.5, {"valid": True}, terminated=False, truncated=False)
+    old = _config().to_json()
+    old["group_size"] = old.pop("proposals_per_step")  # as schema 1 stored it
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE run SET config = ? WHERE id = 1", (json.dumps(old),))
+    conn.close()
+    with RunStore.open(path, _config()) as store:
+        assert store.existed and [s.meta_reward for s in store.steps] == ["g1"]
+    with pytest.raises(StoreMismatchError, match="proposals_per_step"):
+        RunStore.open(path, _config(proposals_per_step=3))
 
 
 def test_store_uses_wal_and_commits_each_meta_step_at_once(tmp_path):
@@ -182,16 +198,16 @@ def test_interrupted_run_resumes_to_exactly_the_uninterrupted_meta_steps(
 
 
 def test_sigkill_mid_run_then_restart_finishes_without_redoing_anything(tmp_path):
-    budget, group_size = 6, 4
+    budget, proposals_per_step = 6, 4
     reference, reference_lines, _ = _reference(
-        tmp_path, budget=budget, group_size=group_size, seed=0
+        tmp_path, budget=budget, proposals_per_step=proposals_per_step, seed=0
     )
     out = tmp_path / "out"
     counter = tmp_path / "run.counter"
     sleep = 0.4
     code = (
         f"import sys; sys.path.insert(0, {str(TESTS_DIR)!r}); import resume_fakes; "
-        f"resume_fakes.main({str(out)!r}, {str(counter)!r}, {budget}, {group_size}, {sleep})"
+        f"resume_fakes.main({str(out)!r}, {str(counter)!r}, {budget}, {proposals_per_step}, {sleep})"
     )
     spath = store_path(out, ENV_ID, AGENT, 0)
     child = subprocess.Popen(
@@ -226,7 +242,7 @@ def test_sigkill_mid_run_then_restart_finishes_without_redoing_anything(tmp_path
         budget=budget,
         seed=0,
         preset="smoke",
-        group_size=group_size,
+        proposals_per_step=proposals_per_step,
         out_dir=out,
         env_kwargs={"counter": str(counter), "sleep": sleep},
         progress=False,

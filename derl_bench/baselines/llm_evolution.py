@@ -307,7 +307,7 @@ def _load_model(name: str, device: str) -> tuple[Any, Any]:
     except ImportError as error:
         raise ImportError(_NEEDS_LLM_EXTRA) from error
     if name == SMOLLM2:
-        from derl_bench.inner.lm_policy import smollm2_path
+        from derl_bench.inner.models import smollm2_path
 
         source: Any = smollm2_path()
     else:

@@ -5,15 +5,20 @@ Submodules load torch/transformers/TRL lazily; importing this package is light.
 
 from __future__ import annotations
 
-from derl_bench.inner.base import Cost, EvalResult, InnerResult, InnerTrainer
-from derl_bench.inner.presets import PRESET_NAMES, LMGRPOConfig, math_preset
+from derl_bench.inner.base import (
+    DEFAULT_PRESET,
+    PRESET_NAMES,
+    Cost,
+    EvalResult,
+    InnerResult,
+    InnerTrainer,
+)
 
 __all__ = [
+    "DEFAULT_PRESET",
     "PRESET_NAMES",
     "Cost",
     "EvalResult",
     "InnerResult",
     "InnerTrainer",
-    "LMGRPOConfig",
-    "math_preset",
 ]

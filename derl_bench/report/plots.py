@@ -12,8 +12,8 @@
   per outer iteration (pooled over seeds), the paper's structure taxonomy (PAPER_FACTS.md §5,
   arXiv 2512.13399 §4.2 / §5.2 and Fig. 4), by :func:`classify_structure`.
 
-An *outer iteration* is one round of the runner: ``group_size`` meta-steps proposed by one agent
-call, so meta-step ``i`` belongs to iteration ``i // group_size`` (0-based, as the paper's outer
+An *outer iteration* is one round of the runner: ``proposals_per_step`` meta-steps proposed by one agent
+call, so meta-step ``i`` belongs to iteration ``i // proposals_per_step`` (0-based, as the paper's outer
 steps 0–8). Invalid meta-steps carry no validation success and are left out of the validation
 means; an iteration without a valid meta-step has no mean (a gap in the line). A run's
 best-so-far is 0 until its first valid meta-step, as in the results table (``derl-bench
@@ -218,8 +218,8 @@ def _group(results: Sequence[LoadedResult]) -> dict[tuple[str, str], list[Result
 
 
 def _iterations(record: ResultRecord) -> list[list[dict[str, Any]]]:
-    """The record's meta-steps split into outer iterations (rounds of group_size)."""
-    size = int(record["group_size"])
+    """The record's meta-steps split into outer iterations (rounds of proposals_per_step)."""
+    size = int(record["proposals_per_step"])
     rounds: list[list[dict[str, Any]]] = []
     for step in record["meta_steps"]:
         iteration = int(step["index"]) // size
