@@ -300,8 +300,10 @@ def _run_many(
     progress: bool,
     resume: bool,
 ) -> list[RunResult]:
-    """Run every (agent, seed) (:func:`derl_bench.runner.run_many`); on a failure print what
-    finished and exit with its code."""
+    """Run every (agent, seed); on a failure print what finished and exit with its code.
+
+    The runs are :func:`derl_bench.runner.run_many`'s; its callbacks track what finished.
+    """
     from derl_bench.baselines import UnknownAgentError
     from derl_bench.envs.data import ChecksumMismatch, DataFileMissing
     from derl_bench.runner import AgentNotDeterministicError, UnknownEnvError, result_path, run_many
@@ -461,7 +463,12 @@ def signal(
 
     Example: derl-bench signal --env DERL-CartPole-v0 --preset cpu --seeds 0,1,2
     """
-    from derl_bench.signal_check import SIGNAL_META_REWARDS, signal_markdown, signal_table, write_signal
+    from derl_bench.signal_check import (
+        SIGNAL_META_REWARDS,
+        signal_markdown,
+        signal_table,
+        write_signal,
+    )
 
     overrides: dict[str, object] = {}
     for item in inner or []:
@@ -637,7 +644,8 @@ def plot(
 
     Example: derl-bench plot runs
     """
-    from derl_bench.report.plots import load_run_dir, plot_run_dir
+    from derl_bench.report.load import load_run_dir
+    from derl_bench.report.plots import plot_run_dir
 
     console = _stdout()
     try:

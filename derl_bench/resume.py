@@ -5,18 +5,22 @@ A resumed run asks its (rebuilt) agent to propose again, round by round, exactly
 (its stored reward and info, after checking the proposal equals the stored meta-reward), any
 other is trained by ``env.step`` and committed to the store before the run goes on. So a resumed
 run ends with the same meta-steps as an uninterrupted one and no finished meta-step is trained
-twice (:mod:`derl_bench.runner` describes the whole contract).
+twice (:mod:`derl_bench.runner` describes the whole contract). :class:`ObservationView` builds
+the agent's observation from the run's history, so it is the same whether or not the run was
+resumed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from derl_bench.store import RunStore, StoredStep
 
-__all__ = ["AgentNotDeterministicError", "ResumableSteps"]
+__all__ = ["AgentNotDeterministicError", "ObservationView", "ResumableSteps"]
 
 
 class AgentNotDeterministicError(RuntimeError):
@@ -91,3 +95,60 @@ class ResumableSteps:
             terminated=bool(terminated),
             truncated=bool(truncated),
         )
+
+
+_HISTORY_KEYS = ("history_meta_rewards", "history_rewards", "history_length")
+
+
+class ObservationView:
+    """The agent's observation, built by the runner from the run's history.
+
+    For MetaRewardEnv observations (a mapping with ``history_meta_rewards``,
+    ``history_rewards`` and ``history_length``) the history fields are rebuilt from the runner's
+    own list of ``(shown text, reward)``, exactly as ``MetaRewardEnv._observation`` builds them,
+    on top of the observation ``reset`` returned. Any other observation is passed through.
+    """
+
+    def __init__(self, reset_observation: Any) -> None:
+        self._template: Mapping[str, Any] | None = None
+        if isinstance(reset_observation, Mapping) and all(
+            key in reset_observation for key in _HISTORY_KEYS
+        ):
+            self._template = reset_observation
+        self._latest = reset_observation
+        self._history: list[tuple[str, float]] = []
+
+    @property
+    def builds_history(self) -> bool:
+        """Whether the observation is rebuilt by the runner (MetaRewardEnv format)."""
+        return self._template is not None
+
+    def append(self, meta_reward: str, reward: float, info: Mapping[str, Any]) -> None:
+        """Add a finished meta-step (replayed or trained) to the history."""
+        # The env shows the canonical form of a valid meta-reward and its (sanitised) text
+        # otherwise; info["meta_reward"] is that sanitised text.
+        if info.get("valid") and info.get("canonical") is not None:
+            shown = str(info["canonical"])
+        else:
+            shown = str(info.get("meta_reward", meta_reward))
+        self._history.append((shown, float(reward)))
+
+    def env_stepped(self, observation: Any) -> None:
+        """Keep the env's latest observation (what non-MetaRewardEnv observations show)."""
+        self._latest = observation
+
+    @property
+    def observation(self) -> Any:
+        """The observation the agent is shown now."""
+        if self._template is None:
+            return self._latest
+        template_rewards = np.asarray(self._template["history_rewards"])
+        rewards = np.zeros_like(template_rewards)
+        for i, (_, reward) in enumerate(self._history[: rewards.shape[0]]):
+            rewards[i] = reward
+        return {
+            **self._template,
+            "history_meta_rewards": tuple(shown for shown, _ in self._history),
+            "history_rewards": rewards,
+            "history_length": len(self._history),
+        }

@@ -1,11 +1,11 @@
 """The outer episode loop: one agent on one MetaRewardEnv with one seed, to one result file.
 
 :func:`run` is what ``derl-bench run`` calls for each seed. It resets the env, lets the agent
-propose meta-rewards in rounds of ``proposals_per_step``, steps the env with each (one inner training + validation per
-meta-step), feeds the results back to the agent until the outer budget is spent, then trains a
-fresh policy under the best meta-reward and evaluates it on the test split once
-(``env.unwrapped.evaluate_test``), as DERL does (arXiv 2512.13399v2 §2: only the held-out test
-set is reported). The result JSON (:mod:`derl_bench.results`) is written atomically to
+propose meta-rewards in rounds of ``proposals_per_step``, steps the env with each (one inner
+training + validation per meta-step), feeds the results back to the agent until the outer budget is
+spent, then trains a fresh policy under the best meta-reward and evaluates it on the test split once
+(``env.unwrapped.evaluate_test``), as DERL does (arXiv 2512.13399v2 §2: only the held-out test set
+is reported). The result JSON (:mod:`derl_bench.results`) is written atomically to
 ``<out_dir>/<env_id>/<agent>/seed<S>.json``. :func:`run_many` runs several agents and seeds.
 
 Resuming: every finished meta-step is committed at once to a SQLite store beside the result
@@ -33,19 +33,14 @@ real cost and ``cache_hit`` False where the uninterrupted run had a free cache h
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium
-import numpy as np
 
-from derl_bench._names import did_you_mean
 from derl_bench.baselines.base import StepResult, agent_factory
 from derl_bench.progress import progress_bar
 from derl_bench.results import (
@@ -59,7 +54,16 @@ from derl_bench.results import (
     validate_result,
     write_result,
 )
-from derl_bench.resume import AgentNotDeterministicError, ResumableSteps
+from derl_bench.resume import AgentNotDeterministicError, ObservationView, ResumableSteps
+from derl_bench.run_files import (
+    RunResult,
+    UnknownEnvError,
+    check_env_kwargs,
+    derl_env_ids,
+    make_env,
+    result_path,
+    store_path,
+)
 from derl_bench.store import RunConfig, RunStore, discard_store
 
 __all__ = [
@@ -72,134 +76,6 @@ __all__ = [
     "run_many",
     "store_path",
 ]
-
-_UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9._-]")
-
-
-class UnknownEnvError(KeyError):
-    """No Gymnasium env is registered under the requested id; the message suggests close ids."""
-
-    def __init__(self, env_id: str) -> None:
-        self.env_id = env_id
-        ours = derl_env_ids()
-        hint = did_you_mean(env_id, gymnasium.registry, cutoff=0.6)
-        self.message = (
-            f"Unknown environment id {env_id!r}.{hint} derl_bench registers: "
-            f"{', '.join(ours) or 'none (is derl_bench installed?)'}. "
-            "List them with `derl-bench ls envs`."
-        )
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunResult:
-    """A finished run: where its result file is and what it holds."""
-
-    path: Path
-    """The result JSON file."""
-    record: ResultRecord
-    """The result, as written (schema-valid)."""
-
-    @property
-    def status(self) -> Literal["finished", "failed"]:
-        """``"finished"`` for a run that :func:`run` returned."""
-        return self.record["status"]
-
-    @property
-    def best_meta_reward(self) -> str | None:
-        """Canonical form of the best meta-reward, or None if no meta-step was valid."""
-        best = self.record["best"]
-        return None if best is None else best["canonical"]
-
-    @property
-    def validation_success(self) -> float | None:
-        """validation_success of the best meta-reward, in [0, 1]; None if none was valid."""
-        best = self.record["best"]
-        return None if best is None else best["validation_success"]
-
-    @property
-    def test_success(self) -> float | None:
-        """Test-split success of the best meta-reward, in [0, 1]; None if no test was run."""
-        return self.record["test_success"]
-
-    @property
-    def wall_seconds(self) -> float:
-        """Wall-clock seconds from start to finish of the run (env creation excluded)."""
-        start = _dt.datetime.fromisoformat(self.record["started_at"].replace("Z", "+00:00"))
-        end = _dt.datetime.fromisoformat(self.record["finished_at"].replace("Z", "+00:00"))
-        return (end - start).total_seconds()
-
-
-def derl_env_ids() -> list[str]:
-    """Return the Gymnasium ids registered by derl_bench (entry point in ``derl_bench.*``).
-
-    Returns:
-        The ids, sorted, e.g. ``["DERL-GSM8K-v0", "DERL-MATH-v0"]``.
-    """
-    import derl_bench  # noqa: F401 - importing the package registers its ids
-
-    return sorted(
-        env_id
-        for env_id, spec in gymnasium.registry.items()
-        if isinstance(spec.entry_point, str) and spec.entry_point.startswith("derl_bench.")
-    )
-
-
-def result_path(out_dir: str | Path, env_id: str, agent_name: str, seed: int) -> Path:
-    """Return where :func:`run` writes the result of one run.
-
-    Args:
-        out_dir: Root folder of result files.
-        env_id: Gymnasium id; characters outside ``[A-Za-z0-9._-]`` become ``_``.
-        agent_name: Agent registry name; sanitised the same way.
-        seed: The run's seed.
-
-    Returns:
-        ``<out_dir>/<env_id>/<agent_name>/seed<seed>.json``.
-    """
-    env_part = _UNSAFE_PATH_CHARS.sub("_", env_id)
-    agent_part = _UNSAFE_PATH_CHARS.sub("_", agent_name)
-    return Path(out_dir) / env_part / agent_part / f"seed{seed}.json"
-
-
-def store_path(out_dir: str | Path, env_id: str, agent_name: str, seed: int) -> Path:
-    """Return where :func:`run` keeps the SQLite store of one run (see :mod:`derl_bench.store`).
-
-    Args:
-        out_dir: Root folder of result files.
-        env_id: Gymnasium id (sanitised as in :func:`result_path`).
-        agent_name: Agent registry name (sanitised the same way).
-        seed: The run's seed.
-
-    Returns:
-        ``<out_dir>/<env_id>/<agent_name>/seed<seed>.sqlite``, beside the result file.
-    """
-    return result_path(out_dir, env_id, agent_name, seed).with_suffix(".sqlite")
-
-
-def _check_env_kwargs(preset: str, budget: int, env_kwargs: Mapping[str, Any] | None) -> None:
-    clash = sorted({"preset", "budget"} & set(env_kwargs or {}))
-    if clash:
-        raise ValueError(
-            f"env_kwargs must not set {clash}: pass preset={preset!r} and budget={budget!r} "
-            "as run() arguments instead"
-        )
-
-
-def _make_env(
-    env_id: str, preset: str, budget: int, env_kwargs: Mapping[str, Any] | None
-) -> gymnasium.Env:
-    import derl_bench  # noqa: F401 - importing the package registers its ids
-
-    _check_env_kwargs(preset, budget, env_kwargs)
-    kwargs = dict(env_kwargs or {})
-    try:
-        return gymnasium.make(env_id, preset=preset, budget=budget, **kwargs)
-    except (gymnasium.error.UnregisteredEnv, gymnasium.error.DeprecatedEnv) as exc:
-        raise UnknownEnvError(env_id) from exc
 
 
 def _jsonable(obj: Any) -> Any:
@@ -222,71 +98,22 @@ def _write(path: Path, record: ResultRecord) -> Path:
         raise
 
 
-_HISTORY_KEYS = ("history_meta_rewards", "history_rewards", "history_length")
+class _WarmStart:
+    """DERL-pop's hook: the agent's ``next_warm_start`` at the start of a round.
 
-
-class _ObservationView:
-    """The agent's observation, built by the runner from the run's history.
-
-    For MetaRewardEnv observations (a mapping with ``history_meta_rewards``,
-    ``history_rewards`` and ``history_length``) the history fields are rebuilt from the runner's
-    own list of ``(shown text, reward)``, exactly as ``MetaRewardEnv._observation`` builds them,
-    on top of the observation ``reset`` returned. Any other observation is passed through.
+    It is set on the env once, before the round's first training (agents without that
+    attribute: nothing to do).
     """
 
-    def __init__(self, reset_observation: Any) -> None:
-        self._template: Mapping[str, Any] | None = None
-        if isinstance(reset_observation, Mapping) and all(
-            key in reset_observation for key in _HISTORY_KEYS
-        ):
-            self._template = reset_observation
-        self._latest = reset_observation
-        self._history: list[tuple[str, float]] = []
-
-    @property
-    def builds_history(self) -> bool:
-        """Whether the observation is rebuilt by the runner (MetaRewardEnv format)."""
-        return self._template is not None
-
-    def append(self, meta_reward: str, reward: float, info: Mapping[str, Any]) -> None:
-        # The env shows the canonical form of a valid meta-reward and its (sanitised) text
-        # otherwise; info["meta_reward"] is that sanitised text.
-        if info.get("valid") and info.get("canonical") is not None:
-            shown = str(info["canonical"])
-        else:
-            shown = str(info.get("meta_reward", meta_reward))
-        self._history.append((shown, float(reward)))
-
-    def env_stepped(self, observation: Any) -> None:
-        self._latest = observation
-
-    @property
-    def observation(self) -> Any:
-        if self._template is None:
-            return self._latest
-        template_rewards = np.asarray(self._template["history_rewards"])
-        rewards = np.zeros_like(template_rewards)
-        for i, (_, reward) in enumerate(self._history[: rewards.shape[0]]):
-            rewards[i] = reward
-        return {
-            **self._template,
-            "history_meta_rewards": tuple(shown for shown, _ in self._history),
-            "history_rewards": rewards,
-            "history_length": len(self._history),
-        }
-
-
-class _WarmStart:
-    """DERL-pop's hook: ``agent.next_warm_start`` at the start of a round, set on the env once,
-    before the round's first training (agents without that attribute: nothing to do)."""
-
-    def __init__(self, agent: Any) -> None:
+    def __init__(self, agent: Any, base: Any) -> None:
+        self.base = base
         self.pending = hasattr(agent, "next_warm_start")
         self.value = getattr(agent, "next_warm_start", None)
 
-    def apply(self, base: Any) -> None:
+    def apply(self) -> None:
+        """Set the warm start on the env, the first time only."""
         if self.pending:
-            base.set_warm_start(self.value)
+            self.base.set_warm_start(self.value)
             self.pending = False
 
 
@@ -311,14 +138,14 @@ def run(
     and reset with ``seed``; if the agent class sets ``needs_checkpoints = True``, the env also
     gets ``keep_checkpoints="<out_dir>/<env_id>/<agent>/checkpoints"`` unless ``env_kwargs``
     sets it. The agent is ``get_agent(agent_name, primitive_names=..., seed=seed,
-    **agent_config)``. Each round it proposes ``min(proposals_per_step, remaining)`` meta-rewards; if
-    the agent has an attribute ``next_warm_start`` (DERL-pop), its value at the start of the
-    round is passed to ``env.unwrapped.set_warm_start`` before the round's first meta-step is
-    trained. The env is stepped with each proposal (the agent sees the observation of the
-    round's start), then ``agent.update`` gets the round's results. The loop ends when a step
+    **agent_config)``. Each round it proposes ``min(proposals_per_step, remaining)``
+    meta-rewards; if the agent has an attribute ``next_warm_start`` (DERL-pop), its value at the
+    start of the round is passed to ``env.unwrapped.set_warm_start`` before the round's first
+    meta-step is trained. The env is stepped with each proposal (the agent sees the observation of
+    the round's start), then ``agent.update`` gets the round's results. The loop ends when a step
     reports ``truncated`` (or ``terminated``) or ``budget`` meta-steps were taken. The best
-    meta-step is the valid one with the highest validation_success (ties: the earliest); the
-    test is run once, on it, by ``env.unwrapped.evaluate_test``. The env is closed at the end,
+    meta-step is the valid one with the highest validation_success (ties: the earliest); the test is
+    run once, on it, by ``env.unwrapped.evaluate_test``. The env is closed at the end,
     also on errors.
 
     Every finished meta-step and the test result are committed to the run's SQLite store
@@ -352,8 +179,8 @@ def run(
         The written result (``status == "finished"``).
 
     Raises:
-        ValueError: If ``budget`` or ``proposals_per_step`` is < 1, or ``env_kwargs`` sets ``preset``
-            or ``budget``.
+        ValueError: If ``budget`` or ``proposals_per_step`` is < 1, or ``env_kwargs`` sets
+            ``preset`` or ``budget``.
         UnknownEnvError: If ``env_id`` is not registered.
         derl_bench.baselines.UnknownAgentError: If ``agent_name`` is not registered.
         derl_bench.store.StoreMismatchError: If the store holds a run with another
@@ -368,7 +195,7 @@ def run(
         raise ValueError(f"budget must be >= 1 meta-step, got {budget}")
     if proposals_per_step < 1:
         raise ValueError(f"proposals_per_step must be >= 1, got {proposals_per_step}")
-    _check_env_kwargs(preset, budget, env_kwargs)
+    check_env_kwargs(preset, budget, env_kwargs)
     factory = agent_factory(agent_name)  # unknown names fail before the env is built
     path = result_path(out_dir, env_id, agent_name, seed)
     spath = store_path(out_dir, env_id, agent_name, seed)
@@ -408,7 +235,7 @@ def run(
     if getattr(factory, "needs_checkpoints", False) is True and "keep_checkpoints" not in kwargs:
         kwargs["keep_checkpoints"] = str(path.parent / "checkpoints")
     try:
-        env = _make_env(env_id, preset, budget, kwargs)
+        env = make_env(env_id, preset, budget, kwargs)
     except BaseException:
         if store is not None:
             store.close()
@@ -496,7 +323,7 @@ def _run_episode(
     try:
         with progress_bar(progress, budget, description) as bar:
             observation, _ = env.reset(seed=seed)
-            view = _ObservationView(observation)
+            view = ObservationView(observation)
             if meta_steps.stored and not view.builds_history:
                 warnings.warn(
                     f"{env_id}'s observation is not in the MetaRewardEnv format, so the runner "
@@ -510,7 +337,7 @@ def _run_episode(
             stop = False
             while not stop and len(steps) < budget:
                 n = min(proposals_per_step, budget - len(steps))
-                warm_start = _WarmStart(agent)  # DERL-pop: set before the round's first training
+                warm_start = _WarmStart(agent, base)  # DERL-pop: before the first training
                 proposals = list(agent.propose(view.observation, n))[:n]
                 if not proposals:
                     raise RuntimeError(f"agent {agent_name!r} proposed no meta-reward")
@@ -518,9 +345,7 @@ def _run_episode(
                 for meta_reward in proposals:
                     index = len(steps)
                     replayed = meta_steps.is_stored(index)
-                    done = meta_steps.step(
-                        index, meta_reward, before_training=lambda: warm_start.apply(base)
-                    )
+                    done = meta_steps.step(index, meta_reward, before_training=warm_start.apply)
                     stop = done.terminated or done.truncated
                     step = meta_step_record(index, meta_reward, done.reward, done.info)
                     steps.append(step)

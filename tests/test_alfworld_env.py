@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from derl_bench.envs.episode import Trajectory
 from derl_bench.envs.alfworld import (
     ENV_CARD,
     L2_HELD_OUT_TYPES,
@@ -32,8 +31,9 @@ from derl_bench.envs.alfworld import (
     task_type_of,
 )
 from derl_bench.envs.data import DataFileMissing
-from derl_bench.primitives.episode import EPISODE_PRIMITIVES
+from derl_bench.envs.episode import Trajectory
 from derl_bench.primitives.base import EPSILON
+from derl_bench.primitives.episode import EPISODE_PRIMITIVES
 
 
 def _have_data() -> bool:

@@ -16,9 +16,9 @@ from derl_bench.envs.arith import (
     generate_problem,
     solution_text,
 )
-from derl_bench.meta_env.math_domains import build_arith
 from derl_bench.inner.base import PRESET_NAMES
 from derl_bench.inner.lm_presets import lm_preset
+from derl_bench.meta_env.math_domains import build_arith
 from derl_bench.primitives import get_primitive_set
 from derl_bench.primitives.base import EPSILON
 

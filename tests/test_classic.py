@@ -8,8 +8,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import derl_bench  # noqa: F401  (registers the ids)
-from derl_bench.envs.episode import EpisodeTask, Trajectory
 from derl_bench.envs.classic import TEST_SEED_START, ClassicControlInnerEnv, classic_splits
+from derl_bench.envs.episode import EpisodeTask, Trajectory
 from derl_bench.primitives import EPSILON
 from derl_bench.primitives.episode import EPISODE_PRIMITIVES
 

@@ -1,4 +1,4 @@
-"""The compact GRPO (derl_bench/inner/episode_grpo_trainer.py) and the episode primitives, on real CartPole."""
+"""The compact episode GRPO (inner/episode_grpo_trainer.py) and its primitives, on CartPole."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from derl_bench.envs.episode import EpisodeSplits, EpisodeTask, Trajectory
 from derl_bench.envs.classic import ClassicControlInnerEnv, classic_splits
-from derl_bench.inner.episode_grpo_trainer import EpisodeGRPOTrainer, group_advantages, run_episodes
+from derl_bench.envs.episode import EpisodeSplits, EpisodeTask, Trajectory
 from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
+from derl_bench.inner.episode_grpo_trainer import EpisodeGRPOTrainer, group_advantages, run_episodes
 from derl_bench.inner.policies.mlp import MLPPolicy
 from derl_bench.meta_reward import parse
 from derl_bench.primitives import EPSILON, get_primitive_set

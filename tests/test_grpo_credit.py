@@ -1,4 +1,4 @@
-"""Reward-to-go credit and minibatches of the compact GRPO (derl_bench/inner/episode_grpo_trainer.py)."""
+"""Reward-to-go credit and minibatches of the compact GRPO (inner/episode_grpo_trainer.py)."""
 
 from __future__ import annotations
 

@@ -12,15 +12,10 @@ import numpy as np
 import pytest
 
 from derl_bench.meta_reward import parse
-from derl_bench.report.plots import (
-    STRUCTURES,
-    classify_structure,
-    load_run_dir,
-    plot_run_dir,
-    primitive_usage,
-    structure_shares,
-    validation_curves,
-)
+from derl_bench.meta_reward.structure import STRUCTURES, classify_structure
+from derl_bench.report.aggregate import primitive_usage, structure_shares, validation_curves
+from derl_bench.report.load import load_run_dir
+from derl_bench.report.plots import plot_run_dir
 from derl_bench.results import SCHEMA_VERSION, hardware_info, utc_now, write_result
 from derl_bench.runner import result_path
 
@@ -204,7 +199,12 @@ def test_structure_shares_per_iteration(tmp_path):
 def test_plot_run_dir_writes_three_nonempty_pngs_per_env(tmp_path):
     _two_seeds(tmp_path)
     write_synthetic_result(
-        tmp_path, env_id="DERL-Other-v0", agent="a", seed=0, proposals_per_step=1, steps=[("g1", 0.9)]
+        tmp_path,
+        env_id="DERL-Other-v0",
+        agent="a",
+        seed=0,
+        proposals_per_step=1,
+        steps=[("g1", 0.9)],
     )
     broken = tmp_path / "DERL-Test-v0" / "c" / "seed0.json"
     broken.parent.mkdir(parents=True)

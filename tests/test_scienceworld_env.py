@@ -23,8 +23,8 @@ from derl_bench.envs.scienceworld_rules import (
     step_checks,
     task_words,
 )
-from derl_bench.primitives.episode import EPISODE_PRIMITIVES
 from derl_bench.primitives.base import EPSILON
+from derl_bench.primitives.episode import EPISODE_PRIMITIVES
 
 pytest.importorskip("scienceworld")
 

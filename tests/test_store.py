@@ -207,7 +207,8 @@ def test_sigkill_mid_run_then_restart_finishes_without_redoing_anything(tmp_path
     sleep = 0.4
     code = (
         f"import sys; sys.path.insert(0, {str(TESTS_DIR)!r}); import resume_fakes; "
-        f"resume_fakes.main({str(out)!r}, {str(counter)!r}, {budget}, {proposals_per_step}, {sleep})"
+        f"resume_fakes.main({str(out)!r}, {str(counter)!r}, {budget}, {proposals_per_step}, "
+        f"{sleep})"
     )
     spath = store_path(out, ENV_ID, AGENT, 0)
     child = subprocess.Popen(

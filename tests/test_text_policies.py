@@ -13,7 +13,6 @@ from tiny_text_lm import tiny_text_lm
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from derl_bench.inner.policies.base import EpisodePolicy  # noqa: E402
 from derl_bench.inner.policies.action_scoring import (  # noqa: E402
     ActionScoringConfig,
     ActionScoringPolicy,
@@ -21,6 +20,7 @@ from derl_bench.inner.policies.action_scoring import (  # noqa: E402
     TextStepRecord,
     load_minilm,
 )
+from derl_bench.inner.policies.base import EpisodePolicy  # noqa: E402
 
 
 class FakeHashEncoder:

@@ -49,7 +49,6 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from derl_bench.envs.episode import EpisodeTask
 from derl_bench.envs.alfworld_data import (
     _LRU,
     ALFWORLD_ENV_VAR,
@@ -64,6 +63,7 @@ from derl_bench.envs.alfworld_data import (
     list_games,
     task_type_of,
 )
+from derl_bench.envs.episode import EpisodeTask
 
 _CLOSE_DOWNWARD_LIB = False
 """Whether ``close()`` also unloads the env's private copy of fast-downward's library. Off:

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from derl_bench.envs.episode import EpisodeSplits, EpisodeTask
 from derl_bench.envs.data import DataFileMissing, data_root, split_pool
+from derl_bench.envs.episode import EpisodeSplits, EpisodeTask
 
 __all__ = [
     "ALFWORLD_ENV_VAR",

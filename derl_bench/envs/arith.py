@@ -104,6 +104,7 @@ WARMUP_SEED_START = 500_000
 """First train-range problem seed of the tiny policy's warm-up problems (D_in uses seeds from 0
 up, so the two do not overlap for ``n_train < 500_000``)."""
 
+
 @dataclass(frozen=True, kw_only=True)
 class ArithStep:
     """One arithmetic step of a solution: ``left op right = value``."""

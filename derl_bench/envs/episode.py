@@ -1,8 +1,8 @@
-"""The contract between agent-domain inner envs, the compact GRPO and the episode primitives.
+"""The contract between episode-domain inner envs, the compact GRPO and the episode primitives.
 
 Episode domains (ScienceWorld, ALFWorld, classic control) wrap a simulator as a Gymnasium env
-that the compact GRPO (:mod:`derl_bench.inner.episode_grpo_trainer`) drives episode by episode. Every such
-*inner env* follows this contract:
+that the compact GRPO (:mod:`derl_bench.inner.episode_grpo_trainer`) drives episode by
+episode. Every such *inner env* follows this contract:
 
 * ``reset(seed=..., options={"task": EpisodeTask})`` starts the episode that ``task`` names
   (task type, variation or game, and the simulator seed). Two resets with the same task give

@@ -7,7 +7,8 @@
   so the objective is unchanged and the variance lower, as with REINFORCE's reward-to-go),
   optionally discounted.
 
-Used by :class:`derl_bench.inner.episode_grpo_trainer.EpisodeGRPOTrainer` (``EpisodeGRPOConfig.credit``).
+Used by :class:`derl_bench.inner.episode_grpo_trainer.EpisodeGRPOTrainer`
+(``EpisodeGRPOConfig.credit``).
 """
 
 from __future__ import annotations

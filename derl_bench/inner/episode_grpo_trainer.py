@@ -11,9 +11,10 @@ Readable top to bottom (CleanRL style). One inner training = ``config.max_steps`
 3. **Advantage.** Within each group, ``A = (r - mean) / (std + advantage_eps)`` (GRPO, Shao et
    al. 2024, Eq. 3 with outcome supervision): every action of an episode gets its episode's A.
    With ``credit="reward_to_go"`` the action at step t gets ``R - P(t)`` instead, ``P(t)`` the
-   meta-reward of the trajectory before t (:func:`derl_bench.inner.advantages.reward_to_go_advantages`).
-4. **Update.** ``num_iterations`` passes (PPO epochs, each ``minibatches`` Adam steps over a random split of
-   the batch's actions) on the PPO-clipped surrogate
+   meta-reward of the trajectory before t
+   (:func:`derl_bench.inner.advantages.reward_to_go_advantages`).
+4. **Update.** ``num_iterations`` passes (PPO epochs, each ``minibatches`` Adam steps over a
+   random split of the batch's actions) on the PPO-clipped surrogate
    ``-min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)``, averaged over the actions of an
    episode and then over episodes, plus ``beta`` times the k3 KL estimate to the initial policy
    ``exp(ref - new) - (ref - new) - 1`` on the visited states.
@@ -35,13 +36,13 @@ import numpy as np
 import torch
 
 from derl_bench.envs.episode import EpisodeSplits, EpisodeTask, Trajectory
-from derl_bench.inner.base import Cost, EvalResult, InnerResult
-from derl_bench.inner.checkpoints import save_checkpoint
 from derl_bench.inner.advantages import (
     group_advantages,
     prefix_meta_rewards,
     reward_to_go_advantages,
 )
+from derl_bench.inner.base import Cost, EvalResult, InnerResult
+from derl_bench.inner.checkpoints import save_checkpoint
 from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import PrimitiveSet
@@ -222,7 +223,9 @@ class EpisodeGRPOTrainer:
             checkpoint = self._save(policy, meta_reward, seed, init)
         cost = Cost(
             wall_seconds=time.perf_counter() - start,
-            inner_steps=self.config.max_steps * self.config.num_iterations * self.config.minibatches,
+            inner_steps=self.config.max_steps
+            * self.config.num_iterations
+            * self.config.minibatches,
             rollouts=stats["episodes"] + validation.n,
             tokens=0,
         )

@@ -1,4 +1,4 @@
-"""Presets of the compact episode GRPO (classic control, text agents; part of each env id's identity).
+"""Presets of the compact episode GRPO: classic control, text agents (part of each env id).
 
 - ``smoke``: seconds to a few minutes per meta-step; for CI and quick checks.
 - ``cpu``: the research setting on a 2-core CPU (classic control: about a minute or less
@@ -43,8 +43,12 @@ _CARTPOLE_SMOKE = EpisodeGRPOConfig(
 
 _CARTPOLE_CHANGES: dict[str, dict[str, Any]] = {
     "smoke": {},
-    "cpu": dict(max_steps=20, tasks_per_step=8, n_val=32, n_test=100, n_envs=64, learning_rate=3e-3),
-    "paper": dict(max_steps=50, tasks_per_step=8, n_val=64, n_test=100, n_envs=64, learning_rate=3e-3),
+    "cpu": dict(
+        max_steps=20, tasks_per_step=8, n_val=32, n_test=100, n_envs=64, learning_rate=3e-3
+    ),
+    "paper": dict(
+        max_steps=50, tasks_per_step=8, n_val=64, n_test=100, n_envs=64, learning_rate=3e-3
+    ),
 }
 
 _PENDULUM_SMOKE = EpisodeGRPOConfig(

@@ -22,13 +22,13 @@ import numpy as np
 
 from derl_bench.envs.records import MathRecord
 from derl_bench.inner.base import Cost, EvalResult, InnerResult
+from derl_bench.inner.lm_grpo_config import LMGRPOConfig
 from derl_bench.inner.lm_policy import (
     format_prompt,
     greedy_completions,
     load_policy,
     prompt_text,
 )
-from derl_bench.inner.lm_grpo_config import LMGRPOConfig
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import PrimitiveSet
 
@@ -84,8 +84,10 @@ _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
 def _with_torch_threads(method: _Method) -> _Method:
-    """Run ``method`` with ``torch.set_num_threads(self.config.torch_threads)`` (if set), for the
-    whole call: training *and* validation decoding."""
+    """Run ``method`` with ``self.config.torch_threads`` torch threads (if set).
+
+    For the whole call: training *and* validation decoding.
+    """
 
     @functools.wraps(method)
     def wrapper(self: LMGRPOTrainer, *args: Any, **kwargs: Any) -> Any:

@@ -110,9 +110,7 @@ LM_PRESETS: dict[str, tuple[LMGRPOConfig, Mapping[str, Mapping[str, Any]]]] = {
 """Domain -> (base config, preset name -> the fields it changes)."""
 
 
-def lm_preset(
-    domain: str, name: str, overrides: Mapping[str, Any] | None = None
-) -> LMGRPOConfig:
+def lm_preset(domain: str, name: str, overrides: Mapping[str, Any] | None = None) -> LMGRPOConfig:
     """Return preset ``name`` of math domain ``domain``, with ``overrides`` applied.
 
     Args:

@@ -1,7 +1,7 @@
 """Builders of the episode domains: classic control (CartPole, Pendulum), ScienceWorld, ALFWorld.
 
-Each builder returns a :class:`~derl_bench.meta_env.domains.Domain` whose trainer is the
-compact GRPO (:class:`~derl_bench.inner.episode_grpo_trainer.EpisodeGRPOTrainer`) over the domain's inner env,
+Each builder returns a :class:`~derl_bench.meta_env.domain.Domain` whose trainer is the compact GRPO
+(:class:`~derl_bench.inner.episode_grpo_trainer.EpisodeGRPOTrainer`) over the domain's inner env,
 with the episode primitive set g1..g4. Heavy parts (simulators, encoders) load lazily.
 """
 

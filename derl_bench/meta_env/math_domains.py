@@ -25,8 +25,6 @@ MATH_INSTRUCTION = (
 ``constrained_rollout.py``), with the primitives described as implemented."""
 
 
-
-
 ARITH_INSTRUCTION = (
     "Generate a mathematical formula, the reward function used to train a small language model "
     "with GRPO on generated grade-school arithmetic word problems (1 to 3 steps). The formula "
@@ -92,13 +90,20 @@ def _build_math(
         source=data_source,  # type: ignore[arg-type]
     )
     return _lm_domain(
-        dataset, MATH_INSTRUCTION, splits, config, data_dir=data_dir, keep_checkpoints=keep_checkpoints
+        dataset,
+        MATH_INSTRUCTION,
+        splits,
+        config,
+        data_dir=data_dir,
+        keep_checkpoints=keep_checkpoints,
     )
 
 
 def build_gsm8k(**kwargs: Any) -> Domain:
-    """Build the ``gsm8k`` domain (keyword arguments as :func:`build_arith`'s, plus
-    ``include_gsm8k_train``); see :mod:`derl_bench.envs.math_tasks` for the splits."""
+    """Build the ``gsm8k`` domain (see :mod:`derl_bench.envs.math_tasks` for the splits).
+
+    Keyword arguments as :func:`build_arith`'s, plus ``include_gsm8k_train``.
+    """
     return _build_math("gsm8k", **kwargs)
 
 
@@ -151,5 +156,10 @@ def build_arith(
         n_train=config.n_train or 4096, n_val=config.n_val or 1024, n_test=config.n_test or 1024
     )
     return _lm_domain(
-        "arith", ARITH_INSTRUCTION, splits, config, data_dir=data_dir, keep_checkpoints=keep_checkpoints
+        "arith",
+        ARITH_INSTRUCTION,
+        splits,
+        config,
+        data_dir=data_dir,
+        keep_checkpoints=keep_checkpoints,
     )

@@ -29,8 +29,8 @@ import torch
 from derl_bench.envs.episode import EpisodeSplits, EpisodeTask, Trajectory
 from derl_bench.inner.base import Cost, EvalResult, InnerResult
 from derl_bench.inner.checkpoints import LINEAGE_KEY, save_checkpoint
-from derl_bench.inner.episode_grpo_trainer import run_episodes
 from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
+from derl_bench.inner.episode_grpo_trainer import run_episodes
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import PrimitiveSet
 

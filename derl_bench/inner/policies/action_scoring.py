@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 
-
 class TextStepRecord(NamedTuple):
     """What a text policy's ``log_prob`` needs to re-score one step (shared by both policies)."""
 
