@@ -245,19 +245,7 @@ def run(
             discard_store(spath)  # --no-resume, or nothing there
             store = RunStore.open(spath, config)
         return _run_episode(
-            env=env,
-            factory=factory,
-            store=store,
-            path=path,
-            env_id=env_id,
-            agent_name=agent_name,
-            budget=budget,
-            seed=seed,
-            preset=preset,
-            proposals_per_step=proposals_per_step,
-            agent_config=agent_config,
-            progress=progress,
-            say=say,
+            config, env, factory, store, path, agent_config, progress=progress, say=say
         )
     finally:
         if store is not None:
@@ -269,22 +257,19 @@ def run(
 
 
 def _run_episode(
-    *,
+    run_config: RunConfig,
     env: gymnasium.Env,
     factory: Callable[..., Any],
     store: RunStore,
     path: Path,
-    env_id: str,
-    agent_name: str,
-    budget: int,
-    seed: int,
-    preset: str,
-    proposals_per_step: int,
     agent_config: Mapping[str, Any] | None,
+    *,
     progress: bool,
     say: Callable[[str], None],
 ) -> RunResult:
     """The body of :func:`run` once the env is made and the store is open."""
+    env_id, agent_name = run_config.env_id, run_config.agent
+    budget, seed = run_config.budget, run_config.seed
     # -- the agent, built for the env's primitives ------------------------------------------------
     spec = json.loads(env.spec.to_json()) if env.spec is not None else {}
     base = env.unwrapped
@@ -307,11 +292,11 @@ def _run_episode(
         return result_record(
             env_id=env_id,
             env_spec=spec,
-            preset=str(getattr(base, "preset", preset)),
+            preset=str(getattr(base, "preset", run_config.preset)),
             agent=agent_record,
             seed=seed,
             budget=budget,
-            proposals_per_step=proposals_per_step,
+            proposals_per_step=run_config.proposals_per_step,
             meta_steps=steps,
             test=test,
             started_at=store.started_at,
@@ -336,7 +321,7 @@ def _run_episode(
             # -- the outer loop: propose a round, step each proposal, update the agent -------
             stop = False
             while not stop and len(steps) < budget:
-                n = min(proposals_per_step, budget - len(steps))
+                n = min(run_config.proposals_per_step, budget - len(steps))
                 warm_start = _WarmStart(agent, base)  # DERL-pop: before the first training
                 proposals = list(agent.propose(view.observation, n))[:n]
                 if not proposals:

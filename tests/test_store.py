@@ -263,7 +263,7 @@ def test_finished_run_rerun_is_a_noop_that_rewrites_the_result(tmp_path, monkeyp
     first.path.unlink()
 
     made: list[str] = []
-    monkeypatch.setattr(derl_bench.runner, "_make_env", lambda *a, **k: made.append("env"))
+    monkeypatch.setattr(derl_bench.runner, "make_env", lambda *a, **k: made.append("env"))
     messages: list[str] = []
     again = _run(tmp_path / "out", counter, notify=messages.append)
     assert made == []  # no env, no agent, no training
@@ -339,11 +339,11 @@ def test_nondeterministic_agent_is_detected_on_resume(tmp_path, monkeypatch):
 
 def test_runner_observation_matches_the_env_observation(tmp_path):
     """The runner-built observation equals the FAKE env's own at every round of a fresh run."""
-    from derl_bench.runner import _ObservationView
+    from derl_bench.resume import ObservationView
 
     env = resume_fakes.CountingFakeEnv(budget=5, counter=str(tmp_path / "c"))
     observation, _ = env.reset(seed=0)
-    view = _ObservationView(observation)
+    view = ObservationView(observation)
     assert view.builds_history
     for action in ["g1", "g1 +", "2*g2 + g1", "(g1"]:
         observation, reward, _, _, info = env.step(action)
@@ -363,7 +363,7 @@ def test_runner_observation_matches_the_real_meta_reward_env(tmp_path):
     import gymnasium
 
     from derl_bench.inner.base import Cost, EvalResult, InnerResult
-    from derl_bench.runner import _ObservationView
+    from derl_bench.resume import ObservationView
 
     class FakeTrainer:  # FAKE inner trainer for unit tests only
         def train(self, meta_reward, *, seed, init=None):
@@ -380,7 +380,7 @@ def test_runner_observation_matches_the_real_meta_reward_env(tmp_path):
     env = gymnasium.make("DERL-GSM8K-v0", preset="smoke", budget=4)
     env.unwrapped.trainer = FakeTrainer()
     observation, _ = env.reset(seed=0)
-    view = _ObservationView(observation)
+    view = ObservationView(observation)
     assert view.builds_history
     for action in ["g1 + 0.50 * g2", "g1 + ", "g3*(g1+1)", "bad\x00text"]:
         observation, reward, _, _, info = env.step(action)
