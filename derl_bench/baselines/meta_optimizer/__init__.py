@@ -12,6 +12,7 @@ from __future__ import annotations
 from derl_bench.baselines.meta_optimizer.config import PRESETS, DERLConfig, config_for_preset
 from derl_bench.baselines.meta_optimizer.constrained import ConstrainedSample, sample_constrained
 from derl_bench.baselines.meta_optimizer.corpus import SHAPES, generate_corpus
+from derl_bench.baselines.meta_optimizer.model import CharLM, build_model, torch_threads
 from derl_bench.baselines.meta_optimizer.outer_update import (
     GRPOStats,
     group_advantages,
@@ -19,7 +20,6 @@ from derl_bench.baselines.meta_optimizer.outer_update import (
     masked_entropy,
     token_log_probs,
 )
-from derl_bench.baselines.meta_optimizer.model import CharLM, build_model, torch_threads
 from derl_bench.baselines.meta_optimizer.sft import train_sft
 from derl_bench.baselines.meta_optimizer.viability import (
     SAMPLED_NUMBER,
