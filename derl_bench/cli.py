@@ -1,3 +1,4 @@
+# Over 450 lines: one typer command per subcommand, each with its options, help and examples.
 """The ``derl-bench`` command line: ``run``, ``compare``, ``table``, ``ls``, ``validate``, ``plot``.
 
 ``derl-bench run`` with no options is the benchmark's main job: the paper's heuristic

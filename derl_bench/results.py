@@ -1,3 +1,4 @@
+# Over 450 lines: schema records, IO and provenance; the provenance helpers move out (issue 12).
 """Run result files: the record types, the JSON Schema check, atomic writing and loading.
 
 One JSON file per run (one agent, one env, one seed), validated against

@@ -1,3 +1,4 @@
+# Over 450 lines: the loop, run() and run_many() with the resume contract in their docstrings.
 """The outer episode loop: one agent on one MetaRewardEnv with one seed, to one result file.
 
 :func:`run` is what ``derl-bench run`` calls for each seed. It resets the env, lets the agent

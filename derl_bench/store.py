@@ -1,3 +1,4 @@
+# Over 450 lines: one SQLite store class (schema, locking, resume checks), read as a whole.
 """The SQLite store of one run: every finished meta-step, committed at once, so runs resume.
 
 :func:`derl_bench.runner.run` keeps one store per run beside its result file, at

@@ -1,3 +1,4 @@
+# Over 450 lines: one inner env (the TextWorld wrapper, its splits and step score) in one place.
 """ALFWorld inner env (text only) over the real TextWorld engine, and its L0/L1/L2 splits.
 
 The env plays ALFWorld's ``json_2.1.1`` games (``<split>/<task folder>/<trial>/game.tw-pddl``)

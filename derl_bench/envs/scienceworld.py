@@ -1,3 +1,4 @@
+# Over 450 lines: one inner env (the simulator wrapper, its splits and step score) in one place.
 """ScienceWorld inner env (DERL episode domain) and its L0/L1/L2 task splits.
 
 Wraps the real simulator of the ``scienceworld`` package (Wang et al. 2022, a Scala simulator

@@ -1,3 +1,4 @@
+# Over 450 lines: one algorithm read top to bottom (CleanRL style): rollout, reward, update.
 """Compact GRPO over whole episodes, for episode domains (classic control, ScienceWorld, ALFWorld).
 
 Readable top to bottom (CleanRL style). One inner training = ``config.max_steps`` iterations:

@@ -10,15 +10,12 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from derl_bench.inner.base import DEFAULT_PRESET
 from derl_bench.meta_env.domains import build_domain
 from derl_bench.meta_reward import ALPHABET, MAX_LENGTH, InvalidMetaReward, MetaReward, parse
 
 TEXT_CHARSET = string.printable
 """Characters of the observation's text fields."""
-
-DEFAULT_PRESET = "cpu"
-"""Inner preset when none is given (the same on every machine, so the number is comparable)."""
-
 
 def _sanitise(text: object) -> str:
     """Render any submitted action as observation text (printable, at most MAX_LENGTH chars)."""

@@ -1,3 +1,4 @@
+# Over 450 lines: the ES+RL trainer loop and its merge step, kept readable top to bottom.
 """ESRLHybrid: evolution strategies and actor-critic RL merged into one policy update."""
 
 from __future__ import annotations
