@@ -139,10 +139,15 @@ def build_classic(
         )
     else:
         raise ValueError(f"Unknown inner trainer {inner!r}; known: 'grpo', 'es_rl'.")
+    return _episode_domain(domain, trainer, config)
+
+
+def _episode_domain(name: str, trainer: Any, config: Any) -> Domain:
+    """The Domain of an episode task whose ``trainer`` is built (success = g1, V and test)."""
     return Domain(
-        name=domain,
+        name=name,
         instruction=EPISODE_INSTRUCTION,
-        primitive_set=primitive_set,
+        primitive_set=trainer.primitive_set,
         trainer=trainer,
         config=config,
         n_val=len(trainer.val),
@@ -169,15 +174,7 @@ def _text_domain(
         config=config,
         keep_checkpoints=keep_checkpoints,
     )
-    return Domain(
-        name=name,
-        instruction=EPISODE_INSTRUCTION,
-        primitive_set=trainer.primitive_set,
-        trainer=trainer,
-        config=config,
-        n_val=len(trainer.val),
-        n_test=len(trainer.test),
-    )
+    return _episode_domain(name, trainer, config)
 
 
 def build_alfworld(
