@@ -17,6 +17,7 @@ from derl_bench.meta_reward import ALPHABET, MAX_LENGTH, InvalidMetaReward, Meta
 TEXT_CHARSET = string.printable
 """Characters of the observation's text fields."""
 
+
 def _sanitise(text: object) -> str:
     """Render any submitted action as observation text (printable, at most MAX_LENGTH chars)."""
     raw = text if isinstance(text, str) else repr(text)
