@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from derl_bench._names import unknown_name_error
 from derl_bench.meta_reward import MetaReward
@@ -18,9 +18,6 @@ DEFAULT_PRESET = "cpu"
 number is comparable. (``derl-bench run`` starts its quick main job with ``smoke`` instead:
 ``derl_bench.cli.MAIN_JOB_PRESET``.)"""
 
-_Config = TypeVar("_Config")
-
-
 def check_preset_name(name: str) -> str:
     """Return ``name`` if it is one of :data:`PRESET_NAMES`.
 
@@ -33,11 +30,11 @@ def check_preset_name(name: str) -> str:
 
 
 def preset_config(
-    base: _Config,
+    base: Any,
     changes: Mapping[str, Mapping[str, Any]],
     name: str,
     overrides: Mapping[str, Any] | None = None,
-) -> _Config:
+) -> Any:
     """Look up a preset in a table written as a base config plus the fields each preset changes.
 
     Every preset table (:mod:`~derl_bench.inner.lm_presets`,
@@ -60,9 +57,9 @@ def preset_config(
     check_preset_name(name)
     if name not in changes:
         raise unknown_name_error("preset", name, changes)
-    config = replace(base, **changes[name])  # type: ignore[type-var]
+    config = replace(base, **changes[name])
     if overrides:
-        config = config.with_overrides(**overrides)  # type: ignore[attr-defined]
+        config = config.with_overrides(**overrides)
     return config
 
 
