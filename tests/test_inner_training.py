@@ -95,7 +95,7 @@ def test_heuristic_run_on_real_gsm8k_writes_a_schema_valid_result(tmp_path) -> N
         budget=3,
         seed=0,
         preset="smoke",
-        group_size=3,
+        proposals_per_step=3,
         out_dir=tmp_path,
         env_kwargs={"inner_overrides": {"max_steps": 2, "n_val": 8, "n_test": 8}},
         progress=False,
