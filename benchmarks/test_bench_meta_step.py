@@ -14,13 +14,13 @@ import time
 import pytest
 
 from derl_bench.envs.math_tasks import math_task_splits
-from derl_bench.inner.lm_grpo import LMGRPOTrainer
+from derl_bench.inner.lm_grpo_trainer import LMGRPOTrainer
 from derl_bench.inner.lm_policy import format_prompt, load_policy
-from derl_bench.inner.presets import math_preset
+from derl_bench.inner.lm_presets import lm_preset
 from derl_bench.meta_reward import parse
 from derl_bench.primitives import get_primitive_set
 
-CONFIG = math_preset("smoke").with_overrides(max_steps=4, n_val=16)
+CONFIG = lm_preset("gsm8k", "smoke").with_overrides(max_steps=4, n_val=16)
 
 
 def _bare_trl(trainer: LMGRPOTrainer) -> float:
@@ -38,7 +38,7 @@ def _bare_trl(trainer: LMGRPOTrainer) -> float:
         args = GRPOConfig(
             output_dir=out,
             max_steps=CONFIG.max_steps,
-            per_device_train_batch_size=CONFIG.prompts_per_step * CONFIG.group_size,
+            per_device_train_batch_size=CONFIG.tasks_per_step * CONFIG.group_size,
             num_generations=CONFIG.group_size,
             max_completion_length=CONFIG.max_completion_length,
             learning_rate=CONFIG.learning_rate,

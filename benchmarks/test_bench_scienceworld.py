@@ -13,12 +13,12 @@ import pytest
 
 pytest.importorskip("scienceworld")
 
-from derl_bench.envs.agent import AgentTask  # noqa: E402
+from derl_bench.envs.episode import EpisodeTask  # noqa: E402
 from derl_bench.envs.scienceworld import SIMPLIFICATIONS, ScienceWorldInnerEnv  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-TASK = AgentTask(
+TASK = EpisodeTask(
     domain="scienceworld", task_id="find-non-living-thing", task_type="find-non-living-thing"
 )
 COMMANDS = (
@@ -75,7 +75,7 @@ def test_bench_wrapper_reset_same_task(benchmark, wrapped):
 
 
 def test_bench_wrapper_reset_new_task(benchmark, wrapped):
-    other = AgentTask(domain="scienceworld", task_id="find-plant", task_type="find-plant")
+    other = EpisodeTask(domain="scienceworld", task_id="find-plant", task_type="find-plant")
     tasks = iter([TASK, other] * ROUNDS)
     benchmark.pedantic(
         lambda: wrapped.reset(options={"task": next(tasks)}), rounds=ROUNDS, iterations=1

@@ -10,11 +10,12 @@ name; entry points are discovered once per registry, on first use.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import threading
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
+
+from derl_bench._names import did_you_mean
 
 __all__ = ["LazyRegistry", "UnknownNameError"]
 
@@ -31,8 +32,7 @@ class UnknownNameError(KeyError):
     def __init__(self, name: str, available: list[str], what: str = "name") -> None:
         self.name = name
         self.available = available
-        close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(name, available)
         self.message = (
             f"Unknown {what} {name!r}.{hint} Available: {', '.join(available) or 'none'}."
         )

@@ -1,8 +1,9 @@
+# Over 450 lines: one typer command per subcommand, each with its options, help and examples.
 """The ``derl-bench`` command line: ``run``, ``compare``, ``table``, ``ls``, ``validate``, ``plot``.
 
 ``derl-bench run`` with no options is the benchmark's main job: the paper's heuristic
 meta-rewards (agent ``heuristic``) on real GSM8K (``DERL-GSM8K-v0``), outer budget 3, seed 0,
-preset :data:`DEFAULT_PRESET`. Heavy modules (gymnasium envs, torch) are imported only by the
+preset :data:`MAIN_JOB_PRESET`. Heavy modules (gymnasium envs, torch) are imported only by the
 command that needs them, so ``--help`` and ``ls`` stay fast.
 
 Runs are resumable: ``derl-bench run`` continues an interrupted run of the same command from its
@@ -35,17 +36,18 @@ __all__ = [
     "DEFAULT_AGENT",
     "DEFAULT_BUDGET",
     "DEFAULT_ENV",
-    "DEFAULT_GROUP_SIZE",
     "DEFAULT_OUT",
-    "DEFAULT_PRESET",
+    "DEFAULT_PROPOSALS_PER_STEP",
     "DEFAULT_SEEDS",
+    "MAIN_JOB_PRESET",
     "app",
 ]
 
-DEFAULT_PRESET = "smoke"
+MAIN_JOB_PRESET = "smoke"
 """Inner-training preset of the main job (``derl-bench run`` without ``--preset``): ``smoke``, so
 the main job finishes in minutes on 2 CPU cores; ``--preset cpu`` (SmolLM2-135M) takes several
-minutes per meta-step."""
+minutes per meta-step. (An env made without ``preset=`` uses
+:data:`derl_bench.inner.base.DEFAULT_PRESET`, ``cpu``.)"""
 DEFAULT_ENV = "DERL-GSM8K-v0"
 """Env id of the main job."""
 DEFAULT_AGENT = "heuristic"
@@ -54,12 +56,10 @@ DEFAULT_BUDGET = 3
 """Outer budget of the main job, in meta-steps (one per heuristic meta-reward)."""
 DEFAULT_SEEDS = "0"
 """Seeds of the main job, comma-separated."""
-DEFAULT_GROUP_SIZE = 3
-"""Meta-rewards proposed per agent call in the main job."""
+DEFAULT_PROPOSALS_PER_STEP = 3
+"""Meta-rewards proposed per agent call in the main job (``--proposals``)."""
 DEFAULT_OUT = Path("runs")
 """Root folder of result files (relative to the working directory)."""
-
-_FALLBACK_PRESETS = ("smoke", "cpu", "paper")
 
 _HELP = """\
 derl_bench: a Gymnasium benchmark for automatic reward design (after DERL, arXiv 2512.13399).
@@ -124,19 +124,29 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _preset_names() -> tuple[str, ...]:
-    try:
-        from derl_bench.inner.presets import PRESET_NAMES
-    except ImportError:
-        return _FALLBACK_PRESETS
-    return tuple(PRESET_NAMES)
-
-
 def _check_preset(value: str) -> str:
-    names = _preset_names()
-    if value not in names:
-        raise typer.BadParameter(f"{value!r} is not a preset; choose one of {', '.join(names)}")
-    return value
+    from derl_bench.inner.base import check_preset_name
+
+    try:
+        return check_preset_name(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _proposals(proposals: int, group_size: int | None) -> int:
+    """``--proposals``, or the deprecated ``--group-size`` if that was given (with a warning)."""
+    if group_size is None:
+        return proposals
+    Console(stderr=True, highlight=False).print(
+        "Warning: --group-size is deprecated (it is not a GRPO group size); use --proposals.",
+        markup=False,
+    )
+    return group_size
+
+
+_GROUP_SIZE_OPTION = typer.Option(
+    "--group-size", min=1, hidden=True, help="Deprecated alias of --proposals."
+)
 
 
 def _parse_seeds(value: str) -> list[int]:
@@ -224,10 +234,10 @@ def run(
             callback=_check_preset,
             help="Inner-training preset: smoke (seconds), cpu (minutes), paper (GPUs).",
         ),
-    ] = DEFAULT_PRESET,
-    group_size: Annotated[
-        int, typer.Option(min=1, help="Meta-rewards proposed per agent call.")
-    ] = DEFAULT_GROUP_SIZE,
+    ] = MAIN_JOB_PRESET,
+    proposals: Annotated[
+        int, typer.Option("--proposals", min=1, help="Meta-rewards proposed per agent call.")
+    ] = DEFAULT_PROPOSALS_PER_STEP,
     out: Annotated[Path, typer.Option(help="Root folder of result files.")] = DEFAULT_OUT,
     data_dir: Annotated[
         Path | None,
@@ -248,6 +258,7 @@ def run(
             "(OUT/ENV/AGENT/seed<S>.sqlite); --no-resume discards the store and starts afresh.",
         ),
     ] = True,
+    group_size: Annotated[int | None, _GROUP_SIZE_OPTION] = None,
 ) -> None:
     """Run an outer agent on a MetaRewardEnv (one run per seed); print a results table.
 
@@ -265,7 +276,7 @@ def run(
         _parse_seeds(seeds),
         budget=budget,
         preset=preset,
-        group_size=group_size,
+        proposals_per_step=_proposals(proposals, group_size),
         out=out,
         data_dir=data_dir,
         progress=progress,
@@ -285,27 +296,29 @@ def _run_many(
     *,
     budget: int,
     preset: str,
-    group_size: int,
+    proposals_per_step: int,
     out: Path,
     data_dir: Path | None,
     progress: bool,
     resume: bool,
 ) -> list[RunResult]:
-    """Run every (agent, seed); on a failure print what finished and exit with its code."""
+    """Run every (agent, seed); on a failure print what finished and exit with its code.
+
+    The runs are :func:`derl_bench.runner.run_many`'s; its callbacks track what finished.
+    """
     from derl_bench.baselines import UnknownAgentError
     from derl_bench.envs.data import ChecksumMismatch, DataFileMissing
-    from derl_bench.runner import AgentNotDeterministicError, UnknownEnvError, result_path
-    from derl_bench.runner import run as run_one
+    from derl_bench.runner import AgentNotDeterministicError, UnknownEnvError, result_path, run_many
     from derl_bench.store import StoreError, StoreMismatchError
 
     console = _stdout()
     results: list[RunResult] = []
-    current = (agents[0], seed_list[0])
+    current = [(agents[0], seed_list[0])]
 
     def partial_note() -> None:
         if results:
             console.print(_results_table(results))
-        path = result_path(out, env, *current)
+        path = result_path(out, env, *current[0])
         if path.exists():
             Console(stderr=True, highlight=False).print(
                 f"The failed run's result (finished meta-steps) is in {path}", markup=False
@@ -313,23 +326,20 @@ def _run_many(
 
     with _data_dir(data_dir):
         try:
-            for name in agents:
-                for seed in seed_list:
-                    current = (name, seed)
-                    results.append(
-                        run_one(
-                            env,
-                            name,
-                            budget=budget,
-                            seed=seed,
-                            preset=preset,
-                            group_size=group_size,
-                            out_dir=out,
-                            progress=progress,
-                            resume=resume,
-                            notify=lambda text: console.print(text, markup=False),
-                        )
-                    )
+            run_many(
+                env,
+                agents,
+                seed_list,
+                budget=budget,
+                preset=preset,
+                proposals_per_step=proposals_per_step,
+                out_dir=out,
+                progress=progress,
+                resume=resume,
+                notify=lambda text: console.print(text, markup=False),
+                on_run_start=lambda agent, seed: current.__setitem__(0, (agent, seed)),
+                on_run_end=results.append,
+            )
         except (UnknownEnvError, UnknownAgentError) as exc:
             _fail(str(exc))
         except (StoreMismatchError, StoreError) as exc:  # nothing of this seed ran
@@ -375,24 +385,25 @@ def compare(
     preset: Annotated[
         str, typer.Option(callback=_check_preset, help="Inner-training preset.")
     ] = "smoke",
-    group_size: Annotated[
-        int, typer.Option(min=1, help="Meta-rewards proposed per agent call.")
+    proposals: Annotated[
+        int, typer.Option("--proposals", min=1, help="Meta-rewards proposed per agent call.")
     ] = 4,
     out: Annotated[Path, typer.Option(help="Root folder of result files.")] = DEFAULT_OUT,
     data_dir: Annotated[
         Path | None, typer.Option(exists=True, file_okay=False, help="Data folder.")
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = False,
+    group_size: Annotated[int | None, _GROUP_SIZE_OPTION] = None,
 ) -> None:
     """Compare outer agents at equal budget over several seeds: runs, table, plots.
 
-    Every agent gets the same env, preset, budget, group size and seeds; the table gives the
+    Every agent gets the same env, preset, budget, proposals per step and seeds; the table gives the
     best validation success and the test success of the best meta-reward, mean ± std over
     seeds, generated from the result files.
     """
     from derl_bench.baselines import list_agents
-    from derl_bench.plots import plot_run_dir
-    from derl_bench.tables import table_for_run_dir
+    from derl_bench.report.plots import plot_run_dir
+    from derl_bench.report.tables import table_for_run_dir
 
     names = list_agents() if agents.strip() == "all" else [a.strip() for a in agents.split(",")]
     names = [n for n in names if n]
@@ -404,7 +415,7 @@ def compare(
         _parse_seeds(seeds),
         budget=budget,
         preset=preset,
-        group_size=group_size,
+        proposals_per_step=_proposals(proposals, group_size),
         out=out,
         data_dir=data_dir,
         progress=progress,
@@ -447,7 +458,7 @@ def signal(
     inner: Annotated[
         list[str] | None,
         typer.Option(
-            help="Inner setting override FIELD=JSON, repeatable (e.g. --inner inner_steps=2); "
+            help="Inner setting override FIELD=JSON, repeatable (e.g. --inner max_steps=2); "
             "the table then no longer describes the preset as published."
         ),
     ] = None,
@@ -463,7 +474,12 @@ def signal(
 
     Example: derl-bench signal --env DERL-CartPole-v0 --preset cpu --seeds 0,1,2 --executor process
     """
-    from derl_bench.signal import SIGNAL_META_REWARDS, signal_markdown, signal_table, write_signal
+    from derl_bench.signal_check import (
+        SIGNAL_META_REWARDS,
+        signal_markdown,
+        signal_table,
+        write_signal,
+    )
 
     overrides: dict[str, object] = {}
     for item in inner or []:
@@ -474,8 +490,8 @@ def signal(
             overrides[field.strip()] = json.loads(value)
         except ValueError:
             raise typer.BadParameter(
-                f"--inner {item!r} is not FIELD=JSON (e.g. --inner inner_steps=2 or "
-                "--inner policy_kwargs='{\"hidden\": 32}')",
+                f"--inner {item!r} is not FIELD=JSON (e.g. --inner max_steps=2 or "
+                '--inner policy_kwargs=\'{"hidden": 32}\')',
                 param_hint="--inner",
             ) from None
     chosen = (
@@ -527,7 +543,7 @@ def table(
 
     Example: derl-bench table runs/DERL-CartPole-v0
     """
-    from derl_bench.tables import table_for_run_dir
+    from derl_bench.report.tables import table_for_run_dir
 
     try:
         text = table_for_run_dir(run_dir)
@@ -661,7 +677,8 @@ def plot(
 
     Example: derl-bench plot runs
     """
-    from derl_bench.plots import load_run_dir, plot_run_dir
+    from derl_bench.report.load import load_run_dir
+    from derl_bench.report.plots import plot_run_dir
 
     console = _stdout()
     try:

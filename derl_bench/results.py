@@ -1,3 +1,4 @@
+# Over 450 lines: schema records, IO and provenance; the provenance helpers move out (issue 12).
 """Run result files: the record types, the JSON Schema check, atomic writing and loading.
 
 One JSON file per run (one agent, one env, one seed), validated against
@@ -49,15 +50,20 @@ __all__ = [
     "hardware_info",
     "load_result",
     "meta_step_record",
+    "result_record",
     "result_schema",
     "sum_costs",
+    "upgrade_result",
     "utc_now",
     "validate_result",
     "write_result",
 ]
 
-SCHEMA_VERSION = 1
-"""Value of ``schema_version`` written by this code; bumped on any incompatible change."""
+SCHEMA_VERSION = 2
+"""Value of ``schema_version`` written by this code; bumped on any incompatible change.
+
+Version history: 1 — first release; 2 — ``group_size`` renamed ``proposals_per_step`` (it counts
+meta-rewards per agent call, not a GRPO group). :func:`upgrade_result` reads version 1."""
 
 _SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "result.schema.json"
 
@@ -158,8 +164,8 @@ class ResultRecord(TypedDict):
     """The run's seed."""
     budget: int
     """Outer budget in meta-steps, >= 1."""
-    group_size: int
-    """Proposals per agent call, >= 1."""
+    proposals_per_step: int
+    """Meta-rewards proposed per agent call, >= 1 (schema version 1 called it ``group_size``)."""
     meta_steps: list[MetaStepRecord]
     """Every meta-step, in order."""
     best: BestRecord | None
@@ -269,6 +275,29 @@ def validate_result(obj: Any, *, source: str | None = None) -> None:
     raise ResultSchemaError(field or "<top level>", problems, source)
 
 
+def upgrade_result(obj: Any) -> Any:
+    """Return a result object in the current schema version (older versions are converted).
+
+    Version 1 -> 2: ``group_size`` becomes ``proposals_per_step``; nothing else changed. Objects
+    of the current (or an unknown) version, and non-dicts, are returned unchanged, so that
+    :func:`validate_result` reports what is wrong with them.
+
+    Args:
+        obj: A parsed result (a dict as from ``json.load``).
+
+    Returns:
+        The upgraded copy, or ``obj`` itself if there was nothing to upgrade.
+    """
+    if not isinstance(obj, Mapping) or obj.get("schema_version") != 1:
+        return obj
+    upgraded = {}
+    for key, value in obj.items():
+        if key == "schema_version":
+            value = 2
+        upgraded["proposals_per_step" if key == "group_size" else key] = value
+    return upgraded
+
+
 def write_result(path: str | os.PathLike[str], obj: Mapping[str, Any]) -> Path:
     """Validate a result and write it as JSON, atomically.
 
@@ -306,14 +335,14 @@ def write_result(path: str | os.PathLike[str], obj: Mapping[str, Any]) -> Path:
 
 
 def load_result(path: str | os.PathLike[str], *, validate: bool = True) -> ResultRecord:
-    """Read a result file.
+    """Read a result file; files of an older schema version are upgraded (:func:`upgrade_result`).
 
     Args:
         path: A result JSON file.
         validate: Check it against the schema (default True).
 
     Returns:
-        The result record.
+        The result record, in the current schema version.
 
     Raises:
         FileNotFoundError: If the file does not exist.
@@ -321,7 +350,7 @@ def load_result(path: str | os.PathLike[str], *, validate: bool = True) -> Resul
             a :class:`ResultSchemaError` naming the offending field.
     """
     with open(path, encoding="utf-8") as handle:
-        obj = json.load(handle)
+        obj = upgrade_result(json.load(handle))
     if validate:
         validate_result(obj, source=str(path))
     return obj
@@ -457,6 +486,78 @@ def best_meta_step(steps: Sequence[MetaStepRecord]) -> BestRecord | None:
         meta_reward=best["meta_reward"],
         canonical=best["canonical"],  # type: ignore[typeddict-item]
         validation_success=best["validation_success"],  # type: ignore[typeddict-item]
+    )
+
+
+def result_record(
+    *,
+    env_id: str,
+    env_spec: dict[str, Any],
+    preset: str,
+    agent: AgentRecord,
+    seed: int,
+    budget: int,
+    proposals_per_step: int,
+    meta_steps: list[MetaStepRecord],
+    test: Mapping[str, Any] | None,
+    started_at: str,
+    status: Literal["finished", "failed"],
+    error: str | None,
+    torch_threads: int | None = None,
+) -> ResultRecord:
+    """Build a run's result record (what :func:`write_result` writes), stamped now.
+
+    Args:
+        env_id: Gymnasium id.
+        env_spec: ``env.spec.to_json()`` as an object.
+        preset: The inner preset the env used.
+        agent: The agent's name and configuration.
+        seed: The run's seed.
+        budget: Outer budget in meta-steps.
+        proposals_per_step: Meta-rewards proposed per agent call.
+        meta_steps: Every meta-step so far, in order.
+        test: What ``env.unwrapped.evaluate_test`` returned (``test_success``, ``n_test``,
+            ``cost``), or None if the test did not run.
+        started_at: ISO 8601 UTC start of the run.
+        status: ``"finished"``, or ``"failed"`` if an exception stopped the run.
+        error: ``"Type: message"`` of that exception; None if finished.
+        torch_threads: The torch thread count the env pinned its inner trainings to
+            (``MetaRewardEnv.torch_threads``), recorded in the provenance; None: this process's.
+
+    Returns:
+        The record, with the best meta-step, the summed costs, versions, data hashes, the
+        hardware and the provenance (:mod:`derl_bench.provenance`) filled in and
+        ``finished_at`` set to now.
+    """
+    from derl_bench.envs.data import data_hashes
+    from derl_bench.provenance import provenance
+
+    test_cost = None if test is None else cost_record(test["cost"], "evaluate_test()['cost']")
+    costs = [step["cost"] for step in meta_steps] + ([test_cost] if test_cost else [])
+    return ResultRecord(
+        schema_version=SCHEMA_VERSION,
+        derl_bench_version=derl_bench_version(),
+        git_hash=git_hash(),
+        env_id=env_id,
+        env_spec=env_spec,
+        preset=preset,
+        data_hashes=dict(data_hashes()),
+        agent=agent,
+        seed=seed,
+        budget=budget,
+        proposals_per_step=proposals_per_step,
+        meta_steps=meta_steps,
+        best=best_meta_step(meta_steps),
+        test_success=None if test is None else finite_or_none(test["test_success"]),
+        n_test=None if test is None else int(test["n_test"]),
+        test_cost=test_cost,
+        total_cost=sum_costs(costs),
+        hardware=hardware_info(),
+        provenance=provenance(torch_threads=torch_threads),
+        started_at=started_at,
+        finished_at=utc_now(),
+        status=status,
+        error=error,
     )
 
 

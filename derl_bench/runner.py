@@ -1,19 +1,21 @@
+# Over 450 lines: the loop, run() and run_many() with the resume contract in their docstrings.
 """The outer episode loop: one agent on one MetaRewardEnv with one seed, to one result file.
 
 :func:`run` is what ``derl-bench run`` calls for each seed. It resets the env, lets the agent
-propose meta-rewards in groups, steps the env with each (one inner training + validation per
-meta-step), feeds the results back to the agent until the outer budget is spent, then trains a
-fresh policy under the best meta-reward and evaluates it on the test split once
-(``env.unwrapped.evaluate_test``), as DERL does (arXiv 2512.13399v2 §2: only the held-out test
-set is reported). The result JSON (:mod:`derl_bench.results`) is written atomically to
-``<out_dir>/<env_id>/<agent>/seed<S>.json``.
+propose meta-rewards in rounds of ``proposals_per_step``, steps the env with each (one inner
+training + validation per meta-step), feeds the results back to the agent until the outer budget is
+spent, then trains a fresh policy under the best meta-reward and evaluates it on the test split once
+(``env.unwrapped.evaluate_test``), as DERL does (arXiv 2512.13399v2 §2: only the held-out test set
+is reported). The result JSON (:mod:`derl_bench.results`) is written atomically to
+``<out_dir>/<env_id>/<agent>/seed<S>.json``. :func:`run_many` runs several agents and seeds.
 
 Resuming: every finished meta-step is committed at once to a SQLite store beside the result
 file (``seed<S>.sqlite``, :mod:`derl_bench.store`), and so is the test result. Run the same
 command again after a crash, Ctrl-C or ``kill -9`` and the run continues where it stopped: the
 agent is rebuilt and asked to propose again round by round, exactly as before, but every
 proposal whose meta-step is stored takes the stored result instead of training (the stored
-meta-reward must equal the proposal, else :class:`AgentNotDeterministicError`), and the agent's
+meta-reward must equal the proposal, else :class:`AgentNotDeterministicError`; the replay is
+:class:`derl_bench.resume.ResumableSteps`, a wrapper over the store), and the agent's
 ``update`` gets the same results in the same rounds. So a resumed run ends with the same
 meta-steps as an uninterrupted one, and no finished meta-step is trained twice. A finished run
 run again only rewrites its result file from the store.
@@ -32,39 +34,36 @@ real cost and ``cache_hit`` False where the uninterrupted run had a free cache h
 
 from __future__ import annotations
 
-import datetime as _dt
-import difflib
 import json
-import re
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium
-import numpy as np
 
 from derl_bench.baselines.base import StepResult, agent_factory
-from derl_bench.envs.data import data_hashes
-from derl_bench.provenance import provenance
+from derl_bench.progress import progress_bar
 from derl_bench.results import (
-    SCHEMA_VERSION,
+    AgentRecord,
     MetaStepRecord,
     ResultRecord,
     ResultSchemaError,
     best_meta_step,
-    cost_record,
-    derl_bench_version,
-    finite_or_none,
-    git_hash,
-    hardware_info,
     meta_step_record,
-    sum_costs,
-    utc_now,
+    result_record,
     validate_result,
     write_result,
+)
+from derl_bench.resume import AgentNotDeterministicError, ObservationView, ResumableSteps
+from derl_bench.run_files import (
+    RunResult,
+    UnknownEnvError,
+    check_env_kwargs,
+    derl_env_ids,
+    make_env,
+    result_path,
+    store_path,
 )
 from derl_bench.store import RunConfig, RunStore, discard_store
 
@@ -75,152 +74,9 @@ __all__ = [
     "derl_env_ids",
     "result_path",
     "run",
+    "run_many",
     "store_path",
 ]
-
-_UNSAFE_PATH_CHARS = re.compile(r"[^A-Za-z0-9._-]")
-
-
-class UnknownEnvError(KeyError):
-    """No Gymnasium env is registered under the requested id; the message suggests close ids."""
-
-    def __init__(self, env_id: str) -> None:
-        self.env_id = env_id
-        ours = derl_env_ids()
-        close = difflib.get_close_matches(env_id, list(gymnasium.registry), n=3, cutoff=0.6)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        self.message = (
-            f"Unknown environment id {env_id!r}.{hint} derl_bench registers: "
-            f"{', '.join(ours) or 'none (is derl_bench installed?)'}. "
-            "List them with `derl-bench ls envs`."
-        )
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class AgentNotDeterministicError(RuntimeError):
-    """On resume, the agent proposed another meta-reward than the stored run at some index."""
-
-    def __init__(self, index: int, proposed: str, stored: str, store: Path) -> None:
-        self.index = index
-        self.proposed = proposed
-        self.stored = stored
-        super().__init__(
-            f"agent not deterministic: resuming from {store}, the agent proposed {proposed!r} "
-            f"for meta-step {index}, but the interrupted run had proposed {stored!r}. Resuming "
-            "needs an agent that proposes the same meta-rewards for the same seed and results. "
-            "Start the run afresh with --no-resume (or --out elsewhere)."
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunResult:
-    """A finished run: where its result file is and what it holds."""
-
-    path: Path
-    """The result JSON file."""
-    record: ResultRecord
-    """The result, as written (schema-valid)."""
-
-    @property
-    def status(self) -> Literal["finished", "failed"]:
-        """``"finished"`` for a run that :func:`run` returned."""
-        return self.record["status"]
-
-    @property
-    def best_meta_reward(self) -> str | None:
-        """Canonical form of the best meta-reward, or None if no meta-step was valid."""
-        best = self.record["best"]
-        return None if best is None else best["canonical"]
-
-    @property
-    def validation_success(self) -> float | None:
-        """validation_success of the best meta-reward, in [0, 1]; None if none was valid."""
-        best = self.record["best"]
-        return None if best is None else best["validation_success"]
-
-    @property
-    def test_success(self) -> float | None:
-        """Test-split success of the best meta-reward, in [0, 1]; None if no test was run."""
-        return self.record["test_success"]
-
-    @property
-    def wall_seconds(self) -> float:
-        """Wall-clock seconds from start to finish of the run (env creation excluded)."""
-        start = _dt.datetime.fromisoformat(self.record["started_at"].replace("Z", "+00:00"))
-        end = _dt.datetime.fromisoformat(self.record["finished_at"].replace("Z", "+00:00"))
-        return (end - start).total_seconds()
-
-
-def derl_env_ids() -> list[str]:
-    """Return the Gymnasium ids registered by derl_bench (entry point in ``derl_bench.*``).
-
-    Returns:
-        The ids, sorted, e.g. ``["DERL-GSM8K-v0", "DERL-MATH-v0"]``.
-    """
-    import derl_bench  # noqa: F401 - importing the package registers its ids
-
-    return sorted(
-        env_id
-        for env_id, spec in gymnasium.registry.items()
-        if isinstance(spec.entry_point, str) and spec.entry_point.startswith("derl_bench.")
-    )
-
-
-def result_path(out_dir: str | Path, env_id: str, agent_name: str, seed: int) -> Path:
-    """Return where :func:`run` writes the result of one run.
-
-    Args:
-        out_dir: Root folder of result files.
-        env_id: Gymnasium id; characters outside ``[A-Za-z0-9._-]`` become ``_``.
-        agent_name: Agent registry name; sanitised the same way.
-        seed: The run's seed.
-
-    Returns:
-        ``<out_dir>/<env_id>/<agent_name>/seed<seed>.json``.
-    """
-    env_part = _UNSAFE_PATH_CHARS.sub("_", env_id)
-    agent_part = _UNSAFE_PATH_CHARS.sub("_", agent_name)
-    return Path(out_dir) / env_part / agent_part / f"seed{seed}.json"
-
-
-def store_path(out_dir: str | Path, env_id: str, agent_name: str, seed: int) -> Path:
-    """Return where :func:`run` keeps the SQLite store of one run (see :mod:`derl_bench.store`).
-
-    Args:
-        out_dir: Root folder of result files.
-        env_id: Gymnasium id (sanitised as in :func:`result_path`).
-        agent_name: Agent registry name (sanitised the same way).
-        seed: The run's seed.
-
-    Returns:
-        ``<out_dir>/<env_id>/<agent_name>/seed<seed>.sqlite``, beside the result file.
-    """
-    return result_path(out_dir, env_id, agent_name, seed).with_suffix(".sqlite")
-
-
-def _check_env_kwargs(preset: str, budget: int, env_kwargs: Mapping[str, Any] | None) -> None:
-    clash = sorted({"preset", "budget"} & set(env_kwargs or {}))
-    if clash:
-        raise ValueError(
-            f"env_kwargs must not set {clash}: pass preset={preset!r} and budget={budget!r} "
-            "as run() arguments instead"
-        )
-
-
-def _make_env(
-    env_id: str, preset: str, budget: int, env_kwargs: Mapping[str, Any] | None
-) -> gymnasium.Env:
-    import derl_bench  # noqa: F401 - importing the package registers its ids
-
-    _check_env_kwargs(preset, budget, env_kwargs)
-    kwargs = dict(env_kwargs or {})
-    try:
-        return gymnasium.make(env_id, preset=preset, budget=budget, **kwargs)
-    except (gymnasium.error.UnregisteredEnv, gymnasium.error.DeprecatedEnv) as exc:
-        raise UnknownEnvError(env_id) from exc
 
 
 def _jsonable(obj: Any) -> Any:
@@ -243,131 +99,23 @@ def _write(path: Path, record: ResultRecord) -> Path:
         raise
 
 
-class _Progress:
-    """A rich progress bar with one advance per meta-step, or nothing when disabled.
+class _WarmStart:
+    """DERL-pop's hook: the agent's ``next_warm_start`` at the start of a round.
 
-    Each meta-step is also printed as one line above the bar, so that logs (CI, ``tee``) keep
-    the history even where the live bar is not drawn.
+    It is set on the env once, before the round's first training (agents without that
+    attribute: nothing to do).
     """
 
-    def __init__(self, bar: Any | None, task: Any | None, total: int) -> None:
-        self._bar = bar
-        self._task = task
-        self._total = total
-        self._done = 0
+    def __init__(self, agent: Any, base: Any) -> None:
+        self.base = base
+        self.pending = hasattr(agent, "next_warm_start")
+        self.value = getattr(agent, "next_warm_start", None)
 
-    def step(self, meta_reward: str, score: float | None, wall_seconds: float) -> None:
-        if self._bar is None:
-            return
-        self._done += 1
-        shown = "invalid" if score is None else f"val {score:.3f}"
-        self._bar.update(self._task, advance=1, last=f"last: {meta_reward}  {shown}")
-        self._bar.console.print(
-            f"meta-step {self._done}/{self._total}: {meta_reward}  ->  {shown}  "
-            f"({wall_seconds:.0f} s)",
-            markup=False,
-            highlight=False,
-        )
-
-    def replayed(self, count: int) -> None:
-        """Advance over ``count`` meta-steps taken from the store (no line each)."""
-        if self._bar is None or count == 0:
-            return
-        self._done += count
-        self._bar.update(self._task, advance=count)
-
-    def note(self, text: str) -> None:
-        if self._bar is not None:
-            self._bar.update(self._task, last=text)
-            self._bar.console.print(text, markup=False, highlight=False)
-
-
-@contextmanager
-def _progress(enabled: bool, total: int, description: str) -> Iterator[_Progress]:
-    if not enabled:
-        yield _Progress(None, None, total)
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[last]}"),
-    )
-    with Progress(*columns) as bar:
-        task = bar.add_task(description, total=total, last="training under the first meta-reward")
-        yield _Progress(bar, task, total)
-
-
-_HISTORY_KEYS = ("history_meta_rewards", "history_rewards", "history_length")
-
-
-class _ObservationView:
-    """The agent's observation, built by the runner from the run's history.
-
-    For MetaRewardEnv observations (a mapping with ``history_meta_rewards``,
-    ``history_rewards`` and ``history_length``) the history fields are rebuilt from the runner's
-    own list of ``(shown text, reward)``, exactly as ``MetaRewardEnv._observation`` builds them,
-    on top of the observation ``reset`` returned. Any other observation is passed through.
-    """
-
-    def __init__(self, reset_observation: Any) -> None:
-        self._template: Mapping[str, Any] | None = None
-        if isinstance(reset_observation, Mapping) and all(
-            key in reset_observation for key in _HISTORY_KEYS
-        ):
-            self._template = reset_observation
-        self._latest = reset_observation
-        self._history: list[tuple[str, float]] = []
-
-    @property
-    def builds_history(self) -> bool:
-        """Whether the observation is rebuilt by the runner (MetaRewardEnv format)."""
-        return self._template is not None
-
-    def append(self, meta_reward: str, reward: float, info: Mapping[str, Any]) -> None:
-        # The env shows the canonical form of a valid meta-reward and its (sanitised) text
-        # otherwise; info["meta_reward"] is that sanitised text.
-        if info.get("valid") and info.get("canonical") is not None:
-            shown = str(info["canonical"])
-        else:
-            shown = str(info.get("meta_reward", meta_reward))
-        self._history.append((shown, float(reward)))
-
-    def env_stepped(self, observation: Any) -> None:
-        self._latest = observation
-
-    @property
-    def observation(self) -> Any:
-        if self._template is None:
-            return self._latest
-        template_rewards = np.asarray(self._template["history_rewards"])
-        rewards = np.zeros_like(template_rewards)
-        for i, (_, reward) in enumerate(self._history[: rewards.shape[0]]):
-            rewards[i] = reward
-        return {
-            **self._template,
-            "history_meta_rewards": tuple(shown for shown, _ in self._history),
-            "history_rewards": rewards,
-            "history_length": len(self._history),
-        }
-
-
-def _warm_start_hook(agent: Any) -> tuple[bool, Any]:
-    """Read ``agent.next_warm_start`` (DERL-pop) if the agent has that attribute."""
-    if hasattr(agent, "next_warm_start"):
-        return True, agent.next_warm_start
-    return False, None
+    def apply(self) -> None:
+        """Set the warm start on the env, the first time only."""
+        if self.pending:
+            self.base.set_warm_start(self.value)
+            self.pending = False
 
 
 def run(
@@ -377,7 +125,7 @@ def run(
     budget: int,
     seed: int,
     preset: str,
-    group_size: int,
+    proposals_per_step: int,
     out_dir: str | Path,
     env_kwargs: Mapping[str, Any] | None = None,
     agent_config: Mapping[str, Any] | None = None,
@@ -391,14 +139,14 @@ def run(
     and reset with ``seed``; if the agent class sets ``needs_checkpoints = True``, the env also
     gets ``keep_checkpoints="<out_dir>/<env_id>/<agent>/checkpoints"`` unless ``env_kwargs``
     sets it. The agent is ``get_agent(agent_name, primitive_names=..., seed=seed,
-    **agent_config)``. Each round it proposes ``min(group_size, remaining)`` meta-rewards; if
-    the agent has an attribute ``next_warm_start`` (DERL-pop), its value at the start of the
-    round is passed to ``env.unwrapped.set_warm_start`` before the round's first meta-step is
-    trained. The env is stepped with each proposal (the agent sees the observation of the
-    round's start), then ``agent.update`` gets the round's results. The loop ends when a step
+    **agent_config)``. Each round it proposes ``min(proposals_per_step, remaining)``
+    meta-rewards; if the agent has an attribute ``next_warm_start`` (DERL-pop), its value at the
+    start of the round is passed to ``env.unwrapped.set_warm_start`` before the round's first
+    meta-step is trained. The env is stepped with each proposal (the agent sees the observation of
+    the round's start), then ``agent.update`` gets the round's results. The loop ends when a step
     reports ``truncated`` (or ``terminated``) or ``budget`` meta-steps were taken. The best
-    meta-step is the valid one with the highest validation_success (ties: the earliest); the
-    test is run once, on it, by ``env.unwrapped.evaluate_test``. The env is closed at the end,
+    meta-step is the valid one with the highest validation_success (ties: the earliest); the test is
+    run once, on it, by ``env.unwrapped.evaluate_test``. The env is closed at the end,
     also on errors.
 
     Every finished meta-step and the test result are committed to the run's SQLite store
@@ -418,7 +166,7 @@ def run(
         budget: Outer budget, number of meta-steps, >= 1.
         seed: Seed for ``env.reset`` and the agent.
         preset: Inner-training preset: ``"smoke"``, ``"cpu"`` or ``"paper"``.
-        group_size: Meta-rewards proposed per agent call, >= 1.
+        proposals_per_step: Meta-rewards proposed per agent call, >= 1.
         out_dir: Root folder of result files.
         env_kwargs: Further keyword arguments for ``gymnasium.make`` (JSON-able; recorded in
             ``env_spec``); must not contain ``preset`` or ``budget``.
@@ -432,8 +180,8 @@ def run(
         The written result (``status == "finished"``).
 
     Raises:
-        ValueError: If ``budget`` or ``group_size`` is < 1, or ``env_kwargs`` sets ``preset``
-            or ``budget``.
+        ValueError: If ``budget`` or ``proposals_per_step`` is < 1, or ``env_kwargs`` sets
+            ``preset`` or ``budget``.
         UnknownEnvError: If ``env_id`` is not registered.
         derl_bench.baselines.UnknownAgentError: If ``agent_name`` is not registered.
         derl_bench.store.StoreMismatchError: If the store holds a run with another
@@ -446,9 +194,9 @@ def run(
     """
     if budget < 1:
         raise ValueError(f"budget must be >= 1 meta-step, got {budget}")
-    if group_size < 1:
-        raise ValueError(f"group_size must be >= 1, got {group_size}")
-    _check_env_kwargs(preset, budget, env_kwargs)
+    if proposals_per_step < 1:
+        raise ValueError(f"proposals_per_step must be >= 1, got {proposals_per_step}")
+    check_env_kwargs(preset, budget, env_kwargs)
     factory = agent_factory(agent_name)  # unknown names fail before the env is built
     path = result_path(out_dir, env_id, agent_name, seed)
     spath = store_path(out_dir, env_id, agent_name, seed)
@@ -464,7 +212,7 @@ def run(
         env_kwargs=_jsonable(dict(env_kwargs or {})),
         preset=preset,
         budget=budget,
-        group_size=group_size,
+        proposals_per_step=proposals_per_step,
         agent=agent_name,
         agent_config=_jsonable(dict(agent_config or {})),
         seed=seed,
@@ -488,7 +236,7 @@ def run(
     if getattr(factory, "needs_checkpoints", False) is True and "keep_checkpoints" not in kwargs:
         kwargs["keep_checkpoints"] = str(path.parent / "checkpoints")
     try:
-        env = _make_env(env_id, preset, budget, kwargs)
+        env = make_env(env_id, preset, budget, kwargs)
     except BaseException:
         if store is not None:
             store.close()
@@ -498,19 +246,7 @@ def run(
             discard_store(spath)  # --no-resume, or nothing there
             store = RunStore.open(spath, config)
         return _run_episode(
-            env=env,
-            factory=factory,
-            store=store,
-            path=path,
-            env_id=env_id,
-            agent_name=agent_name,
-            budget=budget,
-            seed=seed,
-            preset=preset,
-            group_size=group_size,
-            agent_config=agent_config,
-            progress=progress,
-            say=say,
+            config, env, factory, store, path, agent_config, progress=progress, say=say
         )
     finally:
         if store is not None:
@@ -522,128 +258,101 @@ def run(
 
 
 def _run_episode(
-    *,
+    run_config: RunConfig,
     env: gymnasium.Env,
     factory: Callable[..., Any],
     store: RunStore,
     path: Path,
-    env_id: str,
-    agent_name: str,
-    budget: int,
-    seed: int,
-    preset: str,
-    group_size: int,
     agent_config: Mapping[str, Any] | None,
+    *,
     progress: bool,
     say: Callable[[str], None],
 ) -> RunResult:
     """The body of :func:`run` once the env is made and the store is open."""
+    env_id, agent_name = run_config.env_id, run_config.agent
+    budget, seed = run_config.budget, run_config.seed
+    # -- the agent, built for the env's primitives ------------------------------------------------
     spec = json.loads(env.spec.to_json()) if env.spec is not None else {}
     base = env.unwrapped
     primitive_names = tuple(base.primitive_set.names)
     config = {**(agent_config or {}), "primitive_names": list(primitive_names), "seed": seed}
     agent = factory(**{**config, "primitive_names": primitive_names})
-    agent_record = {"name": agent_name, "config": _jsonable(config)}
+    agent_record: AgentRecord = {"name": agent_name, "config": _jsonable(config)}
     if isinstance(getattr(agent, "config", None), Mapping):
         agent_record["config"] = _jsonable(dict(agent.config))
-    stored = store.steps
+
+    # -- the meta-steps: replayed from the store where stored, else trained ----------------------
+    meta_steps = ResumableSteps(store, env)
     if store.existed:
         store.note_resume()
-        say(f"resuming: {len(stored)} of {budget} meta-steps done ({store.path})")
-    started_at = store.started_at
+        say(f"resuming: {len(meta_steps.stored)} of {budget} meta-steps done ({store.path})")
     steps: list[MetaStepRecord] = []
     test: Mapping[str, Any] | None = None
 
     def record(status: Literal["finished", "failed"], error: str | None) -> ResultRecord:
-        test_cost = None if test is None else cost_record(test["cost"], "evaluate_test()['cost']")
-        costs = [step["cost"] for step in steps] + ([test_cost] if test_cost else [])
-        return ResultRecord(
-            schema_version=SCHEMA_VERSION,
-            derl_bench_version=derl_bench_version(),
-            git_hash=git_hash(),
+        return result_record(
             env_id=env_id,
             env_spec=spec,
-            preset=str(getattr(base, "preset", preset)),
-            data_hashes=dict(data_hashes()),
-            agent=agent_record,  # type: ignore[typeddict-item]
+            preset=str(getattr(base, "preset", run_config.preset)),
+            agent=agent_record,
             seed=seed,
             budget=budget,
-            group_size=group_size,
+            proposals_per_step=run_config.proposals_per_step,
             meta_steps=steps,
-            best=best_meta_step(steps),
-            test_success=None if test is None else finite_or_none(test["test_success"]),
-            n_test=None if test is None else int(test["n_test"]),
-            test_cost=test_cost,
-            total_cost=sum_costs(costs),
-            hardware=hardware_info(),
-            provenance=provenance(torch_threads=getattr(base, "torch_threads", None)),
-            started_at=started_at,
-            finished_at=utc_now(),
+            test=test,
+            started_at=store.started_at,
+            torch_threads=getattr(base, "torch_threads", None),
             status=status,
             error=error,
         )
 
     description = f"{env_id} · {agent_name} · seed {seed}"
     try:
-        with _progress(progress, budget, description) as bar:
+        with progress_bar(progress, budget, description) as bar:
             observation, _ = env.reset(seed=seed)
-            view = _ObservationView(observation)
-            if stored and not view.builds_history:
+            view = ObservationView(observation)
+            if meta_steps.stored and not view.builds_history:
                 warnings.warn(
                     f"{env_id}'s observation is not in the MetaRewardEnv format, so the runner "
                     f"cannot rebuild it; after this resume the agent's observation lacks the "
-                    f"{len(stored)} replayed meta-steps",
+                    f"{len(meta_steps.stored)} replayed meta-steps",
                     RuntimeWarning,
                     stacklevel=3,
                 )
+
+            # -- the outer loop: propose a round, step each proposal, update the agent -------
             stop = False
             while not stop and len(steps) < budget:
-                n = min(group_size, budget - len(steps))
-                has_warm_start, warm_start = _warm_start_hook(agent)
-                warm_start_pending = has_warm_start
+                n = min(run_config.proposals_per_step, budget - len(steps))
+                warm_start = _WarmStart(agent, base)  # DERL-pop: before the first training
                 proposals = list(agent.propose(view.observation, n))[:n]
                 if not proposals:
                     raise RuntimeError(f"agent {agent_name!r} proposed no meta-reward")
                 results: list[StepResult] = []
                 for meta_reward in proposals:
                     index = len(steps)
-                    if index < len(stored):
-                        done = stored[index]
-                        if done.meta_reward != meta_reward:
-                            raise AgentNotDeterministicError(
-                                index, meta_reward, done.meta_reward, store.path
-                            )
-                        reward, info = done.reward, done.info
-                        stop = done.terminated or done.truncated
+                    replayed = meta_steps.is_stored(index)
+                    done = meta_steps.step(index, meta_reward, before_training=warm_start.apply)
+                    stop = done.terminated or done.truncated
+                    step = meta_step_record(index, meta_reward, done.reward, done.info)
+                    steps.append(step)
+                    if replayed:
                         bar.replayed(1)
                     else:
-                        if warm_start_pending:
-                            base.set_warm_start(warm_start)
-                            warm_start_pending = False
-                        observation, reward, terminated, truncated, raw_info = env.step(meta_reward)
-                        if "meta_step" in raw_info:  # the env counts from 0 after a resume
-                            raw_info = {**raw_info, "meta_step": index}
-                        done = store.add_step(
-                            meta_reward,
-                            float(reward),
-                            raw_info,
-                            terminated=bool(terminated),
-                            truncated=bool(truncated),
-                        )
-                        reward, info = done.reward, done.info
-                        stop = done.terminated or done.truncated
-                        view.env_stepped(observation)
-                    step = meta_step_record(index, meta_reward, reward, info)
-                    steps.append(step)
-                    view.append(meta_reward, reward, info)
-                    results.append(StepResult(meta_reward=meta_reward, reward=reward, info=info))
-                    if index >= len(stored):
+                        view.env_stepped(meta_steps.last_observation)
+                    view.append(meta_reward, done.reward, done.info)
+                    results.append(
+                        StepResult(meta_reward=meta_reward, reward=done.reward, info=done.info)
+                    )
+                    if not replayed:
                         bar.step(
                             meta_reward, step["validation_success"], step["cost"]["wall_seconds"]
                         )
                     if stop:
                         break
                 agent.update(results)
+
+            # -- the test: a fresh policy under the best meta-reward, once -------------------
             best = best_meta_step(steps)
             if best is not None:
                 stored_test = store.test
@@ -654,25 +363,98 @@ def _run_episode(
                     test = _jsonable(dict(base.evaluate_test(best["meta_reward"])))
                     store.set_test(best["meta_reward"], test)
     except BaseException as exc:
-        error = _error_text(exc)
-        try:
-            store.mark_failed(error)
-        except Exception as store_exc:
-            warnings.warn(
-                f"could not mark the run failed in {store.path}: {store_exc}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        try:
-            _write(path, record("failed", error))
-        except Exception as write_exc:  # keep the original error, report this one
-            warnings.warn(
-                f"could not write the failed run's result to {path}: {write_exc}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        _record_failure(store, path, record, exc)
         raise
     final = record("finished", None)
     written = _write(path, final)
     store.finish(final)
     return RunResult(path=written, record=final)
+
+
+def _record_failure(
+    store: RunStore,
+    path: Path,
+    record: Callable[[Literal["finished", "failed"], str | None], ResultRecord],
+    exc: BaseException,
+) -> None:
+    """Mark the store failed and write the failed run's result file (warn if either fails)."""
+    error = _error_text(exc)
+    try:
+        store.mark_failed(error)
+    except Exception as store_exc:
+        warnings.warn(
+            f"could not mark the run failed in {store.path}: {store_exc}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    try:
+        _write(path, record("failed", error))
+    except Exception as write_exc:  # keep the original error, report this one
+        warnings.warn(
+            f"could not write the failed run's result to {path}: {write_exc}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+def run_many(
+    env_id: str,
+    agent_names: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    budget: int,
+    preset: str,
+    proposals_per_step: int,
+    out_dir: str | Path,
+    progress: bool = True,
+    resume: bool = True,
+    notify: Callable[[str], None] | None = None,
+    on_run_start: Callable[[str, int], None] | None = None,
+    on_run_end: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Run every agent on ``env_id`` with every seed (agents outer, seeds inner), one by one.
+
+    Each run is :func:`run` with the same arguments; the first failure propagates (the runs
+    before it are finished and their files written; ``on_run_end`` has seen them).
+
+    Args:
+        env_id: Gymnasium id.
+        agent_names: Agent registry names.
+        seeds: Seeds, one run each.
+        budget: Outer budget per run.
+        preset: Inner-training preset.
+        proposals_per_step: Meta-rewards proposed per agent call.
+        out_dir: Root folder of result files.
+        progress: Show a progress bar per run.
+        resume: As for :func:`run`.
+        notify: As for :func:`run`.
+        on_run_start: Called with ``(agent_name, seed)`` before each run.
+        on_run_end: Called with each finished run's :class:`RunResult`.
+
+    Returns:
+        The finished runs, in order.
+
+    Raises:
+        Exception: Whatever :func:`run` raised for the failing run.
+    """
+    results: list[RunResult] = []
+    for agent_name in agent_names:
+        for seed in seeds:
+            if on_run_start is not None:
+                on_run_start(agent_name, seed)
+            result = run(
+                env_id,
+                agent_name,
+                budget=budget,
+                seed=seed,
+                preset=preset,
+                proposals_per_step=proposals_per_step,
+                out_dir=out_dir,
+                progress=progress,
+                resume=resume,
+                notify=notify,
+            )
+            results.append(result)
+            if on_run_end is not None:
+                on_run_end(result)
+    return results

@@ -1,3 +1,4 @@
+# Over 450 lines: one SQLite store class (schema, locking, resume checks), read as a whole.
 """The SQLite store of one run: every finished meta-step, committed at once, so runs resume.
 
 :func:`derl_bench.runner.run` keeps one store per run beside its result file, at
@@ -32,7 +33,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from derl_bench.results import utc_now
+from derl_bench.results import upgrade_result, utc_now
 
 __all__ = [
     "STORE_VERSION",
@@ -127,7 +128,7 @@ class RunConfig:
     """Inner-training preset, e.g. ``"smoke"``."""
     budget: int
     """Outer budget, in meta-steps."""
-    group_size: int
+    proposals_per_step: int
     """Meta-rewards proposed per agent call."""
     agent: str
     """Agent registry name."""
@@ -155,6 +156,8 @@ class RunConfig:
             None if all are equal.
         """
         mine = self.to_json()
+        if "group_size" in stored and "proposals_per_step" not in stored:  # before schema 2
+            stored = {**stored, "proposals_per_step": stored["group_size"]}
         for item in fields(self):
             if stored.get(item.name) != mine[item.name]:
                 return item.name, stored.get(item.name), mine[item.name]
@@ -418,9 +421,9 @@ class RunStore:
 
     @property
     def result(self) -> dict[str, Any] | None:
-        """The final result record of a finished run, or None."""
+        """The final result record of a finished run (in the current schema version), or None."""
         raw = self._run_column("result")
-        return None if raw is None else json.loads(raw)
+        return None if raw is None else upgrade_result(json.loads(raw))
 
     @property
     def resumes(self) -> list[dict[str, Any]]:

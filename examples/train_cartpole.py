@@ -16,7 +16,7 @@ import logging
 
 import torch
 
-from derl_bench.baselines.es_rl import ESRLHybrid
+from derl_bench.inner.es_rl import ESRLHybrid
 
 
 def main() -> None:

@@ -10,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
 
+# The layer contract (.importlinter, DESIGN.md "Layers"): a back-edge fails here, before pytest.
+.venv/bin/lint-imports
+
 status=0
 .venv/bin/python -m pytest -q "$@" || status=$?
 if (( status == 5 )); then

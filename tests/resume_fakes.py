@@ -210,7 +210,7 @@ def register_env() -> None:
         )
 
 
-def main(out_dir: str, counter: str, budget: int, group_size: int, sleep: float) -> None:
+def main(out_dir: str, counter: str, budget: int, proposals_per_step: int, sleep: float) -> None:
     """Run the FAKE env with the FAKE agent once (the killed subprocess of a test)."""
     import derl_bench.baselines.base as base
     from derl_bench.runner import run
@@ -223,7 +223,7 @@ def main(out_dir: str, counter: str, budget: int, group_size: int, sleep: float)
         budget=budget,
         seed=0,
         preset="smoke",
-        group_size=group_size,
+        proposals_per_step=proposals_per_step,
         out_dir=out_dir,
         env_kwargs={"counter": counter, "sleep": sleep},
         progress=False,

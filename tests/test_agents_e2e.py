@@ -21,8 +21,8 @@ from derl_bench.runner import run
 pytestmark = pytest.mark.slow
 
 ENV = "DERL-CartPole-v0"
-SMALL = {"inner_overrides": {"inner_steps": 2, "tasks_per_step": 2, "n_val": 4, "n_test": 4}}
-NAMES = get_primitive_set("agent").names
+SMALL = {"inner_overrides": {"max_steps": 2, "tasks_per_step": 2, "n_val": 4, "n_test": 4}}
+NAMES = get_primitive_set("episode").names
 
 
 @pytest.mark.parametrize("agent", [a for a in list_agents() if a != "derl_pop"])
@@ -33,7 +33,7 @@ def test_agent_runs_end_to_end_on_cartpole(agent: str, tmp_path: Path) -> None:
         budget=2,
         seed=0,
         preset="smoke",
-        group_size=2,
+        proposals_per_step=2,
         out_dir=tmp_path,
         env_kwargs=SMALL,
         progress=False,
@@ -56,7 +56,7 @@ def test_derl_pop_warm_starts_from_real_checkpoints_with_lineage(tmp_path: Path)
         budget=4,
         seed=0,
         preset="smoke",
-        group_size=2,
+        proposals_per_step=2,
         out_dir=tmp_path,
         env_kwargs=SMALL,
         progress=False,

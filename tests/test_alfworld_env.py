@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from derl_bench.envs.agent import Trajectory
 from derl_bench.envs.alfworld import (
     ENV_CARD,
     L2_HELD_OUT_TYPES,
@@ -32,8 +31,9 @@ from derl_bench.envs.alfworld import (
     task_type_of,
 )
 from derl_bench.envs.data import DataFileMissing
-from derl_bench.primitives.agent import AGENT_PRIMITIVES
+from derl_bench.envs.episode import Trajectory
 from derl_bench.primitives.base import EPSILON
+from derl_bench.primitives.episode import EPISODE_PRIMITIVES
 
 
 def _have_data() -> bool:
@@ -265,7 +265,7 @@ def test_planner_expert_solves_a_game_of_every_split_and_g1_is_one(planner_env):
         trajectory = _play(planner_env, game, lambda info: info["expert_plan"][0])
         assert trajectory.success, game
         trajectories.append(trajectory)
-    values = AGENT_PRIMITIVES.compute(trajectories, [None] * len(trajectories))
+    values = EPISODE_PRIMITIVES.compute(trajectories, [None] * len(trajectories))
     np.testing.assert_allclose(values[:, 0], 1.0 + EPSILON)
     assert np.all(values[:, 1:] >= EPSILON) and np.all(values[:, 1:] <= 1.0 + EPSILON)
 
@@ -284,7 +284,7 @@ def test_handcoded_expert_solves_games_of_every_split():
     finally:
         env.close()
     assert [t.success for t in trajectories] == [True, True, True]
-    values = AGENT_PRIMITIVES.compute(trajectories, [None] * 3)
+    values = EPISODE_PRIMITIVES.compute(trajectories, [None] * 3)
     np.testing.assert_allclose(values[:, 0], 1.0 + EPSILON)
 
 

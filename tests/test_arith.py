@@ -13,11 +13,12 @@ from derl_bench.envs.arith import (
     WARMUP_SEED_START,
     arith_record,
     arith_task_splits,
-    build_arith_domain,
     generate_problem,
     solution_text,
 )
-from derl_bench.inner.presets import PRESET_NAMES, arith_preset
+from derl_bench.inner.base import PRESET_NAMES
+from derl_bench.inner.lm_presets import lm_preset
+from derl_bench.meta_env.math_domains import build_arith
 from derl_bench.primitives import get_primitive_set
 from derl_bench.primitives.base import EPSILON
 
@@ -94,26 +95,26 @@ def test_warm_up_formats_move_exactly_the_format_primitives() -> None:
 
 def test_presets_are_valid_and_unknown_ones_are_rejected() -> None:
     for name in PRESET_NAMES:
-        assert arith_preset(name).max_steps >= 1
-    assert arith_preset("smoke").model == "tiny-arith"
+        assert lm_preset("arith", name).max_steps >= 1
+    assert lm_preset("arith", "smoke").model == "tiny-arith"
     with pytest.raises(ValueError, match="smoke, cpu, paper"):
-        arith_preset("fast")
+        lm_preset("arith", "fast")
 
 
 def test_builder_is_cheap_and_sizes_the_splits_by_the_preset() -> None:
     heavy_before = "torch" in sys.modules
-    domain = build_arith_domain(preset="smoke", inner_overrides={"n_val": 16})
+    domain = build_arith(preset="smoke", inner_overrides={"n_val": 16})
     assert domain.name == "arith" and domain.n_val == 16 and domain.n_test == 32
     assert domain.primitive_set.names == ("g1", "g2", "g3", "g4")
     assert len(domain.trainer.d_in) == 256
     assert heavy_before or "torch" not in sys.modules  # the policy is built lazily
     with pytest.raises(ValueError, match="generated locally"):
-        build_arith_domain(preset="smoke", data_source="hf")
+        build_arith(preset="smoke", data_source="hf")
 
 
 @pytest.mark.slow
 def test_warmed_up_policy_solves_some_but_not_all_validation_problems() -> None:
-    domain = build_arith_domain(preset="cpu")
+    domain = build_arith(preset="cpu")
     initial = domain.trainer.evaluate_initial()
     assert 0.0 < initial.success < 1.0
     # The mixed warm-up format leaves room for the format primitive to move both ways.
@@ -126,7 +127,7 @@ def _arith_env(monkeypatch: pytest.MonkeyPatch, **kwargs: object):  # noqa: ANN2
     from derl_bench.meta_env.meta_reward_env import MetaRewardEnv
 
     if "arith" not in domains.DOMAINS:
-        monkeypatch.setitem(domains.DOMAINS, "arith", build_arith_domain)
+        monkeypatch.setitem(domains.DOMAINS, "arith", build_arith)
     return MetaRewardEnv("arith", **kwargs)  # type: ignore[arg-type]
 
 

@@ -8,24 +8,24 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import derl_bench  # noqa: F401  (registers the ids)
-from derl_bench.envs.agent import AgentTask, Trajectory
 from derl_bench.envs.classic import TEST_SEED_START, ClassicControlInnerEnv, classic_splits
+from derl_bench.envs.episode import EpisodeTask, Trajectory
 from derl_bench.primitives import EPSILON
-from derl_bench.primitives.agent import AGENT_PRIMITIVES
+from derl_bench.primitives.episode import EPISODE_PRIMITIVES
 
 IDS = ["DERL-CartPole-v0", "DERL-Pendulum-v0"]
 
 
 def _play(domain: str, controller, seed: int):  # noqa: ANN001, ANN202
     env = ClassicControlInnerEnv(domain)
-    obs, info = env.reset(options={"task": AgentTask(domain=domain, task_id="", seed=seed)})
+    obs, info = env.reset(options={"task": EpisodeTask(domain=domain, task_id="", seed=seed)})
     scores, terminated, truncated = [], False, False
     while not (terminated or truncated):
         obs, _, terminated, truncated, info = env.step(controller(obs))
         scores.append(info["step_score"])
     env.close()
     return Trajectory(
-        task=AgentTask(domain=domain, task_id="", seed=seed),
+        task=EpisodeTask(domain=domain, task_id="", seed=seed),
         step_scores=np.array(scores),
         success=info["success"],
         n_steps=len(scores),
@@ -40,7 +40,7 @@ def _cartpole_pd(obs):  # noqa: ANN001, ANN202
 def test_cartpole_balanced_for_500_steps_is_success_with_g1_one() -> None:
     trajectory, terminated = _play("cartpole", _cartpole_pd, seed=0)
     assert trajectory.n_steps == 500 and not terminated and trajectory.success
-    values = AGENT_PRIMITIVES.compute([trajectory], [None])[0]
+    values = EPISODE_PRIMITIVES.compute([trajectory], [None])[0]
     assert values[0] == 1 + EPSILON
     assert values[1:].min() > 0.5  # upright and centred most of the time
 

@@ -13,7 +13,7 @@ import pytest
 from test_runner import FAKE_ENV_ID, TEST_CALLS, register_fake_env
 from typer.testing import CliRunner
 
-from derl_bench.cli import DEFAULT_PRESET, app
+from derl_bench.cli import MAIN_JOB_PRESET, app
 from derl_bench.envs.data import DATA_ENV_VAR
 from derl_bench.results import load_result
 from derl_bench.runner import derl_env_ids
@@ -84,7 +84,14 @@ def test_run_unknown_agent_exits_2(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args", [["--preset", "fast"], ["--seeds", "0,x"], ["--budget", "0"], ["--group-size", "0"]]
+    "args",
+    [
+        ["--preset", "fast"],
+        ["--seeds", "0,x"],
+        ["--budget", "0"],
+        ["--proposals", "0"],
+        ["--group-size", "0"],
+    ],
 )
 def test_run_bad_options_exit_2(tmp_path, args):
     result = _invoke("run", "--env", FAKE_ENV_ID, "--out", str(tmp_path), *args)
@@ -99,7 +106,8 @@ def test_run_defaults_are_the_main_job():
     assert cli.DEFAULT_AGENT == "heuristic"
     assert cli.DEFAULT_BUDGET == 3
     assert cli.DEFAULT_SEEDS == "0"
-    assert DEFAULT_PRESET in ("smoke", "cpu")
+    assert cli.DEFAULT_PROPOSALS_PER_STEP == 3
+    assert MAIN_JOB_PRESET in ("smoke", "cpu")
 
 
 def test_run_fake_env_seeds_table_and_files(tmp_path):
@@ -126,6 +134,16 @@ def test_run_fake_env_seeds_table_and_files(tmp_path):
         assert str(path) in result.output
     assert len(TEST_CALLS) == 2
     assert "best meta-reward" in result.output and "test success" in result.output
+
+
+def test_run_deprecated_group_size_option_still_sets_proposals_per_step(tmp_path):
+    args = ["run", "--env", FAKE_ENV_ID, "--budget", "3", "--out", str(tmp_path), "--no-progress"]
+    result = _invoke(*args, "--group-size", "2")
+    assert result.exit_code == 0, result.output
+    assert "--group-size is deprecated" in result.output
+    record = load_result(tmp_path / FAKE_ENV_ID / "heuristic" / "seed0.json")
+    assert record["proposals_per_step"] == 2 and "group_size" not in record
+    assert "--group-size" not in _invoke("run", "--help").output  # hidden
 
 
 def test_run_crash_reports_partial_file(tmp_path, monkeypatch):
@@ -227,7 +245,7 @@ def test_run_help_shows_resume_option():
 
 def test_run_interrupted_then_same_command_resumes(tmp_path, monkeypatch):
     fakes, counter = _counting_env(monkeypatch, tmp_path)
-    args = ["run", "--env", fakes.ENV_ID, "--budget", "4", "--group-size", "3"]
+    args = ["run", "--env", fakes.ENV_ID, "--budget", "4", "--proposals", "3"]
     args += ["--out", str(tmp_path / "out"), "--no-progress"]
     monkeypatch.setenv(fakes.INTERRUPT_VAR, "2")
     interrupted = _invoke(*args)
@@ -276,7 +294,7 @@ def test_plot_writes_pngs_and_lists_them(tmp_path):
         env_id="DERL-Test-v0",
         agent="a",
         seed=0,
-        group_size=2,
+        proposals_per_step=2,
         steps=[("g1", 0.2), ("g1 + g2", 0.5), ("g1 * g2", 0.4)],
     )
     result = _invoke("plot", str(tmp_path))
@@ -305,7 +323,7 @@ def test_compare_runs_every_agent_and_seed_then_writes_table_and_plots(tmp_path)
         "3",
         "--seeds",
         "0,1",
-        "--group-size",
+        "--proposals",
         "3",
         "--out",
         str(tmp_path),
@@ -333,7 +351,7 @@ def test_signal_writes_the_table_with_the_untrained_reference(tmp_path):
     # Real DERL-CartPole-v0 (smoke) cut to one GRPO iteration and 4 validation episodes.
     result = _invoke(
         "signal", "--env", "DERL-CartPole-v0", "--preset", "smoke", "--seeds", "0,1",
-        "--meta-rewards", "g1 + g2;-g1", "--inner", "inner_steps=1", "--inner", "n_val=4",
+        "--meta-rewards", "g1 + g2;-g1", "--inner", "max_steps=1", "--inner", "n_val=4",
         "--out", str(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -358,7 +376,7 @@ def test_signal_writes_the_table_with_the_untrained_reference(tmp_path):
         assert [set(m) for m in row["primitive_means"]] == [{"g1", "g2", "g3", "g4"}] * 2
     # The reference row is the initial policy of each seed, scored as evaluate_initial does.
     env = gymnasium.make(
-        "DERL-CartPole-v0", preset="smoke", inner_overrides={"inner_steps": 1, "n_val": 4}
+        "DERL-CartPole-v0", preset="smoke", inner_overrides={"max_steps": 1, "n_val": 4}
     )
     expected = [env.unwrapped.trainer.evaluate_initial(seed=s)[0].success for s in (0, 1)]
     env.close()
@@ -368,7 +386,7 @@ def test_signal_writes_the_table_with_the_untrained_reference(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--inner", "inner_steps"), "is not FIELD=JSON"),
+        (("--inner", "max_steps"), "is not FIELD=JSON"),
         (("--inner", "no_such_field=1"), "Unknown inner setting"),
         (("--meta-rewards", "g9"), "is invalid"),
     ],

@@ -1,4 +1,4 @@
-"""ES+RL hybrid (derl_bench.baselines.es_rl): config, shapes, merge, meta-reward, checkpoints."""
+"""ES+RL hybrid (derl_bench.inner.es_rl): config, shapes, merge, meta-reward, checkpoints."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from derl_bench.baselines.es_rl import EpisodeRecord, ESRLConfig, ESRLHybrid
-from derl_bench.baselines.es_rl.es import centered_ranks, es_gradient, sample_population
+from derl_bench.inner.es_rl import EpisodeRecord, ESRLConfig, ESRLHybrid
+from derl_bench.inner.es_rl.es import centered_ranks, es_gradient, sample_population
 
 torch.set_num_threads(1)
 

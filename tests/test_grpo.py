@@ -1,4 +1,4 @@
-"""The compact GRPO (derl_bench/inner/grpo.py) and the agent primitives, on real CartPole."""
+"""The compact episode GRPO (inner/episode_grpo_trainer.py) and its primitives, on CartPole."""
 
 from __future__ import annotations
 
@@ -6,21 +6,21 @@ import numpy as np
 import pytest
 import torch
 
-from derl_bench.envs.agent import AgentSplits, AgentTask, Trajectory
 from derl_bench.envs.classic import ClassicControlInnerEnv, classic_splits
-from derl_bench.inner.grpo import AgentGRPOTrainer, group_advantages, run_episodes
-from derl_bench.inner.grpo_config import AgentGRPOConfig
+from derl_bench.envs.episode import EpisodeSplits, EpisodeTask, Trajectory
+from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
+from derl_bench.inner.episode_grpo_trainer import EpisodeGRPOTrainer, group_advantages, run_episodes
 from derl_bench.inner.policies.mlp import MLPPolicy
 from derl_bench.meta_reward import parse
 from derl_bench.primitives import EPSILON, get_primitive_set
-from derl_bench.primitives.agent import AGENT_PRIMITIVES, thirds
+from derl_bench.primitives.episode import EPISODE_PRIMITIVES, thirds
 
-AGENT = get_primitive_set("agent")
+AGENT = get_primitive_set("episode")
 
 
 def _traj(scores, success=False):  # noqa: ANN001, ANN202
     return Trajectory(
-        task=AgentTask(domain="t", task_id="x"),
+        task=EpisodeTask(domain="t", task_id="x"),
         step_scores=np.asarray(scores, dtype=float),
         success=success,
         n_steps=len(scores),
@@ -28,7 +28,7 @@ def _traj(scores, success=False):  # noqa: ANN001, ANN202
 
 
 def test_agent_primitives_follow_the_papers_worked_example() -> None:
-    values = AGENT_PRIMITIVES.compute([_traj([1, 0, 1, 1, 0, 0], success=True)], [None])
+    values = EPISODE_PRIMITIVES.compute([_traj([1, 0, 1, 1, 0, 0], success=True)], [None])
     np.testing.assert_allclose(values[0], [1 + EPSILON, 0.5 + EPSILON, 1 + EPSILON, EPSILON])
 
 
@@ -58,24 +58,24 @@ def test_group_advantages_normalise_within_groups() -> None:
 
 
 def test_splits_must_be_disjoint() -> None:
-    task = AgentTask(domain="d", task_id="a")
+    task = EpisodeTask(domain="d", task_id="a")
     with pytest.raises(ValueError, match="both d_in and test"):
-        AgentSplits(level="", d_in=(task,), val=(), test=(task,))
+        EpisodeSplits(level="", d_in=(task,), val=(), test=(task,))
 
 
 def test_config_rejects_bad_values_with_the_value_quoted() -> None:
     with pytest.raises(ValueError, match="group_size must be >= 2.*got 1"):
-        AgentGRPOConfig(
-            inner_steps=1, tasks_per_step=1, group_size=1, max_episode_steps=5, learning_rate=1e-3
+        EpisodeGRPOConfig(
+            max_steps=1, tasks_per_step=1, group_size=1, max_episode_steps=5, learning_rate=1e-3
         )
-    with pytest.raises(ValueError, match="clip_epsilon"):
-        AgentGRPOConfig(
-            inner_steps=1,
+    with pytest.raises(ValueError, match="epsilon"):
+        EpisodeGRPOConfig(
+            max_steps=1,
             tasks_per_step=1,
             group_size=2,
             max_episode_steps=5,
             learning_rate=1e-3,
-            clip_epsilon=1.5,
+            epsilon=1.5,
         )
 
 
@@ -86,7 +86,7 @@ def _policy(seed: int = 0) -> MLPPolicy:
 
 def test_run_episodes_returns_one_trajectory_per_task_in_order_with_padding() -> None:
     envs = [ClassicControlInnerEnv("cartpole") for _ in range(3)]
-    tasks = [AgentTask(domain="cartpole", task_id="CartPole-v1", seed=s) for s in range(5)]
+    tasks = [EpisodeTask(domain="cartpole", task_id="CartPole-v1", seed=s) for s in range(5)]
     episodes = run_episodes(
         envs,
         _policy(),
@@ -115,27 +115,27 @@ def test_policy_log_prob_matches_sampling_distribution() -> None:
     torch.testing.assert_close(policy.log_prob(records), expected)
 
 
-def _trainer(**overrides) -> AgentGRPOTrainer:  # noqa: ANN003
+def _trainer(**overrides) -> EpisodeGRPOTrainer:  # noqa: ANN003
     settings = dict(
-        inner_steps=10,
+        max_steps=10,
         tasks_per_step=4,
         group_size=8,
         max_episode_steps=500,
         learning_rate=1e-2,
-        ppo_epochs=4,
+        num_iterations=4,
         n_val=8,
         n_envs=32,
     )
     settings.update(overrides)
     probe = ClassicControlInnerEnv("cartpole")
-    return AgentGRPOTrainer(
+    return EpisodeGRPOTrainer(
         splits=classic_splits("cartpole", n_test=8),
         env_factory=lambda: ClassicControlInnerEnv("cartpole"),
         policy_factory=lambda seed: MLPPolicy(
             probe.observation_space, probe.action_space, seed=seed
         ),
         primitive_set=AGENT,
-        config=AgentGRPOConfig(**settings),
+        config=EpisodeGRPOConfig(**settings),
     )
 
 
@@ -154,14 +154,14 @@ def test_grpo_with_shaped_meta_reward_learns_to_balance_cartpole() -> None:
 def test_success_only_meta_reward_gives_no_signal_from_a_random_start() -> None:
     # Every episode of a random policy fails, so g1 is equal within each group: all
     # advantages are 0 and the policy must not change (GRPO's known cold-start problem).
-    trainer = _trainer(inner_steps=2, tasks_per_step=2, n_val=2)
+    trainer = _trainer(max_steps=2, tasks_per_step=2, n_val=2)
     result = trainer.train(parse("g1", primitive_names=AGENT.names), seed=0, init=None)
     assert all(row["loss"] == 0.0 for row in result.training_curve)
     assert result.validation.success == 0.0
 
 
 def test_same_seed_same_result_and_checkpoint_round_trip(tmp_path) -> None:  # noqa: ANN001
-    trainer = _trainer(inner_steps=2, tasks_per_step=2, n_val=4)
+    trainer = _trainer(max_steps=2, tasks_per_step=2, n_val=4)
     trainer.keep_checkpoints = str(tmp_path)
     reward = parse("g2 + g3", primitive_names=AGENT.names)
     first = trainer.train(reward, seed=3)

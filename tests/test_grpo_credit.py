@@ -1,4 +1,4 @@
-"""Reward-to-go credit and minibatches of the compact GRPO (derl_bench/inner/grpo.py)."""
+"""Reward-to-go credit and minibatches of the compact GRPO (inner/episode_grpo_trainer.py)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 from test_grpo import _traj
 
-from derl_bench.inner.credit import (
+from derl_bench.inner.advantages import (
     group_advantages,
     prefix_meta_rewards,
     reward_to_go_advantages,
 )
-from derl_bench.inner.grpo_config import AgentGRPOConfig
+from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
 from derl_bench.meta_reward import parse
 from derl_bench.primitives import EPSILON, PrimitiveSet, get_primitive_set
 
-AGENT = get_primitive_set("agent")
+AGENT = get_primitive_set("episode")
 # The same four primitives in a new set object: prefix_meta_rewards takes its generic path
 # (score every padded prefix with the primitives) instead of the vectorised one for g1..g4.
 GENERIC = PrimitiveSet(name="agent-copy", primitives=AGENT.primitives)
@@ -105,11 +105,11 @@ def test_episodes_of_different_lengths_in_one_group() -> None:
 
 def test_config_rejects_unknown_credit_and_bad_minibatches() -> None:
     base = dict(
-        inner_steps=1, tasks_per_step=1, group_size=2, max_episode_steps=5, learning_rate=1e-3
+        max_steps=1, tasks_per_step=1, group_size=2, max_episode_steps=5, learning_rate=1e-3
     )
     with pytest.raises(ValueError, match="credit must be"):
-        AgentGRPOConfig(**base, credit="per_token")  # type: ignore[arg-type]
+        EpisodeGRPOConfig(**base, credit="per_token")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="minibatches"):
-        AgentGRPOConfig(**base, minibatches=0)  # type: ignore[arg-type]
+        EpisodeGRPOConfig(**base, minibatches=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="credit_gamma"):
-        AgentGRPOConfig(**base, credit_gamma=1.5)  # type: ignore[arg-type]
+        EpisodeGRPOConfig(**base, credit_gamma=1.5)  # type: ignore[arg-type]

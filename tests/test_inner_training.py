@@ -8,9 +8,9 @@ import torch
 
 import derl_bench  # noqa: F401
 from derl_bench.envs.math_tasks import math_task_splits
-from derl_bench.inner.lm_grpo import LMGRPOTrainer
+from derl_bench.inner.lm_grpo_trainer import LMGRPOTrainer
 from derl_bench.inner.lm_policy import load_policy
-from derl_bench.inner.presets import math_preset
+from derl_bench.inner.lm_presets import lm_preset
 from derl_bench.meta_reward import parse
 from derl_bench.primitives import get_primitive_set
 
@@ -26,7 +26,7 @@ def gsm8k_trainer() -> LMGRPOTrainer:
         train_pool=splits.train_pool,
         test=splits.test,
         primitive_set=get_primitive_set("math"),
-        config=math_preset("smoke"),
+        config=lm_preset("gsm8k", "smoke"),
     )
 
 
@@ -95,7 +95,7 @@ def test_heuristic_run_on_real_gsm8k_writes_a_schema_valid_result(tmp_path) -> N
         budget=3,
         seed=0,
         preset="smoke",
-        group_size=3,
+        proposals_per_step=3,
         out_dir=tmp_path,
         env_kwargs={"inner_overrides": {"max_steps": 2, "n_val": 8, "n_test": 8}},
         progress=False,

@@ -12,15 +12,10 @@ import numpy as np
 import pytest
 
 from derl_bench.meta_reward import parse
-from derl_bench.plots import (
-    STRUCTURES,
-    classify_structure,
-    load_run_dir,
-    plot_run_dir,
-    primitive_usage,
-    structure_shares,
-    validation_curves,
-)
+from derl_bench.meta_reward.structure import STRUCTURES, classify_structure
+from derl_bench.report.aggregate import primitive_usage, structure_shares, validation_curves
+from derl_bench.report.load import load_run_dir
+from derl_bench.report.plots import plot_run_dir
 from derl_bench.results import SCHEMA_VERSION, hardware_info, utc_now, write_result
 from derl_bench.runner import result_path
 
@@ -35,7 +30,7 @@ def write_synthetic_result(
     env_id: str,
     agent: str,
     seed: int,
-    group_size: int,
+    proposals_per_step: int,
     steps: list[tuple[str, float | None]],
 ) -> Path:
     """Write TEST DATA: a schema-valid result whose meta-steps are ``(text, validation)``.
@@ -74,7 +69,7 @@ def write_synthetic_result(
         "agent": {"name": agent, "config": {"primitive_names": list(names), "seed": seed}},
         "seed": seed,
         "budget": len(steps),
-        "group_size": group_size,
+        "proposals_per_step": proposals_per_step,
         "meta_steps": meta_steps,
         "best": None
         if best is None
@@ -108,7 +103,7 @@ def _two_seeds(out: Path) -> None:
         env_id="DERL-Test-v0",
         agent="a",
         seed=0,
-        group_size=2,
+        proposals_per_step=2,
         steps=[("g1", 0.2), ("g1 * g2", 0.4), ("-(g1 + g2)", 0.1), ("(g1", None)],
     )
     write_synthetic_result(
@@ -116,7 +111,7 @@ def _two_seeds(out: Path) -> None:
         env_id="DERL-Test-v0",
         agent="a",
         seed=1,
-        group_size=2,
+        proposals_per_step=2,
         steps=[("g1 + g3", 0.6), ("g2", None), ("g1 / (g2 + 1)", 0.8), ("g1 + g4", 0.3)],
     )
     write_synthetic_result(
@@ -124,7 +119,7 @@ def _two_seeds(out: Path) -> None:
         env_id="DERL-Test-v0",
         agent="b",
         seed=0,
-        group_size=3,
+        proposals_per_step=3,
         steps=[("g1", 0.5), ("g2", 0.5), ("g3", 0.5)],
     )
 
@@ -204,7 +199,12 @@ def test_structure_shares_per_iteration(tmp_path):
 def test_plot_run_dir_writes_three_nonempty_pngs_per_env(tmp_path):
     _two_seeds(tmp_path)
     write_synthetic_result(
-        tmp_path, env_id="DERL-Other-v0", agent="a", seed=0, group_size=1, steps=[("g1", 0.9)]
+        tmp_path,
+        env_id="DERL-Other-v0",
+        agent="a",
+        seed=0,
+        proposals_per_step=1,
+        steps=[("g1", 0.9)],
     )
     broken = tmp_path / "DERL-Test-v0" / "c" / "seed0.json"
     broken.parent.mkdir(parents=True)
@@ -243,14 +243,14 @@ def test_plot_run_dir_without_results_is_a_clear_error(tmp_path):
 
 
 def test_best_so_far_counts_a_run_without_valid_meta_rewards_as_0_like_the_table(tmp_path):
-    from derl_bench.tables import agent_rows
+    from derl_bench.report.tables import agent_rows
 
     write_synthetic_result(
-        tmp_path, env_id="DERL-Test-v0", agent="c", seed=0, group_size=2,
+        tmp_path, env_id="DERL-Test-v0", agent="c", seed=0, proposals_per_step=2,
         steps=[("g1", 0.6), ("g2", 0.2), ("g3", 0.8), ("g4", 0.1)],
     )  # fmt: skip
     write_synthetic_result(
-        tmp_path, env_id="DERL-Test-v0", agent="c", seed=1, group_size=2,
+        tmp_path, env_id="DERL-Test-v0", agent="c", seed=1, proposals_per_step=2,
         steps=[("(g1", None), ("g2 +", None), ("g1 *", None), (")", None)],
     )  # fmt: skip
     results = load_run_dir(tmp_path).results

@@ -254,7 +254,7 @@ def test_registry_loads_plugins_lazily(monkeypatch):
     )
     monkeypatch.setattr(registry, "_REGISTRY", fresh)
     monkeypatch.setattr(registry, "_LOADED", {})
-    assert list_primitive_sets() == ["agent", "broken", "math", "toy"]  # built-ins + plug-ins
+    assert list_primitive_sets() == ["broken", "episode", "math", "toy"]  # built-ins + plug-ins
     assert groups == ["derl_bench.primitives"]
     assert good.loads == 0  # listing does not import plug-ins
     assert get_primitive_set("toy") is toy

@@ -58,7 +58,7 @@ def good_result() -> dict:
         "agent": {"name": "heuristic", "config": {"seed": 0}},
         "seed": 0,
         "budget": 2,
-        "group_size": 2,
+        "proposals_per_step": 2,
         "meta_steps": [step, invalid],
         "best": {"meta_reward": "g1 + g2", "canonical": "g1 + g2", "validation_success": 0.5},
         "test_success": 0.25,
@@ -170,3 +170,28 @@ def test_load_result_validates(tmp_path):
     with pytest.raises(ResultSchemaError, match="hardware"):
         load_result(path)
     assert load_result(path, validate=False)["seed"] == 0
+
+
+def old_v1_result() -> dict:
+    """A result file as schema version 1 wrote it (``group_size``, before the rename)."""
+    obj = good_result()
+    obj["schema_version"] = 1
+    obj["group_size"] = obj.pop("proposals_per_step")
+    return obj
+
+
+def test_schema_v1_files_still_load_as_the_current_version(tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old_v1_result(), indent=2))
+    record = load_result(path)
+    assert record["schema_version"] == SCHEMA_VERSION == 2
+    assert record["proposals_per_step"] == 2 and "group_size" not in record
+    assert record["meta_steps"] == good_result()["meta_steps"]
+    validate_result(record)
+
+
+def test_schema_v2_rejects_the_old_field_name():
+    obj = good_result()
+    obj["group_size"] = obj.pop("proposals_per_step")
+    with pytest.raises(ResultSchemaError, match="proposals_per_step"):
+        validate_result(obj)

@@ -153,7 +153,7 @@ def _run(tmp_path, **kwargs: Any):
         "budget": 3,
         "seed": 0,
         "preset": "smoke",
-        "group_size": 3,
+        "proposals_per_step": 3,
         "out_dir": tmp_path,
         "progress": False,
     }
@@ -243,9 +243,9 @@ def test_run_ties_go_to_the_earliest(tmp_path):
     assert TEST_CALLS == ["g1 + g2"]
 
 
-@pytest.mark.parametrize(("budget", "group_size"), [(1, 3), (5, 2), (7, 3)])
-def test_run_stops_at_budget_and_calls_test_once(tmp_path, budget, group_size):
-    result = _run(tmp_path, budget=budget, group_size=group_size)
+@pytest.mark.parametrize(("budget", "proposals_per_step"), [(1, 3), (5, 2), (7, 3)])
+def test_run_stops_at_budget_and_calls_test_once(tmp_path, budget, proposals_per_step):
+    result = _run(tmp_path, budget=budget, proposals_per_step=proposals_per_step)
     steps = result.record["meta_steps"]
     assert [s["index"] for s in steps] == list(range(budget))
     assert len(TEST_CALLS) == 1
@@ -279,7 +279,7 @@ def test_run_batches_by_group_size(tmp_path, monkeypatch):
         budget=5,
         seed=1,
         preset="smoke",
-        group_size=2,
+        proposals_per_step=2,
         out_dir=tmp_path,
         progress=False,
     )
@@ -352,17 +352,17 @@ def test_unknown_env_id_is_a_clear_error(tmp_path):
             budget=1,
             seed=0,
             preset="smoke",
-            group_size=1,
+            proposals_per_step=1,
             out_dir=tmp_path,
             progress=False,
         )
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize(("budget", "group_size"), [(0, 1), (1, 0)])
-def test_bad_budget_or_group_size_rejected(tmp_path, budget, group_size):
+@pytest.mark.parametrize(("budget", "proposals_per_step"), [(0, 1), (1, 0)])
+def test_bad_budget_or_group_size_rejected(tmp_path, budget, proposals_per_step):
     with pytest.raises(ValueError, match=">= 1"):
-        _run(tmp_path, budget=budget, group_size=group_size)
+        _run(tmp_path, budget=budget, proposals_per_step=proposals_per_step)
 
 
 def test_progress_prints_one_line_per_meta_step(tmp_path, capsys):
@@ -411,7 +411,7 @@ def _run_agent(tmp_path, monkeypatch, name: str, cls: type, **kwargs: Any):
         "budget": 5,
         "seed": 0,
         "preset": "smoke",
-        "group_size": 2,
+        "proposals_per_step": 2,
         "out_dir": tmp_path,
         "progress": False,
     }

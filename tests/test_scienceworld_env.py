@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from derl_bench.envs.agent import AgentTask, Trajectory
+from derl_bench.envs.episode import EpisodeTask, Trajectory
 from derl_bench.envs.scienceworld import CPU_TASKS, L2_HELD_OUT_TASKS, SMOKE_TASKS, TASK_NAMES
 from derl_bench.envs.scienceworld_rules import (
     build_candidates,
@@ -23,17 +23,17 @@ from derl_bench.envs.scienceworld_rules import (
     step_checks,
     task_words,
 )
-from derl_bench.primitives.agent import AGENT_PRIMITIVES
 from derl_bench.primitives.base import EPSILON
+from derl_bench.primitives.episode import EPISODE_PRIMITIVES
 
 pytest.importorskip("scienceworld")
 
 FIND = "Your task is to find a(n) non-living thing. First, focus on the thing. Then, move it to the red box in the kitchen."  # noqa: E501
-FIND_TASK = AgentTask(
+FIND_TASK = EpisodeTask(
     domain="scienceworld", task_id="find-non-living-thing", variation=0,
     task_type="find-non-living-thing",
 )  # fmt: skip
-LIFESPAN_TASK = AgentTask(
+LIFESPAN_TASK = EpisodeTask(
     domain="scienceworld", task_id="lifespan-longest-lived", variation=0,
     task_type="lifespan-longest-lived",
 )  # fmt: skip
@@ -191,13 +191,13 @@ def test_gold_path_reaches_success_and_g1(env, task):
         n_steps=len(scores),
         actions=tuple(actions),
     )
-    values = AGENT_PRIMITIVES.compute([trajectory], [None])
+    values = EPISODE_PRIMITIVES.compute([trajectory], [None])
     assert values[0, 0] == pytest.approx(1.0 + EPSILON, abs=1e-12)
 
 
 @pytest.mark.slow
 def test_index_actions_wrong_focus_fails_and_step_limit_truncates(env):
-    plant = AgentTask(domain="scienceworld", task_id="find-plant", variation=0)
+    plant = EpisodeTask(domain="scienceworld", task_id="find-plant", variation=0)
     obs, info = env.reset(options={"task": plant})
     assert 0 < len(info["valid_actions"]) <= env.max_actions
     assert info["n_raw_valid_actions"] > len(info["valid_actions"])
@@ -303,7 +303,7 @@ def test_close_leaves_no_java_process_of_ours():
     pid = environment.java_pid
     assert pid in _java_children() - before
     with pytest.raises(ValueError, match="Unknown ScienceWorld task"):
-        environment.reset(options={"task": AgentTask(domain="scienceworld", task_id="nope")})
+        environment.reset(options={"task": EpisodeTask(domain="scienceworld", task_id="nope")})
     environment.close()
     environment.close()  # idempotent
     assert environment.java_pid is None

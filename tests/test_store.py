@@ -47,7 +47,7 @@ def _run(out: Path, counter: Path, **kwargs: Any):
         "budget": 7,
         "seed": 3,
         "preset": "smoke",
-        "group_size": 3,
+        "proposals_per_step": 3,
         "out_dir": out,
         "env_kwargs": {"counter": str(counter)},
         "progress": False,
@@ -79,13 +79,29 @@ def _config(**changes: Any) -> RunConfig:
         "env_kwargs": {},
         "preset": "smoke",
         "budget": 4,
-        "group_size": 2,
+        "proposals_per_step": 2,
         "agent": "heuristic",
         "agent_config": {},
         "seed": 0,
     }
     fields.update(changes)
     return RunConfig(**fields)
+
+
+def test_store_written_before_the_proposals_rename_still_resumes(tmp_path):
+    path = tmp_path / "run" / "seed0.sqlite"
+    with RunStore.open(path, _config()) as store:
+        store.add_step("g1", 0.5, {"valid": True}, terminated=False, truncated=False)
+    old = _config().to_json()
+    old["group_size"] = old.pop("proposals_per_step")  # as schema 1 stored it
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE run SET config = ? WHERE id = 1", (json.dumps(old),))
+    conn.close()
+    with RunStore.open(path, _config()) as store:
+        assert store.existed and [s.meta_reward for s in store.steps] == ["g1"]
+    with pytest.raises(StoreMismatchError, match="proposals_per_step"):
+        RunStore.open(path, _config(proposals_per_step=3))
 
 
 def test_store_uses_wal_and_commits_each_meta_step_at_once(tmp_path):
@@ -182,16 +198,17 @@ def test_interrupted_run_resumes_to_exactly_the_uninterrupted_meta_steps(
 
 
 def test_sigkill_mid_run_then_restart_finishes_without_redoing_anything(tmp_path):
-    budget, group_size = 6, 4
+    budget, proposals_per_step = 6, 4
     reference, reference_lines, _ = _reference(
-        tmp_path, budget=budget, group_size=group_size, seed=0
+        tmp_path, budget=budget, proposals_per_step=proposals_per_step, seed=0
     )
     out = tmp_path / "out"
     counter = tmp_path / "run.counter"
     sleep = 0.4
     code = (
         f"import sys; sys.path.insert(0, {str(TESTS_DIR)!r}); import resume_fakes; "
-        f"resume_fakes.main({str(out)!r}, {str(counter)!r}, {budget}, {group_size}, {sleep})"
+        f"resume_fakes.main({str(out)!r}, {str(counter)!r}, {budget}, {proposals_per_step}, "
+        f"{sleep})"
     )
     spath = store_path(out, ENV_ID, AGENT, 0)
     child = subprocess.Popen(
@@ -226,7 +243,7 @@ def test_sigkill_mid_run_then_restart_finishes_without_redoing_anything(tmp_path
         budget=budget,
         seed=0,
         preset="smoke",
-        group_size=group_size,
+        proposals_per_step=proposals_per_step,
         out_dir=out,
         env_kwargs={"counter": str(counter), "sleep": sleep},
         progress=False,
@@ -246,7 +263,7 @@ def test_finished_run_rerun_is_a_noop_that_rewrites_the_result(tmp_path, monkeyp
     first.path.unlink()
 
     made: list[str] = []
-    monkeypatch.setattr(derl_bench.runner, "_make_env", lambda *a, **k: made.append("env"))
+    monkeypatch.setattr(derl_bench.runner, "make_env", lambda *a, **k: made.append("env"))
     messages: list[str] = []
     again = _run(tmp_path / "out", counter, notify=messages.append)
     assert made == []  # no env, no agent, no training
@@ -322,11 +339,11 @@ def test_nondeterministic_agent_is_detected_on_resume(tmp_path, monkeypatch):
 
 def test_runner_observation_matches_the_env_observation(tmp_path):
     """The runner-built observation equals the FAKE env's own at every round of a fresh run."""
-    from derl_bench.runner import _ObservationView
+    from derl_bench.resume import ObservationView
 
     env = resume_fakes.CountingFakeEnv(budget=5, counter=str(tmp_path / "c"))
     observation, _ = env.reset(seed=0)
-    view = _ObservationView(observation)
+    view = ObservationView(observation)
     assert view.builds_history
     for action in ["g1", "g1 +", "2*g2 + g1", "(g1"]:
         observation, reward, _, _, info = env.step(action)
@@ -346,7 +363,7 @@ def test_runner_observation_matches_the_real_meta_reward_env(tmp_path):
     import gymnasium
 
     from derl_bench.inner.base import Cost, EvalResult, InnerResult
-    from derl_bench.runner import _ObservationView
+    from derl_bench.resume import ObservationView
 
     class FakeTrainer:  # FAKE inner trainer for unit tests only
         def train(self, meta_reward, *, seed, init=None):
@@ -363,7 +380,7 @@ def test_runner_observation_matches_the_real_meta_reward_env(tmp_path):
     env = gymnasium.make("DERL-GSM8K-v0", preset="smoke", budget=4)
     env.unwrapped.trainer = FakeTrainer()
     observation, _ = env.reset(seed=0)
-    view = _ObservationView(observation)
+    view = ObservationView(observation)
     assert view.builds_history
     for action in ["g1 + 0.50 * g2", "g1 + ", "g3*(g1+1)", "bad\x00text"]:
         observation, reward, _, _, info = env.step(action)

@@ -9,7 +9,7 @@ from gymnasium.utils.env_checker import check_env
 from tiny_text_lm import tiny_text_lm
 
 import derl_bench  # noqa: F401  (registers the ids)
-from derl_bench.inner.grpo_config import AgentGRPOConfig
+from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
 
 SCIENCEWORLD_IDS = [f"DERL-ScienceWorld-L{i}-v0" for i in range(3)]
 ALFWORLD_IDS = [f"DERL-ALFWorld-L{i}-v0" for i in range(3)]
@@ -27,7 +27,7 @@ def test_check_env_passes_and_splits_follow_the_level(env_id: str) -> None:
     check_env(env.unwrapped, skip_render_check=True)
     trainer = env.unwrapped.trainer
     splits = trainer.splits
-    assert isinstance(trainer.config, AgentGRPOConfig)
+    assert isinstance(trainer.config, EpisodeGRPOConfig)
     assert splits.level == env.spec.kwargs["level"]
     keys = [{t.key for t in part} for part in (splits.d_in, splits.val, splits.test)]
     assert not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
@@ -68,10 +68,10 @@ def _learning_trainer(domain: str):  # noqa: ANN202
     """
     import dataclasses
 
-    from derl_bench.envs.agent import AgentSplits
-    from derl_bench.inner.grpo import AgentGRPOTrainer
-    from derl_bench.meta_env.agent_domains import make_policy_factory
-    from derl_bench.primitives.agent import AGENT_PRIMITIVES
+    from derl_bench.envs.episode import EpisodeSplits
+    from derl_bench.inner.episode_grpo_trainer import EpisodeGRPOTrainer
+    from derl_bench.meta_env.episode_domains import make_policy_factory
+    from derl_bench.primitives.episode import EPISODE_PRIMITIVES
 
     if domain == "alfworld":
         from derl_bench.envs.alfworld import ALFWorldInnerEnv, alfworld_splits
@@ -85,23 +85,23 @@ def _learning_trainer(domain: str):  # noqa: ANN202
             0
         ]
         factory = lambda: sw.ScienceWorldInnerEnv(task=task.task_id, max_steps=8)  # noqa: E731
-    config = AgentGRPOConfig(
-        inner_steps=8,
+    config = EpisodeGRPOConfig(
+        max_steps=8,
         tasks_per_step=1,
         group_size=4,
         max_episode_steps=8,
         learning_rate=1e-2,
-        ppo_epochs=4,
+        num_iterations=4,
         policy="minilm",
         n_envs=1,
     )
     twin = dataclasses.replace(task, seed=task.seed + 1)
     test_twin = dataclasses.replace(task, seed=task.seed + 2)
-    return AgentGRPOTrainer(
-        splits=AgentSplits(level="", d_in=(task,), val=(twin,), test=(test_twin,)),
+    return EpisodeGRPOTrainer(
+        splits=EpisodeSplits(level="", d_in=(task,), val=(twin,), test=(test_twin,)),
         env_factory=factory,
         policy_factory=make_policy_factory(config),
-        primitive_set=AGENT_PRIMITIVES,
+        primitive_set=EPISODE_PRIMITIVES,
         config=config,
     )
 
@@ -113,12 +113,12 @@ def _step_score(result) -> float:  # noqa: ANN001
 def _before_and_after(domain: str):  # noqa: ANN202
     """The untrained policy's evaluation, then one training under g1 + g2 + g3 + g4."""
     from derl_bench.meta_reward import parse
-    from derl_bench.primitives.agent import AGENT_PRIMITIVES
+    from derl_bench.primitives.episode import EPISODE_PRIMITIVES
 
     trainer = _learning_trainer(domain)
     before, before_score = trainer.evaluate_initial(seed=0)
     after = trainer.train(
-        parse("g1 + g2 + g3 + g4", primitive_names=AGENT_PRIMITIVES.names), seed=0
+        parse("g1 + g2 + g3 + g4", primitive_names=EPISODE_PRIMITIVES.names), seed=0
     )
     return before, before_score, after
 
@@ -147,7 +147,7 @@ def test_paper_preset_llm_agent_code_path_with_a_tiny_lm(tmp_path) -> None:  # n
     tokenizer.save_pretrained(tmp_path / "tiny")
     overrides = {
         "policy_kwargs": {"model": str(tmp_path / "tiny")},
-        "inner_steps": 1,
+        "max_steps": 1,
         "tasks_per_step": 1,
         "group_size": 2,
         "max_episode_steps": 3,

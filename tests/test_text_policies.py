@@ -13,14 +13,14 @@ from tiny_text_lm import tiny_text_lm
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from derl_bench.inner.policies.base import AgentPolicy  # noqa: E402
-from derl_bench.inner.policies.text_scoring import (  # noqa: E402
+from derl_bench.inner.policies.action_scoring import (  # noqa: E402
     ActionScoringConfig,
     ActionScoringPolicy,
     SentenceEncoder,
     TextStepRecord,
     load_minilm,
 )
+from derl_bench.inner.policies.base import EpisodePolicy  # noqa: E402
 
 
 class FakeHashEncoder:
@@ -74,7 +74,7 @@ def test_config_rejects_bad_values(bad):
 
 def test_act_returns_valid_indices_and_records():
     policy = _fake_policy(max_state_chars=10)
-    assert isinstance(policy, AgentPolicy)
+    assert isinstance(policy, EpisodePolicy)
     observations, infos = _batch()
     actions, records = policy.act(observations, infos, generator=torch.Generator().manual_seed(0))
     assert len(actions) == len(records) == len(observations)
@@ -286,7 +286,7 @@ def tiny_lm():
 
 
 def _lm_policy(tiny_lm, *, chat=False, **config):
-    from derl_bench.inner.policies.lm_agent import LMActionConfig, LMActionPolicy
+    from derl_bench.inner.policies.lm_action import LMActionConfig, LMActionPolicy
 
     model, tokenizer = tiny_lm
     model = copy.deepcopy(model)  # tests that train must not change the shared model
@@ -311,7 +311,7 @@ def _lm_batch():
 
 
 def test_lm_config_rejects_bad_values():
-    from derl_bench.inner.policies.lm_agent import LMActionConfig
+    from derl_bench.inner.policies.lm_action import LMActionConfig
 
     for bad in ({"temperature": -1.0}, {"max_rows_per_forward": 0}, {"max_observation_chars": 0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
@@ -347,7 +347,7 @@ def test_lm_act_log_prob_and_sampling(tiny_lm):
     # Summed log-probs of a random LM favour the shortest action by far; the per-token mean
     # is close to uniform, so different seeds give different samples.
     policy = _lm_policy(tiny_lm, length_normalize=True)
-    assert isinstance(policy, AgentPolicy)
+    assert isinstance(policy, EpisodePolicy)
     observations, infos = _lm_batch()
 
     def sample(seed):

@@ -8,7 +8,7 @@ cold-start SFT on valid examples, token-level constrained decoding and a validit
 This agent, ``cpu`` preset: a character-level GRU (:mod:`.meta_optimizer.model`), SFT on a
 generated corpus (:mod:`.meta_optimizer.corpus`, :mod:`.meta_optimizer.sft`), grammar-
 constrained sampling so that every proposal parses (:mod:`.meta_optimizer.constrained`), and
-the outer GRPO update (:mod:`.meta_optimizer.grpo`). The ``paper`` preset
+the outer GRPO update (:mod:`.meta_optimizer.outer_update`). The ``paper`` preset
 (Qwen2.5-0.5B-Instruct, lr 1e-6) exists as configuration only and is not loaded.
 
 Invalid proposals: the official ``fit_outer`` drops rollouts scored -1 (invalid) from the batch

@@ -1,3 +1,4 @@
+# Over 450 lines: one agent: selection, crossover, mutation and its bookkeeping together.
 """A genetic algorithm over meta-reward expression trees (genetic programming, Koza 1992).
 
 This is the "derivative-free evolutionary heuristic" that DERL (arXiv 2512.13399, §1 and

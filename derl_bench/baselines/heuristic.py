@@ -9,7 +9,7 @@ DERL (arXiv 2512.13399) compares against GRPO trained with three hand-written re
    general ``(g1 + ... + gK) / K`` over the env's K primitives.
 
 The expressions use the env's primitive names in order: the first primitive is the outcome
-(exact answer, or task success for agent domains) and the second the format primitive.
+(exact answer, or task success for episode domains) and the second the format primitive.
 """
 
 from __future__ import annotations

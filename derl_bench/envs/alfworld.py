@@ -1,10 +1,11 @@
+# Over 450 lines: one inner env (the TextWorld wrapper, its splits and step score) in one place.
 """ALFWorld inner env (text only) over the real TextWorld engine, and its L0/L1/L2 splits.
 
 The env plays ALFWorld's ``json_2.1.1`` games (``<split>/<task folder>/<trial>/game.tw-pddl``)
 with TextWorld's PDDL backend, the way ``alfworld`` 0.4.2 builds its text envs
 (``alfworld.agents.environment.alfred_tw_env``): ``PddlEnv`` under ``AlfredDemangler`` (object
 names such as ``alarmclock 2``), ``EnvInfos(admissible_commands=True, won=True)``. It follows the
-inner-env contract of :mod:`derl_bench.envs.agent`. Data folder, game listing and splits are
+inner-env contract of :mod:`derl_bench.envs.episode`. Data folder, game listing and splits are
 in :mod:`derl_bench.envs.alfworld_data` (re-exported here). ``alfworld`` and ``textworld`` are
 imported lazily (``pip install 'derl-bench[alfworld]'``).
 
@@ -49,7 +50,6 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from derl_bench.envs.agent import AgentTask
 from derl_bench.envs.alfworld_data import (
     _LRU,
     ALFWORLD_ENV_VAR,
@@ -64,6 +64,7 @@ from derl_bench.envs.alfworld_data import (
     list_games,
     task_type_of,
 )
+from derl_bench.envs.episode import EpisodeTask
 
 _CLOSE_DOWNWARD_LIB = False
 """Whether ``close()`` also unloads the env's private copy of fast-downward's library. Off:
@@ -242,7 +243,7 @@ class ALFWorldInnerEnv(gymnasium.Env):
         The engine's score: 1.0 on the winning step, else 0.0 (never used by DERL primitives).
 
     Starting State:
-        ``options={"task": AgentTask}`` picks the game (``task_id`` = game folder relative to the
+        ``options={"task": EpisodeTask}`` picks the game (``task_id`` = game folder relative to the
         data root); without it a game of ``default_split`` is drawn with the reset seed. The
         engine is deterministic: the same game always starts in the same state.
 
@@ -298,7 +299,7 @@ class ALFWorldInnerEnv(gymnasium.Env):
         self._engine: Any = None
         self._loaded: str | None = None
         self._state: Any = None
-        self._task: AgentTask | None = None
+        self._task: EpisodeTask | None = None
         self._task_line = ""
         self._goals: frozenset[str] = frozenset()
         self._previous: set[str] = set()
@@ -316,16 +317,16 @@ class ALFWorldInnerEnv(gymnasium.Env):
         )
         return demangler(tw_pddl.PddlEnv(infos), shuffle=False)
 
-    def _resolve_task(self, options: dict[str, Any] | None) -> AgentTask:
+    def _resolve_task(self, options: dict[str, Any] | None) -> EpisodeTask:
         task = (options or {}).get("task")
         if task is None:
             games = list_games(self.default_split, data_dir=self.root)
             task_id = games[int(self.np_random.integers(len(games)))]
-            return AgentTask(domain="alfworld", task_id=task_id, task_type=task_type_of(task_id))
+            return EpisodeTask(domain="alfworld", task_id=task_id, task_type=task_type_of(task_id))
         if isinstance(task, str):
-            return AgentTask(domain="alfworld", task_id=task, task_type=task_type_of(task))
-        if not isinstance(task, AgentTask):
-            raise TypeError(f"options['task'] must be an AgentTask or a task id, got {task!r}")
+            return EpisodeTask(domain="alfworld", task_id=task, task_type=task_type_of(task))
+        if not isinstance(task, EpisodeTask):
+            raise TypeError(f"options['task'] must be an EpisodeTask or a task id, got {task!r}")
         return task
 
     def reset(
@@ -335,7 +336,7 @@ class ALFWorldInnerEnv(gymnasium.Env):
 
         Args:
             seed: Seeds the game draw when no task is given (the engine itself is deterministic).
-            options: ``{"task": AgentTask | task_id str}``.
+            options: ``{"task": EpisodeTask | task_id str}``.
 
         Returns:
             ``(observation, info)``; ``info`` has ``valid_actions`` and ``success=False``.

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from derl_bench.envs.agent import AgentSplits, AgentTask
 from derl_bench.envs.data import DataFileMissing, data_root, split_pool
+from derl_bench.envs.episode import EpisodeSplits, EpisodeTask
 
 __all__ = [
     "ALFWORLD_ENV_VAR",
@@ -190,7 +190,7 @@ def task_type_of(task_id: str) -> str:
     return Path(task_id).parent.name.split("-", 1)[0]
 
 
-def _subsample(tasks: Sequence[AgentTask], n: int | None, seed: int) -> tuple[AgentTask, ...]:
+def _subsample(tasks: Sequence[EpisodeTask], n: int | None, seed: int) -> tuple[EpisodeTask, ...]:
     if n is None or n >= len(tasks):
         return tuple(tasks)
     keep = np.sort(np.random.default_rng(seed).permutation(len(tasks))[:n])
@@ -203,7 +203,7 @@ def alfworld_splits(
     data_dir: str | os.PathLike[str] | None = None,
     seed: int = 0,
     max_games: dict[str, int] | None = None,
-) -> AgentSplits:
+) -> EpisodeSplits:
     """D_in, V and test games of ALFWorld at one generalisation level (see :data:`ENV_CARD`).
 
     Args:
@@ -216,7 +216,7 @@ def alfworld_splits(
             seeded random subset, in path order.
 
     Returns:
-        The :class:`AgentSplits`; task ids are game folders relative to the data root.
+        The :class:`EpisodeSplits`; task ids are game folders relative to the data root.
 
     Raises:
         ValueError: On an unknown level or ``max_games`` key.
@@ -231,9 +231,9 @@ def alfworld_splits(
     root = alfworld_root(data_dir)
     pool_split = "train" if (root / JSON_DIR / "train").is_dir() else "valid_train"
 
-    def tasks(split: str, types: Sequence[str]) -> list[AgentTask]:
+    def tasks(split: str, types: Sequence[str]) -> list[EpisodeTask]:
         return [
-            AgentTask(domain="alfworld", task_id=t, task_type=task_type_of(t))
+            EpisodeTask(domain="alfworld", task_id=t, task_type=task_type_of(t))
             for t in list_games(split, data_dir=root)
             if task_type_of(t) in types
         ]
@@ -244,7 +244,7 @@ def alfworld_splits(
         test = tasks("valid_seen", L2_HELD_OUT_TYPES) + tasks("valid_unseen", L2_HELD_OUT_TYPES)
     else:
         test = tasks("valid_seen" if level == "L0" else "valid_unseen", TASK_TYPES)
-    return AgentSplits(
+    return EpisodeSplits(
         level=level,
         d_in=_subsample(pool.d_in, caps.get("d_in"), seed),
         val=_subsample(pool.val, caps.get("val"), seed),

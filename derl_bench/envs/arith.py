@@ -21,8 +21,8 @@ validation ``[10**6, 2*10**6)``, test ``[2*10**6, 3*10**6)``. The tiny policy's 
 warm-up (``derl_bench.inner.tiny_lm.arith_tiny_lm_path``) draws from the upper half of the train
 range (:data:`WARMUP_SEED_START`), so it never sees D_in, V or test.
 
-:func:`build_arith_domain` assembles the ``arith`` domain of the MetaRewardEnv; it imports the
-inner-loop machinery lazily (this module is otherwise a pure, dependency-free generator).
+This module is a pure, dependency-free generator; the ``arith`` domain of the MetaRewardEnv is
+assembled by :func:`derl_bench.meta_env.math_domains.build_arith`.
 
 Domain card (``DERL-Arith-v0``):
 
@@ -38,7 +38,7 @@ Domain card (``DERL-Arith-v0``):
   ``tiny_lm_arith/<hash>``), about 2 CPU-minutes with one thread, bit-for-bit by seed.
   Untrained validation success (greedy): 0.49 on the ``cpu`` preset's 128 problems (by number of
   steps on 256 problems: 1 step 0.93, 2 steps 0.42, 3 steps 0.17); g2 0.55, g3 0.43, g4 0.61.
-- Presets (``derl_bench.inner.presets.arith_preset``): ``smoke`` 3 inner steps of 4 prompts × 4
+- Presets (``derl_bench.inner.lm_presets``): ``smoke`` 3 inner steps of 4 prompts × 4
   rollouts, V = 32 (a meta-step takes 5–15 s); ``cpu`` 40 inner steps of 8 prompts × 4 rollouts,
   lr 1e-4, no KL, 64 completion tokens, V = 128 (a meta-step takes about 110 s on one core of the
   reference machine, while other jobs shared its 2 cores); ``paper`` as GSM8K's.
@@ -66,20 +66,15 @@ Domain card (``DERL-Arith-v0``):
 
 from __future__ import annotations
 
-import contextlib
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from derl_bench.envs.records import MathRecord
 
 if TYPE_CHECKING:
     from derl_bench.envs.math_tasks import MathTaskSplits
-    from derl_bench.inner.base import EvalResult, InnerResult
-    from derl_bench.inner.presets import LMGRPOConfig
-    from derl_bench.meta_env.domains import Domain
-    from derl_bench.meta_reward import MetaReward
 
 __all__ = [
     "ARITH_GENERATOR_VERSION",
@@ -87,9 +82,7 @@ __all__ = [
     "WARMUP_SEED_START",
     "ArithProblem",
     "arith_record",
-    "ArithLMTrainer",
     "arith_task_splits",
-    "build_arith_domain",
     "generate_problem",
     "solution_text",
 ]
@@ -110,15 +103,6 @@ SEED_RANGES: dict[str, tuple[int, int]] = {
 WARMUP_SEED_START = 500_000
 """First train-range problem seed of the tiny policy's warm-up problems (D_in uses seeds from 0
 up, so the two do not overlap for ``n_train < 500_000``)."""
-
-ARITH_INSTRUCTION = (
-    "Generate a mathematical formula, the reward function used to train a small language model "
-    "with GRPO on generated grade-school arithmetic word problems (1 to 3 steps). The formula "
-    "combines the primitives listed below (each is 1 or 0 for one completion, plus 1e-6) using "
-    "numbers, +, -, *, /, and parentheses. The trained model's success rate on held-out "
-    "validation problems is your score. Output ONE formula, e.g. g1 + 0.5 * g2."
-)
-"""Task instruction shown to meta-reward agents in the ``arith`` domain."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -457,155 +441,4 @@ def arith_task_splits(
         val=records["val"],
         train_pool=records["train"] + records["val"],
         test=records["test"],
-    )
-
-
-class ArithLMTrainer:
-    """The arith domain's inner trainer: an ``LMGRPOTrainer`` whose policy is built lazily.
-
-    The preset's ``model="tiny-arith"`` names the tiny LM warmed up on generated arith solutions
-    (``derl_bench.inner.tiny_lm.arith_tiny_lm_path``); it is built (about a minute, once per
-    cache folder) or loaded only when a meta-step first needs it, so constructing the env stays
-    cheap. Any other ``model`` is passed through unchanged.
-
-    Args:
-        splits: The arith splits.
-        config: The resolved preset.
-        data_dir: Unused by the arith data (kept for the trainer's signature).
-        keep_checkpoints: Where to save trained policies, or ``None``.
-    """
-
-    def __init__(
-        self,
-        *,
-        splits: MathTaskSplits,
-        config: LMGRPOConfig,
-        data_dir: str | None = None,
-        keep_checkpoints: str | None = None,
-    ) -> None:
-        from derl_bench.inner.lm_grpo import LMGRPOTrainer
-        from derl_bench.primitives import get_primitive_set
-
-        self.inner = LMGRPOTrainer(
-            d_in=splits.d_in,
-            val=splits.val,
-            train_pool=splits.train_pool,
-            test=splits.test,
-            primitive_set=get_primitive_set("math"),
-            config=config,
-            success_primitive="g1",
-            data_dir=data_dir,
-            keep_checkpoints=keep_checkpoints,
-        )
-        self.config = config
-        """The preset as given (``model`` unresolved)."""
-        self.primitive_set = self.inner.primitive_set
-        self.d_in = self.inner.d_in
-        self.val = self.inner.val
-        self.train_pool = self.inner.train_pool
-        self.test = self.inner.test
-
-    @contextlib.contextmanager
-    def _ready(self) -> Iterator[Any]:
-        """Yield the inner trainer, pointed at the built tiny-arith policy.
-
-        For the whole call (training *and* validation decoding) torch uses
-        ``config.torch_threads`` threads.
-        """
-        import torch
-
-        from derl_bench.inner.tiny_lm import ARITH_TINY_MODEL, arith_tiny_lm_path
-
-        if self.inner.config.model == ARITH_TINY_MODEL:
-            self.inner.config = self.inner.config.with_overrides(model=str(arith_tiny_lm_path()))
-        threads = torch.get_num_threads()
-        if self.config.torch_threads is not None:
-            torch.set_num_threads(self.config.torch_threads)
-        try:
-            yield self.inner
-        finally:
-            torch.set_num_threads(threads)
-
-    def train(self, meta_reward: MetaReward, *, seed: int, init: Any = None) -> InnerResult:
-        """One meta-step: GRPO on D_in under ``meta_reward``, greedy pass@1 on V.
-
-        See :meth:`derl_bench.inner.lm_grpo.LMGRPOTrainer.train`.
-        """
-        with self._ready() as inner:
-            return inner.train(meta_reward, seed=seed, init=init)
-
-    def evaluate_test(self, meta_reward: MetaReward, *, seed: int) -> EvalResult:
-        """Train a fresh policy on D_in ∪ V, evaluate on test (``success`` in [0, 1])."""
-        with self._ready() as inner:
-            return inner.evaluate_test(meta_reward, seed=seed)
-
-    def evaluate_initial(self, records: Any = None, *, seed: int = 0) -> EvalResult:
-        """Greedy evaluation of the untrained (warmed-up) policy, on V by default.
-
-        ``seed`` is unused: the warmed-up LM and greedy decoding do not depend on it.
-        """
-        with self._ready() as inner:
-            return inner.evaluate_initial(records, seed=seed)
-
-    def train_policy(
-        self, meta_reward: MetaReward, records: Any, *, seed: int, init: Any
-    ) -> tuple[Any, Any, Any, dict[str, Any]]:
-        """GRPO only; see :meth:`derl_bench.inner.lm_grpo.LMGRPOTrainer.train_policy`."""
-        with self._ready() as inner:
-            return inner.train_policy(meta_reward, records, seed=seed, init=init)
-
-
-def build_arith_domain(
-    *,
-    preset: str,
-    inner_overrides: dict[str, Any] | None = None,
-    data_dir: str | None = None,
-    keep_checkpoints: str | None = None,
-    data_source: str = "local",
-    **_: Any,
-) -> Domain:
-    """Build the ``arith`` domain (same shape as the GSM8K builder in ``meta_env.domains``).
-
-    The splits are generated (nothing is read from disk): D_in, V and test hold the preset's
-    ``n_train`` / ``n_val`` / ``n_test`` problems (defaults 4096 / 1024 / 1024 when ``None``).
-
-    Args:
-        preset: ``"smoke"``, ``"cpu"`` or ``"paper"`` (:func:`derl_bench.inner.presets.
-            arith_preset`).
-        inner_overrides: Fields of :class:`~derl_bench.inner.presets.LMGRPOConfig` to replace.
-        data_dir: Unused (the data is generated); accepted for a uniform builder signature.
-        keep_checkpoints: Folder to save trained policies in, or ``None``.
-        data_source: Must be ``"local"`` (there is nothing to download).
-
-    Returns:
-        The :class:`~derl_bench.meta_env.domains.Domain` named ``"arith"``.
-
-    Raises:
-        ValueError: If the preset is unknown, an override is invalid, or ``data_source`` is not
-            ``"local"``.
-    """
-    from derl_bench.inner.presets import arith_preset
-    from derl_bench.meta_env.domains import Domain
-
-    if data_source != "local":
-        raise ValueError(
-            f"data_source={data_source!r}: the arith domain is generated locally; use 'local'."
-        )
-    config = arith_preset(preset)
-    if inner_overrides:
-        config = config.with_overrides(**inner_overrides)
-    splits = arith_task_splits(
-        n_train=config.n_train or 4096, n_val=config.n_val or 1024, n_test=config.n_test or 1024
-    )
-    trainer = ArithLMTrainer(
-        splits=splits, config=config, data_dir=data_dir, keep_checkpoints=keep_checkpoints
-    )
-    return Domain(
-        name="arith",
-        instruction=ARITH_INSTRUCTION,
-        primitive_set=trainer.primitive_set,
-        trainer=trainer,
-        config=config,
-        n_val=len(trainer.val),
-        n_test=len(trainer.test),
     )

@@ -1,10 +1,10 @@
 """Classic-control inner envs (CartPole, Pendulum) with hidden native reward and step scores.
 
-These are the cheap agent domains of derl_bench (``DERL-CartPole-v0``, ``DERL-Pendulum-v0``):
+These are the cheap episode domains of derl_bench (``DERL-CartPole-v0``, ``DERL-Pendulum-v0``):
 a meta-step takes seconds on a CPU, and meta-rewards give clearly different validation
-success. The wrappers follow the inner-env contract of :mod:`derl_bench.envs.agent`: the
+success. The wrappers follow the inner-env contract of :mod:`derl_bench.envs.episode`: the
 native reward is returned by ``step`` (for logs) but never reaches the policy; learning comes
-only from the meta-reward over the agent primitives g1..g4.
+only from the meta-reward over the episode primitives g1..g4.
 
 **CartPole** (Gymnasium ``CartPole-v1``, 500-step limit):
 
@@ -55,11 +55,11 @@ meta-reward                 per seed               mean ± std       seconds/met
 Holding the pole needs the last-third step scores (g4): ``g1 + g2`` pays only for raising it early
 and never produced an episode upright through the last quarter, so success never appeared to
 reward. The Pendulum presets use reward-to-go credit (``credit="reward_to_go"``, discount 0.97)
-and 16 minibatches per PPO epoch (``derl_bench/inner/agent_presets.py``): with whole-episode
+and 16 minibatches per PPO epoch (``derl_bench/inner/episode_presets.py``): with whole-episode
 credit the policy learned to spin the pole (g4 about 0.5) and reached success 0 for every
 meta-reward.
 
-Tasks: :class:`~derl_bench.envs.agent.AgentTask` with ``task_id`` the Gymnasium id and ``seed``
+Tasks: :class:`~derl_bench.envs.episode.EpisodeTask` with ``task_id`` the Gymnasium id and ``seed``
 the reset seed; :func:`classic_splits` draws D_in / V from reset seeds ``[0, 10_000)`` (8:2,
 shuffled with seed 0) and test from ``[1_000_000, 1_000_000 + n_test)``.
 """
@@ -71,7 +71,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from derl_bench.envs.agent import AgentSplits, AgentTask
+from derl_bench.envs.episode import EpisodeSplits, EpisodeTask
 
 __all__ = ["CLASSIC_IDS", "ClassicControlInnerEnv", "classic_splits"]
 
@@ -119,7 +119,7 @@ class ClassicControlInnerEnv(gymnasium.Env):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start an episode; ``options={"task": AgentTask}`` uses the task's seed."""
+        """Start an episode; ``options={"task": EpisodeTask}`` uses the task's seed."""
         super().reset(seed=seed)
         task = (options or {}).get("task")
         if task is not None:
@@ -169,7 +169,7 @@ class ClassicControlInnerEnv(gymnasium.Env):
 
 def classic_splits(
     domain: str, *, n_train: int = 2000, n_test: int = 100, seed: int = 0
-) -> AgentSplits:
+) -> EpisodeSplits:
     """Reset-seed splits of a classic-control domain.
 
     Args:
@@ -180,7 +180,7 @@ def classic_splits(
         seed: Shuffle seed of the pool (fixed at 0 for the registered ids).
 
     Returns:
-        The :class:`AgentSplits` (``level=""``).
+        The :class:`EpisodeSplits` (``level=""``).
 
     Raises:
         ValueError: On an unknown domain or sizes out of range.
@@ -195,10 +195,10 @@ def classic_splits(
     pool = np.random.default_rng(seed).permutation(TRAIN_SEEDS)[:n_train]
     cut = int(round(n_train * 0.8))
 
-    def task(s: int) -> AgentTask:
-        return AgentTask(domain=domain, task_id=env_id, seed=int(s), task_type=domain)
+    def task(s: int) -> EpisodeTask:
+        return EpisodeTask(domain=domain, task_id=env_id, seed=int(s), task_type=domain)
 
-    return AgentSplits(
+    return EpisodeSplits(
         level="",
         d_in=tuple(task(s) for s in pool[:cut]),
         val=tuple(task(s) for s in pool[cut:]),

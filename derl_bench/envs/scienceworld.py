@@ -1,8 +1,9 @@
-"""ScienceWorld inner env (DERL agent domain) and its L0/L1/L2 task splits.
+# Over 450 lines: one inner env (the simulator wrapper, its splits and step score) in one place.
+"""ScienceWorld inner env (DERL episode domain) and its L0/L1/L2 task splits.
 
 Wraps the real simulator of the ``scienceworld`` package (Wang et al. 2022, a Scala simulator
 driven through py4j; needs Java >= 8) as a Gymnasium env that follows the inner-env contract
-of :mod:`derl_bench.envs.agent`. The env card is :data:`ENV_CARD`; the pieces are:
+of :mod:`derl_bench.envs.episode`. The env card is :data:`ENV_CARD`; the pieces are:
 
 **Simplifications.** Every task is loaded with the simulator's ``"easy"`` simplification set
 (teleportAction, openDoors, selfWateringFlowerPots and, except for electrical tasks,
@@ -44,7 +45,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from derl_bench.envs.agent import AgentSplits, AgentTask
+from derl_bench.envs.episode import EpisodeSplits, EpisodeTask
 from derl_bench.envs.scienceworld_rules import (
     DEFAULT_MAX_ACTIONS,
     INEFFECTIVE_PATTERNS,
@@ -229,7 +230,7 @@ class ScienceWorldInnerEnv(gymnasium.Env):
     truncated after ``max_steps`` steps.
 
     ``info`` (reset and step): ``valid_actions`` (list[str]), ``success`` (bool), ``score``
-    (int, -100..100), ``task`` (:class:`AgentTask`); step adds ``step_score`` (float in [0, 1]),
+    (int, -100..100), ``task`` (:class:`EpisodeTask`); step adds ``step_score`` (float in [0, 1]),
     ``checks`` (dict[str, bool]) and ``action`` (the string sent).
 
     Args:
@@ -260,7 +261,7 @@ class ScienceWorldInnerEnv(gymnasium.Env):
             raise ValueError(
                 f"max_steps and max_actions must be >= 1, got {max_steps}, {max_actions}"
             )
-        self.default_task = AgentTask(
+        self.default_task = EpisodeTask(
             domain="scienceworld", task_id=task, variation=variation, task_type=task
         )
         self.max_steps = max_steps
@@ -360,7 +361,7 @@ class ScienceWorldInnerEnv(gymnasium.Env):
 
     # -- helpers for tests and oracles ------------------------------------------------------
 
-    def gold_action_sequence(self, task: AgentTask) -> list[str]:
+    def gold_action_sequence(self, task: EpisodeTask) -> list[str]:
         """The simulator's gold action sequence of ``task`` (for tests and oracles only).
 
         Loads the task with gold-path generation (seconds for long tasks); the next
@@ -444,9 +445,9 @@ def _cap(variations: Sequence[int], max_variations: int | None) -> list[int]:
     return [variations[i] for i in dict.fromkeys(picks.tolist())]
 
 
-def _tasks_of(name: str, variations: Sequence[int]) -> list[AgentTask]:
+def _tasks_of(name: str, variations: Sequence[int]) -> list[EpisodeTask]:
     return [
-        AgentTask(domain="scienceworld", task_id=name, variation=int(v), task_type=name)
+        EpisodeTask(domain="scienceworld", task_id=name, variation=int(v), task_type=name)
         for v in variations
     ]
 
@@ -457,7 +458,7 @@ def scienceworld_splits(
     tasks: Sequence[str] | None = None,
     seed: int = 0,
     max_variations: int | None = None,
-) -> AgentSplits:
+) -> EpisodeSplits:
     """The L0 / L1 / L2 task splits of ScienceWorld (see :data:`ENV_CARD`).
 
     Training pool = the ``train`` variations of the training tasks; per task, a shuffle with
@@ -474,7 +475,7 @@ def scienceworld_splits(
             indices, applied before the D_in / V split); None keeps all.
 
     Returns:
-        The :class:`AgentSplits`; ``held_out_types`` lists the held-out tasks at L2.
+        The :class:`EpisodeSplits`; ``held_out_types`` lists the held-out tasks at L2.
 
     Raises:
         ValueError: On an unknown level or task, a bad cap, or an L2 subset without training
@@ -497,8 +498,8 @@ def scienceworld_splits(
     else:
         train_names, test_names = names, names
     rng = np.random.default_rng(seed)
-    d_in: list[AgentTask] = []
-    val: list[AgentTask] = []
+    d_in: list[EpisodeTask] = []
+    val: list[EpisodeTask] = []
     for name in train_names:
         pool = _cap(variations[name][0], max_variations)
         order = rng.permutation(len(pool))
@@ -511,7 +512,7 @@ def scienceworld_splits(
         for name in test_names
         for task in _tasks_of(name, _cap(variations[name][split], max_variations))
     ]
-    return AgentSplits(
+    return EpisodeSplits(
         level=level,
         d_in=tuple(d_in),
         val=tuple(val),

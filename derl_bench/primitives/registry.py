@@ -31,7 +31,7 @@ ENTRY_POINT_GROUP = "derl_bench.primitives"
 
 _BUILTINS: dict[str, str] = {
     "math": "derl_bench.primitives.math:MATH_PRIMITIVES",
-    "agent": "derl_bench.primitives.agent:AGENT_PRIMITIVES",
+    "episode": "derl_bench.primitives.episode:EPISODE_PRIMITIVES",
 }
 
 _LOCK = threading.Lock()

@@ -1,9 +1,9 @@
-"""The policy contract of the compact GRPO (:mod:`derl_bench.inner.grpo`).
+"""The policy contract of the compact GRPO (:mod:`derl_bench.inner.episode_grpo_trainer`).
 
 A policy is a ``torch.nn.Module`` that acts in a batch of inner envs (no gradient) and later
 re-scores the recorded steps (with gradient) for the clipped surrogate and the KL term.
 Whatever a policy needs to re-score a step it keeps in an opaque *step record* it returns
-from :meth:`AgentPolicy.act`; the trainer stores these records and hands them back unchanged.
+from :meth:`EpisodePolicy.act`; the trainer stores these records and hands them back unchanged.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["AgentPolicy"]
+__all__ = ["EpisodePolicy"]
 
 
 @runtime_checkable
-class AgentPolicy(Protocol):
+class EpisodePolicy(Protocol):
     """A stochastic policy over an inner env's actions (implemented by ``torch.nn.Module`` s).
 
     Implementations: :class:`derl_bench.inner.policies.mlp.MLPPolicy` (classic control) and
-    :class:`derl_bench.inner.policies.text_scoring.ActionScoringPolicy` (text envs).
+    :class:`derl_bench.inner.policies.action_scoring.ActionScoringPolicy` (text envs).
     """
 
     def act(

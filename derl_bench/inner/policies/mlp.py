@@ -27,7 +27,7 @@ class MLPPolicy(nn.Module):
 
     The Gaussian head has a state-independent learned log-std (initial ``init_log_std``); the
     action sent to the env is clipped to the Box bounds while the unclipped sample is scored
-    (the usual PPO treatment). Implements :class:`~derl_bench.inner.policies.base.AgentPolicy`.
+    (the usual PPO treatment). Implements :class:`~derl_bench.inner.policies.base.EpisodePolicy`.
 
     Args:
         observation_space: A 1-D ``Box`` (obs_dim,).
@@ -101,7 +101,7 @@ class MLPPolicy(nn.Module):
         generator: torch.Generator,
         greedy: bool = False,
     ) -> tuple[list[Any], list[MLPStep]]:
-        """Choose one action per observation (see ``AgentPolicy.act``).
+        """Choose one action per observation (see ``EpisodePolicy.act``).
 
         Returns:
             ``(actions, records)``: ints (Discrete) or float32 arrays clipped to the Box.

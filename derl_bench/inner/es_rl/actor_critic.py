@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from derl_bench.baselines.es_rl.networks import Policy, ValueNetwork
+from derl_bench.inner.es_rl.networks import Policy, ValueNetwork
 
 __all__ = ["RLStats", "ReplayEpisode", "actor_critic_update", "gae"]
 

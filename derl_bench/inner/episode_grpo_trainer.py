@@ -1,19 +1,21 @@
-"""Compact GRPO over whole episodes, for agent domains (classic control, ScienceWorld, ALFWorld).
+# Over 450 lines: one algorithm read top to bottom (CleanRL style): rollout, reward, update.
+"""Compact GRPO over whole episodes, for episode domains (classic control, ScienceWorld, ALFWorld).
 
-Readable top to bottom (CleanRL style). One inner training = ``config.inner_steps`` iterations:
+Readable top to bottom (CleanRL style). One inner training = ``config.max_steps`` iterations:
 
 1. **Rollout.** Draw ``tasks_per_step`` tasks from D_in; play ``group_size`` episodes from each
-   (same :class:`~derl_bench.envs.agent.AgentTask` -> same initial state), sampling actions
+   (same :class:`~derl_bench.envs.episode.EpisodeTask` -> same initial state), sampling actions
    from the policy; ``n_envs`` inner envs advance in lockstep with one batched policy call.
-2. **Reward.** Each episode becomes a :class:`~derl_bench.envs.agent.Trajectory`; the primitive
+2. **Reward.** Each episode becomes a :class:`~derl_bench.envs.episode.Trajectory`; the primitive
    set gives float64 (n_episodes, K); the compiled meta-reward gives the episode rewards
    (non-finite -> 0, counted).
 3. **Advantage.** Within each group, ``A = (r - mean) / (std + advantage_eps)`` (GRPO, Shao et
    al. 2024, Eq. 3 with outcome supervision): every action of an episode gets its episode's A.
    With ``credit="reward_to_go"`` the action at step t gets ``R - P(t)`` instead, ``P(t)`` the
-   meta-reward of the trajectory before t (:func:`derl_bench.inner.credit.reward_to_go_advantages`).
-4. **Update.** ``ppo_epochs`` passes (each ``minibatches`` Adam steps over a random split of
-   the batch's actions) on the PPO-clipped surrogate
+   meta-reward of the trajectory before t
+   (:func:`derl_bench.inner.advantages.reward_to_go_advantages`).
+4. **Update.** ``num_iterations`` passes (PPO epochs, each ``minibatches`` Adam steps over a
+   random split of the batch's actions) on the PPO-clipped surrogate
    ``-min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)``, averaged over the actions of an
    episode and then over episodes, plus ``beta`` times the k3 KL estimate to the initial policy
    ``exp(ref - new) - (ref - new) - 1`` on the visited states.
@@ -34,19 +36,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from derl_bench.envs.agent import AgentSplits, AgentTask, Trajectory
-from derl_bench.inner.base import Cost, EvalResult, InnerResult
-from derl_bench.inner.checkpoints import save_checkpoint
-from derl_bench.inner.credit import (
+from derl_bench.envs.episode import EpisodeSplits, EpisodeTask, Trajectory
+from derl_bench.inner.advantages import (
     group_advantages,
     prefix_meta_rewards,
     reward_to_go_advantages,
 )
-from derl_bench.inner.grpo_config import AgentGRPOConfig
+from derl_bench.inner.base import Cost, EvalResult, InnerResult
+from derl_bench.inner.checkpoints import save_checkpoint
+from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import PrimitiveSet
 
-__all__ = ["AgentGRPOTrainer", "Episode", "group_advantages", "run_episodes"]
+__all__ = ["EpisodeGRPOTrainer", "Episode", "group_advantages", "run_episodes"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +63,7 @@ class Episode:
 def run_episodes(
     envs: Sequence[Any],
     policy: Any,
-    tasks: Sequence[AgentTask],
+    tasks: Sequence[EpisodeTask],
     *,
     max_episode_steps: int,
     generator: torch.Generator,
@@ -70,11 +72,11 @@ def run_episodes(
     """Play one episode per task, ``len(envs)`` at a time in lockstep.
 
     Args:
-        envs: Inner envs following the contract of :mod:`derl_bench.envs.agent`. An env may
+        envs: Inner envs following the contract of :mod:`derl_bench.envs.episode`. An env may
             define ``score_horizon`` (int): a trajectory that *terminated without success*
             is then padded with step score 0 up to that many steps (classic control: dying
             early must score lower than surviving).
-        policy: An :class:`~derl_bench.inner.policies.base.AgentPolicy`.
+        policy: An :class:`~derl_bench.inner.policies.base.EpisodePolicy`.
         tasks: The tasks to play, in order.
         max_episode_steps: Step limit (the episode is cut there even if the env would go on).
         generator: Randomness for sampling actions.
@@ -141,7 +143,7 @@ def _jsonable(action: Any) -> Any:
     return action
 
 
-def _finish(env: Any, task: AgentTask, state: dict[str, Any]) -> Episode:
+def _finish(env: Any, task: EpisodeTask, state: dict[str, Any]) -> Episode:
     scores = list(state["scores"])
     horizon = getattr(env, "score_horizon", None)
     if horizon is not None and state["terminated"] and not state["success"]:
@@ -159,17 +161,17 @@ def _finish(env: Any, task: AgentTask, state: dict[str, Any]) -> Episode:
     return Episode(trajectory=trajectory, step_records=tuple(state["records"]))
 
 
-class AgentGRPOTrainer:
-    """The compact GRPO as an :class:`~derl_bench.inner.base.InnerTrainer` for agent domains.
+class EpisodeGRPOTrainer:
+    """The compact GRPO as an :class:`~derl_bench.inner.base.InnerTrainer` for episode domains.
 
     Args:
         splits: The domain's task splits (D_in, V, test).
         env_factory: ``env_factory() -> gymnasium.Env`` making one inner env (contract of
-            :mod:`derl_bench.envs.agent`); ``config.n_envs`` are made per training and closed
+            :mod:`derl_bench.envs.episode`); ``config.n_envs`` are made per training and closed
             after it.
-        policy_factory: ``policy_factory(seed) -> AgentPolicy`` making the preset's initial
+        policy_factory: ``policy_factory(seed) -> EpisodePolicy`` making the preset's initial
             policy (trainable parts initialised from ``seed``).
-        primitive_set: The agent primitive set (g1..g4).
+        primitive_set: The episode primitive set (g1..g4).
         config: The GRPO settings.
         keep_checkpoints: Folder to save trained policies in (``<id>/policy.pt`` +
             ``lineage.json``), or ``None``.
@@ -178,11 +180,11 @@ class AgentGRPOTrainer:
     def __init__(
         self,
         *,
-        splits: AgentSplits,
+        splits: EpisodeSplits,
         env_factory: Callable[[], Any],
         policy_factory: Callable[[int], Any],
         primitive_set: PrimitiveSet,
-        config: AgentGRPOConfig,
+        config: EpisodeGRPOConfig,
         keep_checkpoints: str | None = None,
     ) -> None:
         if not splits.d_in:
@@ -222,7 +224,9 @@ class AgentGRPOTrainer:
             checkpoint = self._save(policy, meta_reward, seed, init)
         cost = Cost(
             wall_seconds=time.perf_counter() - start,
-            inner_steps=self.config.inner_steps * self.config.ppo_epochs * self.config.minibatches,
+            inner_steps=self.config.max_steps
+            * self.config.num_iterations
+            * self.config.minibatches,
             rollouts=stats["episodes"] + validation.n,
             tokens=0,
         )
@@ -251,7 +255,7 @@ class AgentGRPOTrainer:
                 env.close()
 
     def evaluate_initial(
-        self, tasks: Sequence[AgentTask] | None = None, *, seed: int = 0
+        self, tasks: Sequence[EpisodeTask] | None = None, *, seed: int = 0
     ) -> tuple[EvalResult, float]:
         """Greedy evaluation of the untrained policy (on V by default).
 
@@ -273,7 +277,7 @@ class AgentGRPOTrainer:
         meta_reward: MetaReward,
         seed: int,
         init: Any,
-        pool: Sequence[AgentTask],
+        pool: Sequence[EpisodeTask],
         envs: Sequence[Any],
     ) -> tuple[Any, list[dict[str, float]], dict[str, Any]]:
         if set(meta_reward.primitives_used) - set(self.primitive_set.names):
@@ -296,7 +300,7 @@ class AgentGRPOTrainer:
         scores: list[float] = []
         nonfinite = 0
         env_steps = 0
-        for step in range(cfg.inner_steps):
+        for step in range(cfg.max_steps):
             picks = rng.choice(
                 len(pool), size=cfg.tasks_per_step, replace=len(pool) < cfg.tasks_per_step
             )
@@ -395,7 +399,7 @@ class AgentGRPOTrainer:
         policy.train()
         loss_value = 0.0
         n = len(records)
-        for _ in range(cfg.ppo_epochs):
+        for _ in range(cfg.num_iterations):
             if cfg.minibatches == 1:
                 batches = [torch.arange(n)]
             else:
@@ -407,7 +411,7 @@ class AgentGRPOTrainer:
                 index = batch.tolist()
                 new = policy.log_prob([records[i] for i in index])
                 ratio = torch.exp(new - old[batch])
-                clipped = torch.clamp(ratio, 1 - cfg.clip_epsilon, 1 + cfg.clip_epsilon)
+                clipped = torch.clamp(ratio, 1 - cfg.epsilon, 1 + cfg.epsilon)
                 per_step = -torch.minimum(ratio * adv[batch], clipped * adv[batch])
                 if ref is not None:
                     diff = ref[batch] - new
@@ -426,7 +430,7 @@ class AgentGRPOTrainer:
         return loss_value
 
     def _evaluate(
-        self, policy: Any, tasks: Sequence[AgentTask], seed: int, envs: Sequence[Any]
+        self, policy: Any, tasks: Sequence[EpisodeTask], seed: int, envs: Sequence[Any]
     ) -> tuple[EvalResult, float]:
         generator = torch.Generator().manual_seed(seed)
         policy.eval()

@@ -1,6 +1,6 @@
 """Agent primitives g1..g4, shared by ScienceWorld, ALFWorld and classic control.
 
-Definitions (DERL, arXiv 2512.13399, agent domains; PAPER_FACTS.md §2):
+Definitions (DERL, arXiv 2512.13399, episode domains; PAPER_FACTS.md §2):
 
 * g1 — task success, binary, with the official ε offset: ``1 + ε`` or ``ε``.
 * g2, g3, g4 — mean *step score* over the first, middle and last third of the trajectory,
@@ -24,9 +24,9 @@ import numpy as np
 
 from derl_bench.primitives.base import EPSILON, PrimitiveSet
 
-__all__ = ["AGENT_PRIMITIVES", "SuccessPrimitive", "ThirdMeanPrimitive", "thirds"]
+__all__ = ["EPISODE_PRIMITIVES", "SuccessPrimitive", "ThirdMeanPrimitive", "thirds"]
 
-_SOURCE = "DERL arXiv 2512.13399, agent domains (PAPER_FACTS.md §2); ε from meta_reward_grpo.py"
+_SOURCE = "DERL arXiv 2512.13399, episode domains (PAPER_FACTS.md §2); ε from meta_reward_grpo.py"
 
 
 def thirds(step_scores: np.ndarray) -> tuple[float, float, float]:
@@ -55,7 +55,7 @@ class SuccessPrimitive:
         """Score one trajectory.
 
         Args:
-            rollout: A :class:`derl_bench.envs.agent.Trajectory`.
+            rollout: A :class:`derl_bench.envs.episode.Trajectory`.
             record: Unused (the task is in the trajectory).
 
         Returns:
@@ -83,7 +83,7 @@ class ThirdMeanPrimitive:
         """Score one trajectory.
 
         Args:
-            rollout: A :class:`derl_bench.envs.agent.Trajectory`.
+            rollout: A :class:`derl_bench.envs.episode.Trajectory`.
             record: Unused.
 
         Returns:
@@ -100,8 +100,8 @@ def _third(name: str, part: int, which: str) -> ThirdMeanPrimitive:
     )
 
 
-AGENT_PRIMITIVES = PrimitiveSet(
-    name="agent",
+EPISODE_PRIMITIVES = PrimitiveSet(
+    name="episode",
     primitives=(
         SuccessPrimitive(),
         _third("g2", 0, "first"),
@@ -109,4 +109,4 @@ AGENT_PRIMITIVES = PrimitiveSet(
         _third("g4", 2, "last"),
     ),
 )
-"""The agent primitive set g1..g4 (``get_primitive_set("agent")``)."""
+"""The episode primitive set g1..g4 (``get_primitive_set("episode")``)."""

@@ -10,24 +10,25 @@ Validation is greedy pass@1 on V (paper Eq. 6).
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from derl_bench.envs.records import MathRecord
 from derl_bench.inner.base import Cost, EvalResult, InnerResult
+from derl_bench.inner.lm_grpo_config import LMGRPOConfig
 from derl_bench.inner.lm_policy import (
     format_prompt,
     greedy_completions,
     load_policy,
     prompt_text,
 )
-from derl_bench.inner.presets import LMGRPOConfig
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import PrimitiveSet
 
@@ -79,6 +80,31 @@ class _MetaRewardFunction:
         return [float(r) for r in rewards]
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _with_torch_threads(method: _Method) -> _Method:
+    """Run ``method`` with ``self.config.torch_threads`` torch threads (if set).
+
+    For the whole call: training *and* validation decoding.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: LMGRPOTrainer, *args: Any, **kwargs: Any) -> Any:
+        if self.config.torch_threads is None:
+            return method(self, *args, **kwargs)
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.config.torch_threads)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper  # type: ignore[return-value]
+
+
 class LMGRPOTrainer:
     """One meta-step's inner loop for math domains: TRL GRPO on D_in, greedy pass@1 on V.
 
@@ -88,7 +114,8 @@ class LMGRPOTrainer:
         train_pool: The whole training pool D_in ∪ V, for :meth:`evaluate_test`.
         test: Test problems, for :meth:`evaluate_test`.
         primitive_set: The domain's primitives; ``success_primitive`` defines success.
-        config: The preset.
+        config: The preset; its ``model`` is resolved by :func:`derl_bench.inner.models.
+            model_source` when the policy is first loaded (so a tiny LM is built lazily).
         success_primitive: Name of the primitive whose value > 0.5 means "solved" (``g1``, exact
             outcome, PAPER_FACTS.md §2).
         data_dir: Data folder (for the tiny LM's warm-up data).
@@ -124,6 +151,7 @@ class LMGRPOTrainer:
 
     # -- training -------------------------------------------------------------------------------
 
+    @_with_torch_threads
     def train_policy(
         self, meta_reward: MetaReward, records: Sequence[MathRecord], *, seed: int, init: Any
     ) -> tuple[Any, Any, _MetaRewardFunction, dict[str, Any]]:
@@ -156,7 +184,7 @@ class LMGRPOTrainer:
             args = GRPOConfig(
                 output_dir=out,
                 max_steps=config.max_steps,
-                per_device_train_batch_size=config.prompts_per_step * config.group_size,
+                per_device_train_batch_size=config.tasks_per_step * config.group_size,
                 num_generations=config.group_size,
                 max_completion_length=config.max_completion_length,
                 learning_rate=config.learning_rate,
@@ -216,6 +244,7 @@ class LMGRPOTrainer:
             examples=tuple(completions[:3]),
         )
 
+    @_with_torch_threads
     def train(self, meta_reward: MetaReward, *, seed: int, init: Any = None) -> InnerResult:
         """Train under ``meta_reward`` on D_in, evaluate greedily on V.
 
@@ -270,6 +299,7 @@ class LMGRPOTrainer:
             extra={"validation_examples": list(validation.examples)},
         )
 
+    @_with_torch_threads
     def evaluate_test(self, meta_reward: MetaReward, *, seed: int) -> EvalResult:
         """Train a fresh policy on D_in ∪ V with the same step budget, evaluate on test.
 
@@ -282,6 +312,7 @@ class LMGRPOTrainer:
         )
         return self._evaluate(policy, tokenizer, self.test)
 
+    @_with_torch_threads
     def evaluate_initial(
         self, records: Sequence[MathRecord] | None = None, *, seed: int = 0
     ) -> EvalResult:

@@ -7,7 +7,8 @@
   so the objective is unchanged and the variance lower, as with REINFORCE's reward-to-go),
   optionally discounted.
 
-Used by :class:`derl_bench.inner.grpo.AgentGRPOTrainer` (``AgentGRPOConfig.credit``).
+Used by :class:`derl_bench.inner.episode_grpo_trainer.EpisodeGRPOTrainer`
+(``EpisodeGRPOConfig.credit``).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from derl_bench.envs.agent import Trajectory
+from derl_bench.envs.episode import Trajectory
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import EPSILON, PrimitiveSet
-from derl_bench.primitives.agent import AGENT_PRIMITIVES
+from derl_bench.primitives.episode import EPISODE_PRIMITIVES
 
 __all__ = ["group_advantages", "prefix_meta_rewards", "reward_to_go_advantages"]
 
@@ -73,7 +74,7 @@ def prefix_meta_rewards(
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
-    if primitive_set is AGENT_PRIMITIVES:
+    if primitive_set is EPISODE_PRIMITIVES:
         return _agent_prefix_meta_rewards(trajectories, meta_reward, horizon, stride)
     rows: list[Trajectory] = []
     counts: list[int] = []

@@ -1,19 +1,19 @@
-"""Builders of the agent domains: classic control (CartPole, Pendulum), ScienceWorld, ALFWorld.
+"""Builders of the episode domains: classic control (CartPole, Pendulum), ScienceWorld, ALFWorld.
 
-Each builder returns a :class:`~derl_bench.meta_env.domains.Domain` whose trainer is the
-compact GRPO (:class:`~derl_bench.inner.grpo.AgentGRPOTrainer`) over the domain's inner env,
-with the agent primitive set g1..g4. Heavy parts (simulators, encoders) load lazily.
+Each builder returns a :class:`~derl_bench.meta_env.domain.Domain` whose trainer is the compact GRPO
+(:class:`~derl_bench.inner.episode_grpo_trainer.EpisodeGRPOTrainer`) over the domain's inner env,
+with the episode primitive set g1..g4. Heavy parts (simulators, encoders) load lazily.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from derl_bench.meta_env.domains import Domain
+from derl_bench.meta_env.domain import Domain
 from derl_bench.primitives import get_primitive_set
 
 __all__ = [
-    "AGENT_INSTRUCTION",
+    "EPISODE_INSTRUCTION",
     "SCIENCEWORLD_PRESET_TASKS",
     "build_alfworld",
     "build_classic",
@@ -29,7 +29,7 @@ SCIENCEWORLD_PRESET_TASKS: dict[str, tuple[str, int | None]] = {
 """ScienceWorld task subset of each preset: (constant in ``envs/scienceworld.py``, or ``""`` for
 all 30 tasks; variations per task and split, ``None`` for all). Part of the preset's identity."""
 
-AGENT_INSTRUCTION = (
+EPISODE_INSTRUCTION = (
     "Generate a mathematical formula, the reward function used to train an agent with GRPO. "
     "Each training episode is scored by the formula over the primitives listed below: g1 is 1 "
     "if the episode solved its task, else 0; g2, g3 and g4 are the mean step score (0..1) over "
@@ -37,14 +37,14 @@ AGENT_INSTRUCTION = (
     "success rate on held-out validation tasks is your score. Combine the primitives with "
     "numbers, +, -, *, /, and parentheses. Output ONE formula, e.g. g1 + 0.5 * g2."
 )
-"""Instruction for agent domains (after the official DERL prompt, with our primitives)."""
+"""Instruction for episode domains (after the official DERL prompt, with our primitives)."""
 
 
 def make_policy_factory(config: Any, observation_space: Any = None, action_space: Any = None):
-    """Return ``factory(seed) -> AgentPolicy`` for ``config.policy``.
+    """Return ``factory(seed) -> EpisodePolicy`` for ``config.policy``.
 
     Args:
-        config: An :class:`~derl_bench.inner.grpo_config.AgentGRPOConfig`.
+        config: An :class:`~derl_bench.inner.episode_grpo_config.EpisodeGRPOConfig`.
         observation_space: The inner env's observation space (``mlp`` only).
         action_space: The inner env's action space (``mlp`` only).
 
@@ -57,7 +57,7 @@ def make_policy_factory(config: Any, observation_space: Any = None, action_space
 
         return lambda seed: MLPPolicy(observation_space, action_space, seed=seed, **kwargs)
     if config.policy == "minilm":
-        from derl_bench.inner.policies.text_scoring import (
+        from derl_bench.inner.policies.action_scoring import (
             ActionScoringConfig,
             ActionScoringPolicy,
         )
@@ -66,7 +66,7 @@ def make_policy_factory(config: Any, observation_space: Any = None, action_space
     if config.policy == "lm":
         import copy
 
-        from derl_bench.inner.policies.lm_agent import LMActionConfig, LMActionPolicy
+        from derl_bench.inner.policies.lm_action import LMActionConfig, LMActionPolicy
 
         source = kwargs.pop("model", None)
         if source is None:
@@ -98,30 +98,28 @@ def build_classic(
 
     Args:
         domain: ``"cartpole"`` or ``"pendulum"``.
-        preset: ``"smoke"``, ``"cpu"`` or ``"paper"`` (:mod:`derl_bench.inner.agent_presets`).
-        inner_overrides: Fields of :class:`~derl_bench.inner.grpo_config.AgentGRPOConfig`.
+        preset: ``"smoke"``, ``"cpu"`` or ``"paper"`` (:mod:`derl_bench.inner.episode_presets`).
+        inner_overrides: Fields of :class:`~derl_bench.inner.episode_grpo_config.EpisodeGRPOConfig`.
         keep_checkpoints: Folder to save trained policies in (DERL-pop), or None.
         inner: ``"grpo"`` (the compact GRPO) or ``"es_rl"`` (the ES+RL hybrid trained on the
-            meta-reward, :mod:`derl_bench.baselines.es_rl`).
+            meta-reward, :mod:`derl_bench.inner.es_rl`).
         data_dir: Unused (classic control needs no data files).
 
     Raises:
         ValueError: On an unknown domain, preset, inner trainer or override.
     """
     from derl_bench.envs.classic import ClassicControlInnerEnv, classic_splits
-    from derl_bench.inner.agent_presets import agent_preset
+    from derl_bench.inner.episode_presets import episode_preset
 
-    config = agent_preset(domain, preset)
-    if inner_overrides:
-        config = config.with_overrides(**inner_overrides)
-    primitive_set = get_primitive_set("agent")
+    config = episode_preset(domain, preset, inner_overrides)
+    primitive_set = get_primitive_set("episode")
     splits = classic_splits(domain, n_test=config.n_test or 100)
     probe = ClassicControlInnerEnv(domain)
     probe.close()
     if inner == "grpo":
-        from derl_bench.inner.grpo import AgentGRPOTrainer
+        from derl_bench.inner.episode_grpo_trainer import EpisodeGRPOTrainer
 
-        trainer: Any = AgentGRPOTrainer(
+        trainer: Any = EpisodeGRPOTrainer(
             splits=splits,
             env_factory=lambda: ClassicControlInnerEnv(domain),
             policy_factory=make_policy_factory(config, probe.observation_space, probe.action_space),
@@ -130,7 +128,7 @@ def build_classic(
             keep_checkpoints=keep_checkpoints,
         )
     elif inner == "es_rl":
-        from derl_bench.inner.es_rl_inner import ESRLInnerTrainer
+        from derl_bench.inner.es_rl.meta_reward_trainer import ESRLInnerTrainer
 
         trainer = ESRLInnerTrainer(
             domain=domain,
@@ -141,10 +139,15 @@ def build_classic(
         )
     else:
         raise ValueError(f"Unknown inner trainer {inner!r}; known: 'grpo', 'es_rl'.")
+    return _episode_domain(domain, trainer, config)
+
+
+def _episode_domain(name: str, trainer: Any, config: Any) -> Domain:
+    """The Domain of an episode task whose ``trainer`` is built (success = g1, V and test)."""
     return Domain(
-        name=domain,
-        instruction=AGENT_INSTRUCTION,
-        primitive_set=primitive_set,
+        name=name,
+        instruction=EPISODE_INSTRUCTION,
+        primitive_set=trainer.primitive_set,
         trainer=trainer,
         config=config,
         n_val=len(trainer.val),
@@ -161,25 +164,17 @@ def _text_domain(
     config: Any,
     keep_checkpoints: str | None,
 ) -> Domain:
-    from derl_bench.inner.grpo import AgentGRPOTrainer
+    from derl_bench.inner.episode_grpo_trainer import EpisodeGRPOTrainer
 
-    trainer = AgentGRPOTrainer(
+    trainer = EpisodeGRPOTrainer(
         splits=splits,
         env_factory=env_factory,
         policy_factory=make_policy_factory(config),
-        primitive_set=get_primitive_set("agent"),
+        primitive_set=get_primitive_set("episode"),
         config=config,
         keep_checkpoints=keep_checkpoints,
     )
-    return Domain(
-        name=name,
-        instruction=AGENT_INSTRUCTION,
-        primitive_set=trainer.primitive_set,
-        trainer=trainer,
-        config=config,
-        n_val=len(trainer.val),
-        n_test=len(trainer.test),
-    )
+    return _episode_domain(name, trainer, config)
 
 
 def build_alfworld(
@@ -202,11 +197,9 @@ def build_alfworld(
         ImportError: If alfworld is not installed (names the extra).
     """
     from derl_bench.envs.alfworld import ALFWorldInnerEnv, alfworld_splits
-    from derl_bench.inner.agent_presets import agent_preset
+    from derl_bench.inner.episode_presets import episode_preset
 
-    config = agent_preset("alfworld", preset)
-    if inner_overrides:
-        config = config.with_overrides(**inner_overrides)
+    config = episode_preset("alfworld", preset, inner_overrides)
     caps = {k: v for k, v in (("val", config.n_val), ("test", config.n_test)) if v}
     splits = alfworld_splits(level, data_dir=data_dir, max_games=caps or None)
     max_steps = config.max_episode_steps
@@ -239,11 +232,9 @@ def build_scienceworld(
         RuntimeError: If Java >= 8 is missing (names what to install).
     """
     from derl_bench.envs import scienceworld as sw
-    from derl_bench.inner.agent_presets import agent_preset
+    from derl_bench.inner.episode_presets import episode_preset
 
-    config = agent_preset("scienceworld", preset)
-    if inner_overrides:
-        config = config.with_overrides(**inner_overrides)
+    config = episode_preset("scienceworld", preset, inner_overrides)
     subset, max_variations = SCIENCEWORLD_PRESET_TASKS[preset]
     tasks = getattr(sw, subset) if subset else None
     splits = sw.scienceworld_splits(level, tasks=tasks, max_variations=max_variations)

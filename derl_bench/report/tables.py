@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from derl_bench.plots import LoadedResult, load_run_dir
 from derl_bench.provenance import lock_file_sha256, lock_warning
+from derl_bench.report.load import LoadedResult, load_run_dir
 
 __all__ = ["AgentRow", "agent_rows", "markdown_table"]
 
@@ -43,7 +43,7 @@ def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
     """Group finished results by (env, agent, preset, budget) into rows.
 
     Args:
-        results: Loaded result files (:func:`derl_bench.plots.load_run_dir`).
+        results: Loaded result files (:func:`derl_bench.report.load.load_run_dir`).
 
     Returns:
         Rows sorted by env, then by mean best validation (descending), then agent name.

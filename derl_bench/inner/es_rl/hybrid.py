@@ -1,3 +1,4 @@
+# Over 450 lines: the ES+RL trainer loop and its merge step, kept readable top to bottom.
 """ESRLHybrid: evolution strategies and actor-critic RL merged into one policy update."""
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector
 
-from derl_bench.baselines.es_rl.actor_critic import ReplayEpisode, actor_critic_update
-from derl_bench.baselines.es_rl.checkpoint import load_checkpoint, save_checkpoint
-from derl_bench.baselines.es_rl.config import ESRLConfig
-from derl_bench.baselines.es_rl.es import es_gradient, sample_population
-from derl_bench.baselines.es_rl.networks import Policy, ValueNetwork
-from derl_bench.baselines.es_rl.results import EvaluationResult, IterationStats
-from derl_bench.baselines.es_rl.rollout import EpisodeRecord, Rollout, run_episodes
+from derl_bench.inner.es_rl.actor_critic import ReplayEpisode, actor_critic_update
+from derl_bench.inner.es_rl.checkpoint import load_checkpoint, save_checkpoint
+from derl_bench.inner.es_rl.config import ESRLConfig
+from derl_bench.inner.es_rl.es import es_gradient, sample_population
+from derl_bench.inner.es_rl.networks import Policy, ValueNetwork
+from derl_bench.inner.es_rl.results import EvaluationResult, IterationStats
+from derl_bench.inner.es_rl.rollout import EpisodeRecord, Rollout, run_episodes
 
 __all__ = ["ESRLHybrid"]
 
@@ -41,7 +42,7 @@ class ESRLHybrid:
     * **RL step**: the current policy samples ``num_episodes_per_iter`` episodes into a replay
       of the last ``replay_episodes`` episodes; ``rl_updates_per_iter`` actor-critic minibatch
       steps (Adam, ``lr_policy``; value baseline with GAE, see
-      :mod:`~derl_bench.baselines.es_rl.actor_critic`) give ``delta_rl``. The value network is
+      :mod:`~derl_bench.inner.es_rl.actor_critic`) give ``delta_rl``. The value network is
       trained here only (``lr_value``) and is not merged.
     * **Merge**: ``theta <- theta + es_weight * delta_es + rl_weight * delta_rl``. A weight of
       0 skips that step and its episodes.
@@ -406,7 +407,7 @@ class ESRLHybrid:
     def save(self, path: str | PathLike[str]) -> None:
         """Write networks, optimizer states, config, iteration, RNG states and replay.
 
-        See :func:`~derl_bench.baselines.es_rl.checkpoint.save_checkpoint`.
+        See :func:`~derl_bench.inner.es_rl.checkpoint.save_checkpoint`.
 
         Args:
             path: File to write (``torch.save`` format; conventionally ``.pth``).
@@ -416,7 +417,7 @@ class ESRLHybrid:
     def load(self, path: str | PathLike[str], *, strict: bool = True) -> None:
         """Restore a checkpoint written by :meth:`save`; training then continues exactly.
 
-        See :func:`~derl_bench.baselines.es_rl.checkpoint.load_checkpoint`.
+        See :func:`~derl_bench.inner.es_rl.checkpoint.load_checkpoint`.
 
         Args:
             path: The checkpoint file.

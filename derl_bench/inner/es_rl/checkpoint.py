@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from derl_bench.baselines.es_rl.actor_critic import ReplayEpisode
-from derl_bench.baselines.es_rl.config import ARCHITECTURE_FIELDS
+from derl_bench.inner.es_rl.actor_critic import ReplayEpisode
+from derl_bench.inner.es_rl.config import ARCHITECTURE_FIELDS
 
 if TYPE_CHECKING:
-    from derl_bench.baselines.es_rl.hybrid import ESRLHybrid
+    from derl_bench.inner.es_rl.hybrid import ESRLHybrid
 
 __all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "save_checkpoint"]
 

@@ -1,14 +1,14 @@
 """The ES+RL hybrid as an inner trainer of the classic-control MetaRewardEnvs (``inner="es_rl"``).
 
-The hybrid (:mod:`derl_bench.baselines.es_rl`) trains on the meta-reward instead of the native
+The hybrid (:mod:`derl_bench.inner.es_rl`) trains on the meta-reward instead of the native
 reward: its ``episode_reward_fn`` turns each episode into a
-:class:`~derl_bench.envs.agent.Trajectory` (step scores and success from the inner env's
+:class:`~derl_bench.envs.episode.Trajectory` (step scores and success from the inner env's
 ``info``, failures padded to ``score_horizon`` exactly as the compact GRPO does), evaluates the
-agent primitives and the meta-reward (non-finite -> 0, counted). The ES fitness is that value;
+episode primitives and the meta-reward (non-finite -> 0, counted). The ES fitness is that value;
 the RL step sees it as the reward of the episode's last step.
 
-Budget mapping from the domain's :class:`~derl_bench.inner.grpo_config.AgentGRPOConfig`:
-``inner_steps`` ES+RL iterations, ``tasks_per_step * group_size`` RL episodes per iteration,
+Budget mapping from the domain's :class:`~derl_bench.inner.episode_grpo_config.EpisodeGRPOConfig`:
+``max_steps`` ES+RL iterations, ``tasks_per_step * group_size`` RL episodes per iteration,
 ``ES_POPULATION`` antithetic ES candidates; ``gamma = gae_lambda = 1`` (the meta-reward pays
 once per episode, so it is not discounted: with gamma 0.99 the hybrid did not learn CartPole
 under ``(g1 + g2 + g3 + g4) / 4`` in 10 iterations, with 1.0 it reached 0.75 validation
@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from derl_bench.envs.agent import AgentSplits, AgentTask, Trajectory
+from derl_bench.envs.episode import EpisodeSplits, EpisodeTask, Trajectory
 from derl_bench.inner.base import Cost, EvalResult, InnerResult
 from derl_bench.inner.checkpoints import LINEAGE_KEY, save_checkpoint
-from derl_bench.inner.grpo import run_episodes
-from derl_bench.inner.grpo_config import AgentGRPOConfig
+from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
+from derl_bench.inner.episode_grpo_trainer import run_episodes
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import PrimitiveSet
 
@@ -41,7 +41,7 @@ ES_POPULATION = 16
 
 
 class _GreedyAdapter:
-    """Presents an ES+RL ``Policy`` through the AgentPolicy ``act`` used by ``run_episodes``."""
+    """Presents an ES+RL ``Policy`` through the EpisodePolicy ``act`` used by ``run_episodes``."""
 
     def __init__(self, policy: Any) -> None:
         self.policy = policy
@@ -58,7 +58,7 @@ class ESRLInnerTrainer:
     Args:
         domain: ``"cartpole"`` or ``"pendulum"``.
         splits: The domain's task splits.
-        primitive_set: The agent primitive set.
+        primitive_set: The episode primitive set.
         config: The domain preset (budget fields reused, see the module docstring).
         keep_checkpoints: Folder to save trained agents in (``<id>/es_rl.pth``), or None.
     """
@@ -67,9 +67,9 @@ class ESRLInnerTrainer:
         self,
         *,
         domain: str,
-        splits: AgentSplits,
+        splits: EpisodeSplits,
         primitive_set: PrimitiveSet,
-        config: AgentGRPOConfig,
+        config: EpisodeGRPOConfig,
         keep_checkpoints: str | None = None,
     ) -> None:
         self.domain = domain
@@ -86,7 +86,7 @@ class ESRLInnerTrainer:
         return ClassicControlInnerEnv(self.domain)
 
     def _hybrid(self, meta_reward: MetaReward, seed: int, counters: dict[str, Any]) -> Any:
-        from derl_bench.baselines.es_rl import ESRLHybrid
+        from derl_bench.inner.es_rl import ESRLHybrid
 
         horizon = self._env().score_horizon
 
@@ -97,7 +97,7 @@ class ESRLInnerTrainer:
             if record.terminated and not success:
                 scores += [0.0] * max(0, horizon - len(scores))
             trajectory = Trajectory(
-                task=AgentTask(domain=self.domain, task_id=""),
+                task=EpisodeTask(domain=self.domain, task_id=""),
                 step_scores=np.asarray(scores),
                 success=success,
                 n_steps=len(infos),
@@ -130,7 +130,7 @@ class ESRLInnerTrainer:
             if init is not None:
                 hybrid.load(Path(init) / "es_rl.pth", strict=False)
             history = hybrid.train(
-                self.config.inner_steps,
+                self.config.max_steps,
                 num_episodes_per_iter=self.config.tasks_per_step * self.config.group_size,
                 log_interval=0,
             )
@@ -157,7 +157,7 @@ class ESRLInnerTrainer:
             n_nonfinite_rewards=counters["nonfinite"],
             cost=Cost(
                 wall_seconds=time.perf_counter() - start,
-                inner_steps=self.config.inner_steps,
+                inner_steps=self.config.max_steps,
                 rollouts=len(counters["values"]) + validation.n,
                 tokens=0,
             ),
@@ -170,7 +170,7 @@ class ESRLInnerTrainer:
         hybrid = self._hybrid(meta_reward, seed, {"nonfinite": 0, "values": []})
         try:
             hybrid.train(
-                self.config.inner_steps,
+                self.config.max_steps,
                 num_episodes_per_iter=self.config.tasks_per_step * self.config.group_size,
                 log_interval=0,
             )

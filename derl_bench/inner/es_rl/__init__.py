@@ -5,7 +5,7 @@ iteration, an ES step (Salimans et al. 2017) and an actor-critic step with a val
 merged by ``es_weight`` and ``rl_weight``. Usable on its own (native reward) or as an inner
 trainer on a meta-reward through ``episode_reward_fn``::
 
-    from derl_bench.baselines.es_rl import ESRLHybrid
+    from derl_bench.inner.es_rl import ESRLHybrid
 
     agent = ESRLHybrid(env_name="Pendulum-v1", state_dim=3, action_dim=1, population_size=50,
                        sigma=0.1, lr_es=0.01, lr_policy=3e-4, lr_value=3e-4, gamma=0.99,
@@ -21,11 +21,11 @@ Modules: :mod:`.config` (ESRLConfig), :mod:`.networks` (policy, value), :mod:`.r
 
 from __future__ import annotations
 
-from derl_bench.baselines.es_rl.config import ESRLConfig
-from derl_bench.baselines.es_rl.hybrid import ESRLHybrid
-from derl_bench.baselines.es_rl.networks import Policy, ValueNetwork
-from derl_bench.baselines.es_rl.results import EvaluationResult, IterationStats
-from derl_bench.baselines.es_rl.rollout import EpisodeRecord
+from derl_bench.inner.es_rl.config import ESRLConfig
+from derl_bench.inner.es_rl.hybrid import ESRLHybrid
+from derl_bench.inner.es_rl.networks import Policy, ValueNetwork
+from derl_bench.inner.es_rl.results import EvaluationResult, IterationStats
+from derl_bench.inner.es_rl.rollout import EpisodeRecord
 
 __all__ = [
     "ESRLConfig",

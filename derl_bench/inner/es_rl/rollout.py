@@ -63,7 +63,7 @@ class Rollout:
 ActFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 """``act(rows, obs) -> (raw, env_action, log_prob)``: ``rows`` int64 (n,) are the indices of
 the still-running envs, ``obs`` float32 (n, state_dim) their observations (see
-:meth:`~derl_bench.baselines.es_rl.networks.Policy.sample` for the outputs)."""
+:meth:`~derl_bench.inner.es_rl.networks.Policy.sample` for the outputs)."""
 
 
 @torch.no_grad()

