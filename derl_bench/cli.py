@@ -443,7 +443,7 @@ def signal(
         str | None,
         typer.Option(
             help="Semicolon-separated meta-rewards (default: the 9-reward panel, "
-            "derl_bench.signal.SIGNAL_META_REWARDS, ending with the bad -g1)."
+            "derl_bench.signal_check.SIGNAL_META_REWARDS, ending with the bad -g1)."
         ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder; writes OUT/ENV-PRESET.md and .json")] = Path(
@@ -491,7 +491,7 @@ def signal(
         except ValueError:
             raise typer.BadParameter(
                 f"--inner {item!r} is not FIELD=JSON (e.g. --inner max_steps=2 or "
-                '--inner policy_kwargs=\'{"hidden": 32}\')',
+                "--inner policy_kwargs='{\"hidden\": 32}')",
                 param_hint="--inner",
             ) from None
     chosen = (

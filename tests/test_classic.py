@@ -130,9 +130,7 @@ def test_cartpole_meta_rewards_are_distinguishable_at_smoke() -> None:
 @pytest.mark.slow
 def test_pendulum_cpu_preset_learns_to_hold_the_pole_upright() -> None:
     # The cpu preset as published (reward-to-go credit, minibatches), fewer validation episodes.
-    env = gymnasium.make(
-        "DERL-Pendulum-v0", preset="cpu", budget=1, inner_overrides={"n_val": 8}
-    )
+    env = gymnasium.make("DERL-Pendulum-v0", preset="cpu", budget=1, inner_overrides={"n_val": 8})
     env.reset(seed=0)
     _, reward, *_, info = env.step("(g1 + g2 + g3 + g4) / 4")
     assert reward >= 0.75, info["training_curve"][-1]

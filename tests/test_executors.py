@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 ENV_ID = "DERL-CartPole-v0"
 # A cut smoke budget: real CartPole and the real compact GRPO, a few seconds per meta-step.
-ENV_KWARGS = {"preset": "smoke", "inner_overrides": {"inner_steps": 3}}
+ENV_KWARGS = {"preset": "smoke", "inner_overrides": {"max_steps": 3}}
 TASKS = [
     MetaStepTask(meta_reward="(g1 + g2 + g3 + g4) / 4", seed=0),
     MetaStepTask(meta_reward="g1 + g2", seed=0),
@@ -162,7 +162,7 @@ def test_crashed_jvm_fails_only_its_meta_step_and_leaves_no_java_behind():
     import psutil
 
     env_id = "DERL-ScienceWorld-L0-v0"
-    kwargs = {"preset": "smoke", "inner_overrides": {"inner_steps": 1, "n_val": 2}}
+    kwargs = {"preset": "smoke", "inner_overrides": {"max_steps": 1, "n_val": 2}}
     tasks = [MetaStepTask(meta_reward="g1 + g2", seed=0)]
     before = _java_pids()
     executor = ProcessExecutor(max_workers=1)

@@ -9,7 +9,7 @@ from derl_bench.meta_env.population import parallel_env
 
 pytestmark = pytest.mark.slow
 
-KWARGS = {"preset": "smoke", "inner_overrides": {"inner_steps": 2, "n_val": 4}}
+KWARGS = {"preset": "smoke", "inner_overrides": {"max_steps": 2, "n_val": 4}}
 
 
 def test_pettingzoo_parallel_api_test_passes():

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from derl_bench import provenance as prov
 from derl_bench.cli import app
+from derl_bench.report.tables import agent_rows, markdown_table
 from derl_bench.results import validate_result, write_result
-from derl_bench.tables import agent_rows, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "lock-py311.txt"
@@ -114,7 +114,7 @@ def test_validate_warns_on_a_result_made_under_another_lock(tmp_path):
 
 
 def test_comparison_table_marks_rows_made_under_another_lock(tmp_path):
-    from derl_bench.plots import load_run_dir
+    from derl_bench.report.load import load_run_dir
 
     current = prov.lock_file_sha256()
     runs = tmp_path / "runs"

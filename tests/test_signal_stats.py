@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from derl_bench.signal import (
+from derl_bench.signal_check import (
     BAD_META_REWARD,
     SIGNAL_META_REWARDS,
     UNTRAINED,
@@ -78,7 +78,7 @@ def test_default_panel_covers_the_structure_families():
     assert any("/" in m and "g" in m.split("/")[1] for m in panel)  # a ratio of primitives
     from derl_bench.meta_reward import parse
 
-    for name in ("math", "agent"):
+    for name in ("math", "episode"):
         from derl_bench.primitives import get_primitive_set
 
         names = get_primitive_set(name).names

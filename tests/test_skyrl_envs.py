@@ -11,7 +11,7 @@ from derl_bench.envs.alfworld_data import list_games, task_type_of  # noqa: E402
 from derl_bench.envs.gsm8k import load_gsm8k  # noqa: E402
 from derl_bench.meta_env.skyrl_envs import SKYRL_ENV_IDS, register_skyrl_envs  # noqa: E402
 from derl_bench.meta_reward import InvalidMetaReward  # noqa: E402
-from derl_bench.primitives.agent import EPSILON  # noqa: E402
+from derl_bench.primitives.base import EPSILON  # noqa: E402
 
 pytestmark = [pytest.mark.data]
 

@@ -18,6 +18,7 @@ DEFAULT_PRESET = "cpu"
 number is comparable. (``derl-bench run`` starts its quick main job with ``smoke`` instead:
 ``derl_bench.cli.MAIN_JOB_PRESET``.)"""
 
+
 def check_preset_name(name: str) -> str:
     """Return ``name`` if it is one of :data:`PRESET_NAMES`.
 

@@ -9,7 +9,7 @@ adapters let them train on our tasks under any meta-reward over our primitives:
   ``derl_bench.primitives.math``) and the meta-reward of ``extras["meta_reward"]``.
 - ``derl_alfworld`` / ``derl_scienceworld`` (multi-turn): each action is sent to the real engine
   (TextWorld on ALFWorld games; the ScienceWorld simulator); the episode's step scores and
-  success form a :class:`~derl_bench.envs.agent.Trajectory`, and at the end the agent
+  success form a :class:`~derl_bench.envs.episode.Trajectory`, and at the end the agent
   primitives (g1 success, g2-g4 mean step score per third) are combined by the meta-reward.
   Intermediate steps have reward 0 (outcome-supervised, as the paper's GRPO).
 
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from derl_bench.envs.agent import AgentTask, Trajectory
+from derl_bench.envs.episode import EpisodeTask, Trajectory
 from derl_bench.envs.records import MathRecord
 from derl_bench.meta_reward import MetaReward, parse
 from derl_bench.meta_reward.compiler import safe_rewards
@@ -146,15 +146,15 @@ class MetaRewardEpisodeEnv(BaseTextEnv):
     def __init__(self, env_config: Any = None, extras: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.extras = dict(extras or {})
-        self.meta_reward = _meta_reward(self.extras, "agent")
+        self.meta_reward = _meta_reward(self.extras, "episode")
         if "task" not in self.extras:
             raise ValueError(f"extras['task'] is required for {self.domain} (see the module).")
         self.max_turns = int(self.extras.get("max_turns", 20))
         if self.max_turns < 1:
             raise ValueError(f"extras['max_turns']={self.max_turns} must be >= 1")
-        self.primitive_set = get_primitive_set("agent")
+        self.primitive_set = get_primitive_set("episode")
         self._engine: Any = None
-        self._task: AgentTask | None = None
+        self._task: EpisodeTask | None = None
         self._scores: list[float] = []
         self._actions: list[str] = []
         self._success = False
@@ -176,7 +176,7 @@ class MetaRewardEpisodeEnv(BaseTextEnv):
         if self._engine is None:
             self._engine = self._make_engine()
         text, info = self._engine.reset(options=self._reset_options())
-        self._task = info.get("task") if isinstance(info.get("task"), AgentTask) else None
+        self._task = info.get("task") if isinstance(info.get("task"), EpisodeTask) else None
         self.turns = 0
         self._scores, self._actions, self._success = [], [], False
         return list(prompt) + self._observation(text, info), {"task": str(self.extras["task"])}
@@ -199,8 +199,9 @@ class MetaRewardEpisodeEnv(BaseTextEnv):
         metadata: dict[str, Any] = {"step_score": self._scores[-1]}
         reward = 0.0
         if done:
+            task = self._task or EpisodeTask(domain=self.domain, task_id=str(self.extras["task"]))
             trajectory = Trajectory(
-                task=self._task or AgentTask(domain=self.domain, task_id=str(self.extras["task"])),
+                task=task,
                 step_scores=np.asarray(self._scores),
                 success=self._success,
                 n_steps=len(self._scores),
