@@ -25,8 +25,9 @@ GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 META_REWARD = "(g1 + g2 + g3 + g4) / 4"
 SEED = 0
 PRESET = "smoke"
-# Numbers compared exactly (no tolerance): the same lock on the same kind of machine gives the
-# same bits. The artefact hashes check that cached models are rebuilt bit-identically.
+# Numbers compared exactly (no tolerance; the training loss aside, see _comparable): the same
+# lock on the same kind of machine gives the same bits. The artefact hashes check that cached
+# models are rebuilt bit-identically.
 COMPARED = (
     "validation_success",
     "primitive_means",
@@ -108,11 +109,25 @@ def run_case(env_id: str) -> dict[str, Any]:
     return record
 
 
+def _comparable(key: str, value: Any) -> Any:
+    # The float32 training loss is a diagnostic, not a number users cite, and it is not
+    # bit-stable across processes on the text domains: the frozen MiniLM embeds a string in
+    # whichever padded batch it first meets, so its last bits depend on what the process embedded
+    # before (measured: ALFWorld-L2 loss -0.0342628285 after other domains ran in the process,
+    # -0.0342628695 in a fresh one; every other number identical). So it is compared to 1e-4.
+    if key == "training_curve" and isinstance(value, list):
+        return [
+            {k: (round(v, 4) if k == "loss" else v) for k, v in sorted(row.items())}
+            for row in value
+        ]
+    return value
+
+
 def differences(golden: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """Lines naming every compared field that differs between a golden record and a rerun."""
     lines = []
     for key in COMPARED:
-        if golden.get(key) != now.get(key):
+        if _comparable(key, golden.get(key)) != _comparable(key, now.get(key)):
             lines.append(f"{key}: golden {golden.get(key)!r}, now {now.get(key)!r}")
     return lines
 
