@@ -147,6 +147,19 @@ def _proposals(proposals: int, group_size: int | None) -> int:
 _GROUP_SIZE_OPTION = typer.Option(
     "--group-size", min=1, hidden=True, help="Deprecated alias of --proposals."
 )
+def _check_executor(value: str) -> str:
+    if value not in ("auto", "sync", "process", "ray"):
+        raise typer.BadParameter(
+            f"{value!r} is not an executor; choose auto, sync, process or ray."
+        )
+    return value
+
+
+_EXECUTOR_OPTION = typer.Option(
+    callback=_check_executor,
+    help="How a round's proposals train: auto (a process pool when more than one core is free), "
+    "sync, process or ray. Every executor gives the same numbers.",
+)
 
 
 def _parse_seeds(value: str) -> list[int]:
@@ -259,6 +272,7 @@ def run(
         ),
     ] = True,
     group_size: Annotated[int | None, _GROUP_SIZE_OPTION] = None,
+    executor: Annotated[str, _EXECUTOR_OPTION] = "auto",
 ) -> None:
     """Run an outer agent on a MetaRewardEnv (one run per seed); print a results table.
 
@@ -281,6 +295,7 @@ def run(
         data_dir=data_dir,
         progress=progress,
         resume=resume,
+        executor=executor,
     )
     console = _stdout()
     console.print(_results_table(results))
@@ -301,6 +316,7 @@ def _run_many(
     data_dir: Path | None,
     progress: bool,
     resume: bool,
+    executor: str = "auto",
 ) -> list[RunResult]:
     """Run every (agent, seed); on a failure print what finished and exit with its code.
 
@@ -339,6 +355,7 @@ def _run_many(
                 notify=lambda text: console.print(text, markup=False),
                 on_run_start=lambda agent, seed: current.__setitem__(0, (agent, seed)),
                 on_run_end=results.append,
+                executor=executor,
             )
         except (UnknownEnvError, UnknownAgentError) as exc:
             _fail(str(exc))
@@ -394,6 +411,7 @@ def compare(
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = False,
     group_size: Annotated[int | None, _GROUP_SIZE_OPTION] = None,
+    executor: Annotated[str, _EXECUTOR_OPTION] = "auto",
 ) -> None:
     """Compare outer agents at equal budget over several seeds: runs, table, plots.
 
@@ -420,6 +438,7 @@ def compare(
         data_dir=data_dir,
         progress=progress,
         resume=True,
+        executor=executor,
     )
     env_dir = out / env
     table = table_for_run_dir(env_dir)

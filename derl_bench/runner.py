@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -118,6 +119,45 @@ class _WarmStart:
             self.pending = False
 
 
+def resolve_executor(env_id: str, executor: str | None) -> str:
+    """Pick the executor of a run.
+
+    ``"auto"`` (or None) means ``"process"`` when more than one core is free and the id is one
+    ``import derl_bench`` registers (workers rebuild the env from its id), else ``"sync"``.
+
+    Raises:
+        ValueError: On an unknown executor name (the message lists the known ones).
+    """
+    from derl_bench._registration import ENV_SPECS
+    from derl_bench.meta_env.executors import EXECUTOR_NAMES, default_executor_name
+
+    if executor in (None, "auto"):
+        ours = {spec_id for spec_id, _ in ENV_SPECS}
+        known = env_id in ours or any(env_id == s.rsplit("-v", 1)[0] for s in ours)
+        return default_executor_name() if known else "sync"
+    if executor not in EXECUTOR_NAMES:
+        raise ValueError(
+            f"Unknown executor {executor!r}; choose one of auto, {', '.join(EXECUTOR_NAMES)}."
+        )
+    return executor
+
+
+@contextmanager
+def _round_executor(env_id: str, executor: str | None) -> Iterator[Any]:
+    """The executor of a run's rounds (None for ``"sync"``: the env trains in this process)."""
+    name = resolve_executor(env_id, executor)
+    if name == "sync":
+        yield None
+        return
+    from derl_bench.meta_env.executors import make_executor
+
+    built = make_executor(name)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
 def run(
     env_id: str,
     agent_name: str,
@@ -132,6 +172,7 @@ def run(
     progress: bool = True,
     resume: bool = True,
     notify: Callable[[str], None] | None = None,
+    executor: str | None = "sync",
 ) -> RunResult:
     """Run one outer episode (or resume an interrupted one) and write its result file.
 
@@ -175,6 +216,11 @@ def run(
         resume: Continue the run's store if there is one (default); False discards it.
         notify: Called with one-line status messages (``"resuming: 3 of 8 meta-steps done
             (PATH)"``); None prints them when ``progress`` is on.
+        executor: How a round's proposals are trained: ``"sync"`` (one after another in this
+            process), ``"process"`` (a local pool, :class:`~derl_bench.meta_env.executors.
+            ProcessExecutor`), ``"ray"``, or ``"auto"`` (:func:`resolve_executor`). Every
+            executor gives the same result file (wall times aside): the round is trained
+            concurrently with ``MetaRewardEnv.prefetch``, then stepped in order as usual.
 
     Returns:
         The written result (``status == "finished"``).
@@ -197,6 +243,7 @@ def run(
     if proposals_per_step < 1:
         raise ValueError(f"proposals_per_step must be >= 1, got {proposals_per_step}")
     check_env_kwargs(preset, budget, env_kwargs)
+    resolve_executor(env_id, executor)  # an unknown name fails before anything is built
     factory = agent_factory(agent_name)  # unknown names fail before the env is built
     path = result_path(out_dir, env_id, agent_name, seed)
     spath = store_path(out_dir, env_id, agent_name, seed)
@@ -245,9 +292,18 @@ def run(
         if store is None:
             discard_store(spath)  # --no-resume, or nothing there
             store = RunStore.open(spath, config)
-        return _run_episode(
-            config, env, factory, store, path, agent_config, progress=progress, say=say
-        )
+        with _round_executor(env_id, executor) as round_executor:
+            return _run_episode(
+                config,
+                env,
+                factory,
+                store,
+                path,
+                agent_config,
+                progress=progress,
+                say=say,
+                executor=round_executor,
+            )
     finally:
         if store is not None:
             store.close()
@@ -267,6 +323,7 @@ def _run_episode(
     *,
     progress: bool,
     say: Callable[[str], None],
+    executor: Any = None,
 ) -> RunResult:
     """The body of :func:`run` once the env is made and the store is open."""
     env_id, agent_name = run_config.env_id, run_config.agent
@@ -328,6 +385,12 @@ def _run_episode(
                 proposals = list(agent.propose(view.observation, n))[:n]
                 if not proposals:
                     raise RuntimeError(f"agent {agent_name!r} proposed no meta-reward")
+                fresh = [
+                    p for i, p in enumerate(proposals) if not meta_steps.is_stored(len(steps) + i)
+                ]
+                if executor is not None and len(fresh) > 1 and hasattr(base, "prefetch"):
+                    warm_start.apply()  # the round's trainings start from it
+                    base.prefetch(fresh, executor)  # concurrently; the steps below answer from it
                 results: list[StepResult] = []
                 for meta_reward in proposals:
                     index = len(steps)
@@ -411,6 +474,7 @@ def run_many(
     notify: Callable[[str], None] | None = None,
     on_run_start: Callable[[str, int], None] | None = None,
     on_run_end: Callable[[RunResult], None] | None = None,
+    executor: str | None = "sync",
 ) -> list[RunResult]:
     """Run every agent on ``env_id`` with every seed (agents outer, seeds inner), one by one.
 
@@ -430,6 +494,7 @@ def run_many(
         notify: As for :func:`run`.
         on_run_start: Called with ``(agent_name, seed)`` before each run.
         on_run_end: Called with each finished run's :class:`RunResult`.
+        executor: As for :func:`run`.
 
     Returns:
         The finished runs, in order.
@@ -453,6 +518,7 @@ def run_many(
                 progress=progress,
                 resume=resume,
                 notify=notify,
+                executor=executor,
             )
             results.append(result)
             if on_run_end is not None:

@@ -246,3 +246,36 @@ def test_env_reports_a_meta_step_that_failed_on_workers_and_goes_on():
     assert reward == -1.0 and not truncated
     assert info["valid"] is False and info["invalid_reason"] == "failed"
     assert "WorkerDied: killed" in info["invalid_message"]
+
+
+def test_runner_with_a_process_pool_writes_the_same_result_as_sync(tmp_path):
+    from derl_bench.runner import resolve_executor, run
+
+    def strip(record):
+        steps = [
+            {**s, "cost": {k: v for k, v in s["cost"].items() if k != "wall_seconds"}}
+            for s in record["meta_steps"]
+        ]
+        return steps, record["best"], record["test_success"]
+
+    records = {}
+    for name in ("sync", "process"):
+        result = run(
+            ENV_ID,
+            "heuristic",
+            budget=3,
+            seed=0,
+            preset="smoke",
+            proposals_per_step=3,
+            out_dir=tmp_path / name,
+            env_kwargs={"inner_overrides": {"max_steps": 3}},
+            progress=False,
+            executor=name,
+        )
+        records[name] = result.record
+    assert strip(records["process"]) == strip(records["sync"])
+    assert [s["valid"] for s in records["sync"]["meta_steps"]] == [True, True, True]
+    assert resolve_executor(ENV_ID, "auto") in {"sync", "process"}
+    assert resolve_executor("Some-Other-v0", "auto") == "sync"  # workers could not rebuild it
+    with pytest.raises(ValueError, match="Unknown executor 'threads'"):
+        resolve_executor(ENV_ID, "threads")
