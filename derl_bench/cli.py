@@ -147,6 +147,8 @@ def _proposals(proposals: int, group_size: int | None) -> int:
 _GROUP_SIZE_OPTION = typer.Option(
     "--group-size", min=1, hidden=True, help="Deprecated alias of --proposals."
 )
+
+
 def _check_executor(value: str) -> str:
     if value not in ("auto", "sync", "process", "ray"):
         raise typer.BadParameter(
