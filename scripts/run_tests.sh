@@ -14,7 +14,9 @@ bash scripts/bootstrap.sh
 .venv/bin/lint-imports
 
 status=0
-.venv/bin/python -m pytest -q "$@" || status=$?
+# Two pytest workers (pytest-xdist), a test file per worker at a time: the inner trainings pin
+# torch to one thread (numbers independent of the core count), so one process uses one core.
+.venv/bin/python -m pytest -q -n 2 --dist loadfile "$@" || status=$?
 if (( status == 5 )); then
   echo "run_tests: pytest collected no tests (exit code 5); treating that as a failure." >&2
   exit 1
