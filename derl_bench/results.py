@@ -1,4 +1,4 @@
-# Over 450 lines: schema records, IO and provenance; the provenance helpers move out (issue 12).
+# Over 450 lines: records, IO, the record builder, git-hash and hardware helpers (see provenance).
 """Run result files: the record types, the JSON Schema check, atomic writing and loading.
 
 One JSON file per run (one agent, one env, one seed), validated against
