@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -407,12 +406,3 @@ def make_executor(name: str | None = None, **kwargs: Any) -> Executor:
     if name == "ray":
         return RayExecutor(**kwargs)
     raise ValueError(f"Unknown executor {name!r}; choose one of {', '.join(EXECUTOR_NAMES)}.")
-
-
-def timed_run(
-    executor: Executor, env_id: str, env_kwargs: dict[str, Any], tasks: Sequence[MetaStepTask]
-) -> tuple[list[MetaStepOutcome], float]:
-    """Run a batch and measure its wall time in seconds (for benchmarks and progress lines)."""
-    start = time.perf_counter()
-    outcomes = executor.run(env_id, env_kwargs, tasks)
-    return outcomes, time.perf_counter() - start

@@ -28,7 +28,6 @@ Usage::
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -135,12 +134,10 @@ class PopulationEnv(ParallelEnv):
         self._history: dict[str, list[tuple[str, float]]] = {}
         self._best: tuple[str, float, str] = ("", 0.0, "")
 
-    @functools.cache  # noqa: B019  (PettingZoo: the same object every call)
     def observation_space(self, agent: str) -> spaces.Space:
         """The observation space of ``agent`` (the same object on every call)."""
         return self._observation_space
 
-    @functools.cache  # noqa: B019
     def action_space(self, agent: str) -> spaces.Space:
         """The action space of ``agent``: meta-reward text, as in MetaRewardEnv."""
         return self._action_space
