@@ -104,6 +104,10 @@ class MetaStepRecord(TypedDict):
     """Mean of each primitive over the training rollouts; None where not finite."""
     cache_hit: bool
     """Whether the result came from the env's cache."""
+    error: NotRequired[str]
+    """Only on a meta-step whose training failed on a worker twice (``invalid_reason``
+    ``"failed"``: killed process, crashed JVM, out of memory): what the worker reported. The
+    meta-reward itself was valid; it was not scored (the run went on)."""
 
 
 class BestRecord(TypedDict):
@@ -449,7 +453,7 @@ def meta_step_record(
         KeyError: If ``info`` lacks a required key.
         TypeError: If ``info["cost"]`` is not a mapping.
     """
-    return MetaStepRecord(
+    record = MetaStepRecord(
         index=index,
         meta_reward=meta_reward,
         canonical=info["canonical"],
@@ -461,6 +465,9 @@ def meta_step_record(
         primitive_means=_means(info.get("primitive_means")),
         cache_hit=bool(info["cache_hit"]),
     )
+    if info["invalid_reason"] == "failed":
+        record["error"] = str(info.get("invalid_message", "the meta-step failed on a worker"))
+    return record
 
 
 def best_meta_step(steps: Sequence[MetaStepRecord]) -> BestRecord | None:

@@ -249,6 +249,15 @@ def test_env_reports_a_meta_step_that_failed_on_workers_and_goes_on():
     assert reward == -1.0 and not truncated
     assert info["valid"] is False and info["invalid_reason"] == "failed"
     assert "WorkerDied: killed" in info["invalid_message"]
+    # The result file keeps it apart from an invalid meta-reward, with the worker's error.
+    import jsonschema
+
+    from derl_bench.results import meta_step_record, result_schema
+
+    record = meta_step_record(0, "g1 + g2", reward, info)
+    assert record["invalid_reason"] == "failed" and "WorkerDied: killed" in record["error"]
+    step_schema = {"$ref": "#/$defs/meta_step", "$defs": result_schema()["$defs"]}
+    jsonschema.Draft202012Validator(step_schema).validate(record)
 
 
 def test_runner_with_a_process_pool_writes_the_same_result_as_sync(tmp_path):
