@@ -14,12 +14,14 @@ whole pipeline (TRL GRPO on real data, primitives, validation) runs in seconds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,6 +78,20 @@ class TinyLMConfig:
     """Peak AdamW learning rate of the warm-up (cosine decay, 5 % warm-up)."""
     seed: int = 0
     """Seed of the tokenizer data order, the initialisation and the warm-up."""
+
+
+@contextlib.contextmanager
+def _one_builder(target: Path) -> Iterator[None]:
+    """Hold an inter-process file lock (``filelock``) on ``target`` while it is built.
+
+    Two processes that need the same model at once (the workers of a process pool, two runs)
+    build it once: the second waits, then finds the first one's folder.
+    """
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        yield
 
 
 def cache_root() -> Path:
@@ -258,36 +274,39 @@ def tiny_lm_path(config: TinyLMConfig | None = None, *, data_dir: str | None = N
     if (target / "derl_tiny_lm.json").exists():
         return target
 
-    import torch
+    with _one_builder(target):
+        if (target / "derl_tiny_lm.json").exists():  # built by another process meanwhile
+            return target
+        import torch
 
-    d_in = [
-        r
-        for r in split_pool(train, seed=0).d_in
-        if len(_CALCULATOR.sub("", (r.solution or "").split("####")[0]).strip())
-        <= config.sft_max_solution_chars
-    ][: config.sft_examples]
-    pairs = [(plain_prompt(r.question), sft_completion(r, i)) for i, r in enumerate(d_in)]
-    # One thread: the same float summation order on every machine, so the same bytes.
-    with torch.random.fork_rng(), pinned_torch_threads(1):
-        tokenizer = _train_tokenizer([p + c for p, c in pairs], config.vocab_size)
-        model = _build_model(config, tokenizer)
-        losses = _warm_up(model, tokenizer, pairs, config)
+        d_in = [
+            r
+            for r in split_pool(train, seed=0).d_in
+            if len(_CALCULATOR.sub("", (r.solution or "").split("####")[0]).strip())
+            <= config.sft_max_solution_chars
+        ][: config.sft_examples]
+        pairs = [(plain_prompt(r.question), sft_completion(r, i)) for i, r in enumerate(d_in)]
+        # One thread: the same float summation order on every machine, so the same bytes.
+        with torch.random.fork_rng(), pinned_torch_threads(1):
+            tokenizer = _train_tokenizer([p + c for p, c in pairs], config.vocab_size)
+            model = _build_model(config, tokenizer)
+            losses = _warm_up(model, tokenizer, pairs, config)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "derl_tiny_lm.json").write_text(
-            json.dumps({"config": asdict(config), "data_sha256": data_hash, "sft_loss": losses})
-        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
         try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first: keep theirs
-            if not (target / "derl_tiny_lm.json").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            (tmp / "derl_tiny_lm.json").write_text(
+                json.dumps({"config": asdict(config), "data_sha256": data_hash, "sft_loss": losses})
+            )
+            try:
+                os.replace(tmp, target)
+            except OSError:  # another process finished first: keep theirs
+                if not (target / "derl_tiny_lm.json").exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -412,38 +431,45 @@ def arith_tiny_lm_path(config: ArithTinyLMConfig | None = None) -> Path:
     if (target / "derl_tiny_lm.json").exists():
         return target
 
-    import torch
+    with _one_builder(target):
+        if (target / "derl_tiny_lm.json").exists():  # built by another process meanwhile
+            return target
+        import torch
 
-    pairs = arith_sft_pairs(config)
-    threads = torch.get_num_threads()
-    # One thread: as fast for a model this small, many times faster on a busy machine, and the
-    # same float summation order everywhere.
-    torch.set_num_threads(1)
-    try:
-        with torch.random.fork_rng():
-            tokenizer = _train_tokenizer(
-                [p + c for p, c in pairs], config.vocab_size, split_digits=True
-            )
-            model = _build_model(config, tokenizer)
-            losses = _warm_up(model, tokenizer, pairs, config)
-    finally:
-        torch.set_num_threads(threads)
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "derl_tiny_lm.json").write_text(
-            json.dumps(
-                {"config": asdict(config), "generator": ARITH_GENERATOR_VERSION, "sft_loss": losses}
-            )
-        )
+        pairs = arith_sft_pairs(config)
+        threads = torch.get_num_threads()
+        # One thread: as fast for a model this small, many times faster on a busy machine, and the
+        # same float summation order everywhere.
+        torch.set_num_threads(1)
         try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first: keep theirs
-            if not (target / "derl_tiny_lm.json").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            with torch.random.fork_rng():
+                tokenizer = _train_tokenizer(
+                    [p + c for p, c in pairs], config.vocab_size, split_digits=True
+                )
+                model = _build_model(config, tokenizer)
+                losses = _warm_up(model, tokenizer, pairs, config)
+        finally:
+            torch.set_num_threads(threads)
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+        try:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            (tmp / "derl_tiny_lm.json").write_text(
+                json.dumps(
+                    {
+                        "config": asdict(config),
+                        "generator": ARITH_GENERATOR_VERSION,
+                        "sft_loss": losses,
+                    }
+                )
+            )
+            try:
+                os.replace(tmp, target)
+            except OSError:  # another process finished first: keep theirs
+                if not (target / "derl_tiny_lm.json").exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return target
