@@ -72,9 +72,12 @@ class Interval:
 
 
 def _interval(
-    samples: Sequence[np.ndarray], statistic: Callable[..., float], point: float
+    samples: Sequence[np.ndarray], statistic: Callable[..., np.ndarray], point: float
 ) -> Interval:
-    """Percentile interval of ``statistic`` over independent resamples of each sample."""
+    """Percentile interval of a vectorised statistic over independent resamples of each sample.
+
+    ``statistic(*samples, axis=-1)`` returns one value per resample.
+    """
     data = tuple(np.asarray(s, dtype=np.float64) for s in samples)
     if all(np.ptp(s) == 0 for s in data):  # no spread: every resample gives the point
         return Interval(point, point, point)
@@ -86,7 +89,7 @@ def _interval(
             n_resamples=BOOTSTRAP_REPS,
             confidence_level=CONFIDENCE,
             method="percentile",
-            vectorized=False,
+            vectorized=True,
             paired=False,
             rng=np.random.default_rng(BOOTSTRAP_SEED),
         )
@@ -94,12 +97,25 @@ def _interval(
     return Interval(point, min(low, point), max(high, point))
 
 
-def _iqm_of_tasks(*tasks: np.ndarray) -> float:
-    return float(metrics.aggregate_iqm(np.stack(tasks, axis=1)))
+def _iqm_along(*tasks: np.ndarray, axis: int = -1) -> np.ndarray:
+    """IQM over runs x tasks of each resample, vectorised over leading axes.
+
+    rliable's ``aggregate_iqm``: the 25 % trimmed mean of every score.
+    """
+    return stats.trim_mean(np.concatenate(tasks, axis=axis), 0.25, axis=axis)
 
 
-def _mean_of_tasks(*tasks: np.ndarray) -> float:
-    return float(metrics.aggregate_mean(np.stack(tasks, axis=1)))
+def _mean_along(*tasks: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Mean over runs x tasks of each resample (rliable's ``aggregate_mean``)."""
+    return np.mean(np.concatenate(tasks, axis=axis), axis=axis)
+
+
+def _improvement_along(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """P(X > Y) + P(X = Y) / 2 of each resample (rliable's ``probability_of_improvement``)."""
+    x, y = np.moveaxis(x, axis, -1), np.moveaxis(y, axis, -1)
+    greater = (x[..., :, None] > y[..., None, :]).mean(axis=(-2, -1))
+    equal = (x[..., :, None] == y[..., None, :]).mean(axis=(-2, -1))
+    return greater + 0.5 * equal
 
 
 def iqm_interval(scores: np.ndarray) -> Interval:
@@ -109,10 +125,10 @@ def iqm_interval(scores: np.ndarray) -> Interval:
         scores: float, shape (n_runs, n_tasks).
 
     Returns:
-        The IQM and its 95 % interval.
+        The IQM (``rliable.metrics.aggregate_iqm``) and its 95 % interval.
     """
     tasks = [scores[:, k] for k in range(scores.shape[1])]
-    return _interval(tasks, _iqm_of_tasks, _iqm_of_tasks(*tasks))
+    return _interval(tasks, _iqm_along, float(metrics.aggregate_iqm(scores)))
 
 
 def mean_interval(scores: np.ndarray) -> Interval:
@@ -122,10 +138,10 @@ def mean_interval(scores: np.ndarray) -> Interval:
         scores: float, shape (n_runs, n_tasks).
 
     Returns:
-        The mean and its 95 % interval.
+        The mean (``rliable.metrics.aggregate_mean``) and its 95 % interval.
     """
     tasks = [scores[:, k] for k in range(scores.shape[1])]
-    return _interval(tasks, _mean_of_tasks, _mean_of_tasks(*tasks))
+    return _interval(tasks, _mean_along, float(metrics.aggregate_mean(scores)))
 
 
 def improvement_interval(x: np.ndarray, y: np.ndarray) -> Interval:
@@ -139,12 +155,9 @@ def improvement_interval(x: np.ndarray, y: np.ndarray) -> Interval:
         ``rliable.metrics.probability_of_improvement`` and its 95 % interval (x and y resampled
         independently).
     """
-
-    def statistic(a: np.ndarray, b: np.ndarray) -> float:
-        return float(metrics.probability_of_improvement(a[:, None], b[:, None]))
-
-    point = statistic(np.asarray(x, float), np.asarray(y, float))
-    return _interval([x, y], statistic, point)
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    point = float(metrics.probability_of_improvement(x[:, None], y[:, None]))
+    return _interval([x, y], _improvement_along, point)
 
 
 @dataclass(frozen=True, kw_only=True)

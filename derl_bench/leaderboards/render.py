@@ -256,6 +256,10 @@ tr.baseline td { color: #555; font-style: italic; }
 details pre { white-space: pre-wrap; max-width: 40em; margin: 0.3em 0; }
 img.plot { max-width: 100%; height: auto; border: 1px solid #eee; }
 code { background: #f6f6f6; padding: 0 0.2em; }
+td code { word-break: break-all; }
+td:nth-child(2) { min-width: 12em; }
+td:last-child { min-width: 18em; }
+details { font-size: 90%; }
 """
 
 _SCRIPT = """
@@ -345,7 +349,7 @@ def _html_track(ranking: TrackRanking) -> list[str]:
         s = row.submission
         config = json.dumps(dict(s.agent_config), indent=1, sort_keys=True)
         cls = ' class="baseline"' if s.role == "outcome_only_baseline" else ""
-        notes = f"<p>{_e(s.notes)}</p>" if s.notes else ""
+        notes = f"<details><summary>notes</summary>{_e(s.notes)}</details>" if s.notes else ""
         parts.append(
             f"<tr{cls}>"
             + _td(_rank(row), sort=row.rank, numeric=True)

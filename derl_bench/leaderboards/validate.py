@@ -482,8 +482,17 @@ def check_submission(
     problems += _check_strings(obj)
     if problems:  # the results are checked once the top level is right
         return None, problems
-    locks = known_lock_hashes() if known_locks is None else known_locks
     track = obj["track"]
+    if track["env_id"] not in _REGISTERED:
+        hint = did_you_mean(track["env_id"], _REGISTERED)
+        return None, [
+            Problem(
+                "track.env_id",
+                f"unknown env id {_q(track['env_id'])}.{hint}",
+                f"use an id registered by derl_bench ({', '.join(_REGISTERED)})",
+            )
+        ]
+    locks = known_lock_hashes() if known_locks is None else known_locks
     records: list[dict[str, Any]] = []
     usable: list[bool] = []
     for i, raw in enumerate(obj["results"]):
@@ -491,7 +500,9 @@ def check_submission(
         problems += found
         records.append(record if record is not None else {})
         usable.append(record is not None and not found)
-    seeds = [r.get("seed") for r in records if r]
+    if not all(r for r in records):  # a result off the schema: fix that first
+        return None, problems
+    seeds = [r.get("seed") for r in records]
     duplicated = sorted({s for s in seeds if seeds.count(s) > 1})
     if duplicated:
         problems.append(
