@@ -15,7 +15,8 @@ Problem` naming the field and the fix:
    embeds; the lock hash one derl_bench knows; the budget within the track; the outer agent the
    one named; every meta-reward marked valid parses with derl_bench's parser to the recorded
    canonical form (never ``eval``) and scores its recorded validation success, every one marked
-   invalid is refused by it; the recorded best meta-step is the best one; an outcome-only
+   invalid is refused by it (except ``invalid_reason`` ``"failed"``: a valid meta-reward whose
+   training failed on a worker); the recorded best meta-step is the best one; an outcome-only
    baseline proposes only ``g1``.
 4. **Seeds**: distinct, at least :data:`~derl_bench.leaderboards.model.MIN_SEEDS` of the fidelity.
 5. **Reported numbers** equal the means of the per-seed values.
@@ -235,6 +236,8 @@ def _check_steps(where: str, record: Mapping[str, Any], role: str) -> list[Probl
                     )
                 )
             continue
+        if not step["valid"] and step["invalid_reason"] == "failed":
+            continue  # a valid meta-reward whose training failed on a worker: spent, not scored
         if not step["valid"]:
             problems.append(
                 Problem(
