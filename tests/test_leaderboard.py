@@ -240,6 +240,18 @@ def test_a_ten_megabyte_file_is_refused_before_parsing(
     assert line.startswith("<file>: is 10,485,760 bytes, over the limit of 5,242,880 bytes")
 
 
+def test_validity_flags_are_rechecked_with_the_parser(tmp_path: Path) -> None:
+    obj = _good()
+    step = obj["results"][0]["meta_steps"][-1]  # a repeat of an earlier proposal: never the best
+    step.update(valid=False, invalid_reason="failed", error="worker died", reward=-1.0)
+    step["validation_success"] = None
+    assert _lines(_write(tmp_path, obj)) == []  # a valid meta-reward whose training failed
+    step["invalid_reason"] = "syntax"
+    del step["error"]
+    (line,) = _lines(_write(tmp_path, obj))
+    assert line.startswith("results[0].meta_steps[15].valid: false, but derl_bench's parser ")
+
+
 def test_duplicate_json_keys_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "dup.json"
     path.write_text('{"method": "a", "method": "b"}')
