@@ -1,6 +1,8 @@
 # Over 450 lines: one typer command per subcommand, each with its options, help and examples.
 """The ``derl-bench`` command line: ``run``, ``compare``, ``table``, ``ls``, ``validate``, ``plot``.
 
+``leaderboard validate | render | pack`` handles leaderboard submissions.
+
 ``derl-bench run`` with no options is the benchmark's main job: the paper's heuristic
 meta-rewards (agent ``heuristic``) on real GSM8K (``DERL-GSM8K-v0``), outer budget 3, seed 0,
 preset :data:`MAIN_JOB_PRESET`. Heavy modules (gymnasium envs, torch) are imported only by the
@@ -710,6 +712,110 @@ def plot(
         console.print(f"skipped {skipped.path}: {skipped.reason}", markup=False)
     for path in written:
         console.print(f"wrote {path}", markup=False)
+
+
+leaderboard_app = typer.Typer(
+    help="Leaderboards: validate submissions, render the tables and page, pack result files.",
+    no_args_is_help=True,
+)
+app.add_typer(leaderboard_app, name="leaderboard")
+
+
+@leaderboard_app.command("validate")
+def leaderboard_validate(
+    paths: Annotated[list[Path], typer.Argument(dir_okay=False, help="Submission JSON files.")],
+    against: Annotated[
+        Path,
+        typer.Option(help="Leaderboard folder whose submissions count for duplicates."),
+    ] = Path("leaderboards"),
+) -> None:
+    """Check submissions: schema, consistency, seeds, means, fidelity re-check, duplicates.
+
+    One line per failure, naming the field and the fix; exit 1 if any file is refused.
+
+    Example: derl-bench leaderboard validate leaderboards/DERL-CartPole-v0/*.json
+    """
+    from derl_bench.leaderboards import validate_paths
+    from derl_bench.leaderboards.render import submission_files
+
+    others = submission_files(against) if against.is_dir() else []
+    reports = validate_paths(paths, against=others)
+    console = _stdout()
+    for report in reports:
+        if report.ok and report.submission is not None:
+            console.print(
+                f"ok      {report.path} ({report.submission.method!r}, "
+                f"{report.submission.track.title})",
+                markup=False,
+                soft_wrap=True,
+            )
+        for problem in report.problems:
+            console.print(f"INVALID {report.path}: {problem.line()}", markup=False, soft_wrap=True)
+    if any(not r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+@leaderboard_app.command("render")
+def leaderboard_render(
+    folder: Annotated[
+        Path, typer.Argument(file_okay=False, help="Leaderboard folder (<env id>/*.json).")
+    ] = Path("leaderboards"),
+) -> None:
+    """Validate every submission, then write FOLDER/README.md and FOLDER/index.html.
+
+    Deterministic: rendering twice gives identical files.
+
+    Example: derl-bench leaderboard render leaderboards
+    """
+    from derl_bench.leaderboards import render_leaderboard
+
+    if not folder.is_dir():
+        _fail(f"{folder} is not a folder of submissions (<env id>/*.json)")
+    try:
+        render_leaderboard(str(folder))
+    except ValueError as exc:
+        _fail(str(exc), code=1)
+    for name in ("README.md", "index.html"):
+        _stdout().print(f"wrote {folder / name}", markup=False)
+
+
+@leaderboard_app.command("pack")
+def leaderboard_pack(
+    results: Annotated[list[Path], typer.Argument(dir_okay=False, help="seed<S>.json files.")],
+    method: Annotated[str, typer.Option(help="Method name (plain text).")],
+    authors: Annotated[str, typer.Option(help="Comma-separated author names.")],
+    code_url: Annotated[str, typer.Option(help="https URL, or a derl_bench/... path.")],
+    out: Annotated[Path, typer.Option(dir_okay=False, help="Submission file to write.")],
+    role: Annotated[
+        str, typer.Option(help="entry, or outcome_only_baseline (every meta-step g1).")
+    ] = "entry",
+    budget: Annotated[
+        int | None, typer.Option(help="Track budget in meta-steps (16, 64, 160).")
+    ] = None,
+    notes: Annotated[str, typer.Option(help="Optional remarks.")] = "",
+) -> None:
+    """Make a submission file from one agent's per-seed result files (means computed here).
+
+    Example: derl-bench leaderboard pack runs/DERL-CartPole-v0/random/seed*.json
+    --method "Random search" --authors "A. Author" --code-url https://example.org/code
+    --out leaderboards/DERL-CartPole-v0/random.json
+    """
+    from derl_bench.leaderboards.pack import load_results, pack_results, write_submission
+
+    try:
+        submission = pack_results(
+            load_results(results),
+            method=method,
+            authors=[a.strip() for a in authors.split(",") if a.strip()],
+            code_url=code_url,
+            role=role,
+            budget_meta_steps=budget,
+            notes=notes,
+        )
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    write_submission(out, submission)
+    _stdout().print(f"wrote {out}; check it with `derl-bench leaderboard validate`", markup=False)
 
 
 def main() -> None:

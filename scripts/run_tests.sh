@@ -9,6 +9,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
+# Debian's chromium for the leaderboard page test (installed once; see the script).
+bash scripts/setup_browser.sh
 
 # The layer contract (.importlinter, DESIGN.md "Layers"): a back-edge fails here, before pytest.
 .venv/bin/lint-imports

@@ -1,0 +1,364 @@
+"""Honest ranking: IQM and mean with stratified-bootstrap 95 % intervals, P(improvement), ties.
+
+Per track (issue 17, item 5), every submission's per-seed test success is summarised by the
+interquartile mean (IQM) and the mean, each with a 95 % percentile interval from a stratified
+bootstrap over seeds (Agarwal et al., "Deep RL at the Edge of the Statistical Precipice",
+NeurIPS 2021; their ``rliable`` library). The probability of improvement of an entry over the
+outcome-only baseline is ``P(X > Y)`` (ties count one half) between a random run of each, with
+its interval. Entries are ranked by IQM; an entry whose IQM interval overlaps the leader's is
+*tied* with the leader.
+
+Across envs, for each (fidelity, preset, budget), an entry's IQM on each env is normalised
+between the env's outcome-only baseline (0) and its best entry (1), and the normalised scores are
+aggregated (IQM over runs x envs, stratified by env) for methods present on every env of the group.
+
+The point estimates are ``rliable.metrics`` (``aggregate_iqm``, ``aggregate_mean``,
+``probability_of_improvement``). The bootstrap is :func:`scipy.stats.bootstrap` (percentile
+method), resampling runs within each env independently, which is rliable's stratified bootstrap:
+``rliable.library`` itself cannot be imported under the lock (rliable 1.2.0 needs ``arch``,
+whose 7.2.0 fails to import with pandas 3.1.1, and whose 8.0.0 no longer takes rliable's
+``random_state``). Every bootstrap uses a fixed seed (:data:`BOOTSTRAP_SEED`) and its own
+generator, so the numbers do not depend on which other entries exist: rendering twice gives the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rliable import metrics
+from scipy import stats
+
+from derl_bench.leaderboards.model import Submission, Track
+
+__all__ = [
+    "BOOTSTRAP_REPS",
+    "BOOTSTRAP_SEED",
+    "AggregateRow",
+    "Interval",
+    "TrackRanking",
+    "TrackRow",
+    "aggregate_rankings",
+    "rank_track",
+    "rank_tracks",
+]
+
+BOOTSTRAP_REPS = 2000
+"""Bootstrap resamples per interval."""
+BOOTSTRAP_SEED = 20251215
+"""Seed of every bootstrap's generator (fixed: rendering is deterministic)."""
+CONFIDENCE = 0.95
+"""Interval coverage."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a 95 % stratified-bootstrap interval."""
+
+    value: float
+    """Point estimate."""
+    low: float
+    """Lower bound."""
+    high: float
+    """Upper bound."""
+
+    def overlaps(self, other: Interval) -> bool:
+        """Whether the two intervals share a point."""
+        return self.low <= other.high and other.low <= self.high
+
+
+def _interval(
+    samples: Sequence[np.ndarray], statistic: Callable[..., np.ndarray], point: float
+) -> Interval:
+    """Percentile interval of a vectorised statistic over independent resamples of each sample.
+
+    ``statistic(*samples, axis=-1)`` returns one value per resample.
+    """
+    data = tuple(np.asarray(s, dtype=np.float64) for s in samples)
+    if all(np.ptp(s) == 0 for s in data):  # no spread: every resample gives the point
+        return Interval(point, point, point)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate resamples are fine for percentiles
+        result = stats.bootstrap(
+            data,
+            statistic,
+            n_resamples=BOOTSTRAP_REPS,
+            confidence_level=CONFIDENCE,
+            method="percentile",
+            vectorized=True,
+            paired=False,
+            rng=np.random.default_rng(BOOTSTRAP_SEED),
+        )
+    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return Interval(point, min(low, point), max(high, point))
+
+
+def _iqm_along(*tasks: np.ndarray, axis: int = -1) -> np.ndarray:
+    """IQM over runs x tasks of each resample, vectorised over leading axes.
+
+    rliable's ``aggregate_iqm``: the 25 % trimmed mean of every score.
+    """
+    return stats.trim_mean(np.concatenate(tasks, axis=axis), 0.25, axis=axis)
+
+
+def _mean_along(*tasks: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Mean over runs x tasks of each resample (rliable's ``aggregate_mean``)."""
+    return np.mean(np.concatenate(tasks, axis=axis), axis=axis)
+
+
+def _improvement_along(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """P(X > Y) + P(X = Y) / 2 of each resample (rliable's ``probability_of_improvement``)."""
+    x, y = np.moveaxis(x, axis, -1), np.moveaxis(y, axis, -1)
+    greater = (x[..., :, None] > y[..., None, :]).mean(axis=(-2, -1))
+    equal = (x[..., :, None] == y[..., None, :]).mean(axis=(-2, -1))
+    return greater + 0.5 * equal
+
+
+def iqm_interval(scores: np.ndarray) -> Interval:
+    """IQM over runs x tasks with a stratified-bootstrap interval.
+
+    Args:
+        scores: float, shape (n_runs, n_tasks).
+
+    Returns:
+        The IQM (``rliable.metrics.aggregate_iqm``) and its 95 % interval.
+    """
+    tasks = [scores[:, k] for k in range(scores.shape[1])]
+    return _interval(tasks, _iqm_along, float(metrics.aggregate_iqm(scores)))
+
+
+def mean_interval(scores: np.ndarray) -> Interval:
+    """Mean over runs x tasks with a stratified-bootstrap interval.
+
+    Args:
+        scores: float, shape (n_runs, n_tasks).
+
+    Returns:
+        The mean (``rliable.metrics.aggregate_mean``) and its 95 % interval.
+    """
+    tasks = [scores[:, k] for k in range(scores.shape[1])]
+    return _interval(tasks, _mean_along, float(metrics.aggregate_mean(scores)))
+
+
+def improvement_interval(x: np.ndarray, y: np.ndarray) -> Interval:
+    """P(X > Y) of a run of ``x`` over a run of ``y`` (one task), with an interval.
+
+    Args:
+        x: float, shape (n_runs_x,).
+        y: float, shape (n_runs_y,).
+
+    Returns:
+        ``rliable.metrics.probability_of_improvement`` and its 95 % interval (x and y resampled
+        independently).
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    point = float(metrics.probability_of_improvement(x[:, None], y[:, None]))
+    return _interval([x, y], _improvement_along, point)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackRow:
+    """One submission on its track."""
+
+    submission: Submission
+    """The validated submission."""
+    test_success: tuple[float, ...]
+    """Per seed (sorted by seed), in [0, 1]."""
+    seeds: tuple[int, ...]
+    """The seeds, sorted."""
+    iqm: Interval
+    """IQM of test success."""
+    mean: Interval
+    """Mean of test success."""
+    best_validation_mean: float
+    """Mean over seeds of the best validation success."""
+    improvement: Interval | None
+    """P(improvement) over the outcome-only baseline; None for the baseline or without one."""
+    rank: int
+    """1-based rank by IQM (then mean, then method name)."""
+    tied_with_leader: bool
+    """The IQM interval overlaps the leader's (the leader itself: True)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackRanking:
+    """Every submission on one track, ranked."""
+
+    track: Track
+    """The track."""
+    rows: tuple[TrackRow, ...]
+    """Ranked rows, best first."""
+    baseline: TrackRow | None
+    """The outcome-only baseline's row (also in ``rows``), if submitted."""
+
+
+def _per_seed(submission: Submission) -> tuple[tuple[int, ...], np.ndarray]:
+    ordered = sorted(submission.results, key=lambda r: r["seed"])
+    seeds = tuple(int(r["seed"]) for r in ordered)
+    return seeds, np.array([float(r["test_success"]) for r in ordered], dtype=np.float64)
+
+
+def rank_track(track: Track, submissions: Sequence[Submission]) -> TrackRanking:
+    """Rank the submissions of one track.
+
+    Args:
+        track: The track.
+        submissions: Its validated submissions (at most one outcome-only baseline is used: the
+            first by method name).
+
+    Returns:
+        The ranking.
+    """
+    baselines = sorted(
+        (s for s in submissions if s.role == "outcome_only_baseline"), key=lambda s: s.method
+    )
+    base_scores = _per_seed(baselines[0])[1] if baselines else None
+    draft = []
+    for submission in submissions:
+        seeds, scores = _per_seed(submission)
+        column = scores[:, None]
+        improvement = None
+        if base_scores is not None and submission is not baselines[0]:
+            improvement = improvement_interval(scores, base_scores)
+        draft.append(
+            dict(
+                submission=submission,
+                test_success=tuple(float(v) for v in scores),
+                seeds=seeds,
+                iqm=iqm_interval(column),
+                mean=mean_interval(column),
+                best_validation_mean=submission.reported.best_validation_mean,
+                improvement=improvement,
+            )
+        )
+    draft.sort(key=lambda d: (-d["iqm"].value, -d["mean"].value, d["submission"].method))
+    leader = draft[0]["iqm"] if draft else None
+    rows = tuple(
+        TrackRow(**d, rank=i + 1, tied_with_leader=bool(leader and d["iqm"].overlaps(leader)))
+        for i, d in enumerate(draft)
+    )
+    baseline_row = next((r for r in rows if baselines and r.submission is baselines[0]), None)
+    return TrackRanking(track=track, rows=rows, baseline=baseline_row)
+
+
+def rank_tracks(submissions: Sequence[Submission]) -> list[TrackRanking]:
+    """Group submissions by track and rank each.
+
+    Args:
+        submissions: Validated submissions.
+
+    Returns:
+        One ranking per track, sorted by track key.
+    """
+    groups: dict[tuple, list[Submission]] = {}
+    tracks: dict[tuple, Track] = {}
+    for submission in submissions:
+        groups.setdefault(submission.track.key, []).append(submission)
+        tracks[submission.track.key] = submission.track
+    return [rank_track(tracks[key], groups[key]) for key in sorted(groups)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AggregateRow:
+    """One method across the envs of a (fidelity, preset, budget) group."""
+
+    method: str
+    """Method name."""
+    env_ids: tuple[str, ...]
+    """Envs aggregated over."""
+    n_runs: int
+    """Runs per env used (the fewest any env has; the lowest seeds)."""
+    normalised_iqm: Interval
+    """IQM of the normalised test success over runs x envs, with a stratified interval."""
+    tied_with_leader: bool
+    """The interval overlaps the group leader's."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AggregateRanking:
+    """Methods ranked across envs within one (fidelity, preset, budget, simulated seconds)."""
+
+    fidelity: str
+    preset: str
+    budget_meta_steps: int
+    budget_simulated_seconds: float | None
+    env_ids: tuple[str, ...]
+    """Envs of the group that have a baseline and a best entry above it."""
+    skipped: tuple[str, ...]
+    """Envs left out, with why (``"<env>: <reason>"``)."""
+    rows: tuple[AggregateRow, ...]
+    """Ranked rows (methods present on every env of ``env_ids``), best first."""
+
+
+def aggregate_rankings(rankings: Sequence[TrackRanking]) -> list[AggregateRanking]:
+    """Aggregate across envs: scores normalised between outcome-only (0) and the best entry (1).
+
+    Args:
+        rankings: Per-track rankings (:func:`rank_tracks`).
+
+    Returns:
+        One aggregate per (fidelity, preset, budget, simulated seconds), sorted.
+    """
+    groups: dict[tuple, list[TrackRanking]] = {}
+    for ranking in rankings:
+        groups.setdefault(ranking.track.key[1:], []).append(ranking)
+    out = []
+    for key in sorted(groups):
+        fidelity, preset, budget, seconds = key
+        usable: list[tuple[TrackRanking, float, float]] = []
+        skipped = []
+        for ranking in sorted(groups[key], key=lambda r: r.track.env_id):
+            env_id = ranking.track.env_id
+            if ranking.baseline is None:
+                skipped.append(f"{env_id}: no outcome-only baseline submitted")
+                continue
+            low = ranking.baseline.iqm.value
+            high = max(r.iqm.value for r in ranking.rows)
+            if not high > low:
+                skipped.append(
+                    f"{env_id}: no entry's IQM is above the outcome-only baseline's ({low:.3f}), "
+                    "so the normalisation is undefined"
+                )
+                continue
+            usable.append((ranking, low, high))
+        methods = None
+        for ranking, _, _ in usable:
+            names = {r.submission.method for r in ranking.rows}
+            methods = names if methods is None else methods & names
+        draft = []
+        for method in sorted(methods or ()):
+            columns = []
+            for ranking, low, high in usable:
+                row = next(r for r in ranking.rows if r.submission.method == method)
+                columns.append((np.array(row.test_success) - low) / (high - low))
+            n_runs = min(len(c) for c in columns)
+            scores = np.stack([c[:n_runs] for c in columns], axis=1)
+            draft.append((method, n_runs, iqm_interval(scores)))
+        draft.sort(key=lambda d: (-d[2].value, d[0]))
+        leader = draft[0][2] if draft else None
+        rows = tuple(
+            AggregateRow(
+                method=method,
+                env_ids=tuple(r.track.env_id for r, _, _ in usable),
+                n_runs=n_runs,
+                normalised_iqm=interval,
+                tied_with_leader=bool(leader and interval.overlaps(leader)),
+            )
+            for method, n_runs, interval in draft
+        )
+        out.append(
+            AggregateRanking(
+                fidelity=fidelity,
+                preset=preset,
+                budget_meta_steps=budget,
+                budget_simulated_seconds=None if math.isinf(seconds) else seconds,
+                env_ids=tuple(r.track.env_id for r, _, _ in usable),
+                skipped=tuple(skipped),
+                rows=rows,
+            )
+        )
+    return out
