@@ -411,24 +411,34 @@ def test_render_is_deterministic_and_the_committed_pages_are_fresh() -> None:
         )
 
 
-def test_bootstrap_statistics_are_rliables() -> None:
-    from rliable import metrics
+def test_intervals_are_rliables_stratified_bootstrap() -> None:
+    from rliable import library, metrics
 
     from derl_bench.leaderboards import ranking
 
     rng = np.random.default_rng(0)
     scores = rng.random((7, 3))
+    interval = ranking.iqm_interval(scores)
+    assert interval.value == metrics.aggregate_iqm(scores)
+    assert interval.low < interval.value < interval.high
+    np.random.seed(123)  # the caller's global RNG state neither changes the interval ...
+    assert ranking.iqm_interval(scores) == interval
+    assert np.random.random() == np.random.RandomState(123).random_sample()  # ... nor is changed
+    np.random.seed(ranking.BOOTSTRAP_SEED)  # rliable resamples runs with numpy's global RNG
+    _, expected = library.get_interval_estimates(
+        {"a": scores},
+        lambda s: np.array([metrics.aggregate_iqm(s)]),
+        reps=ranking.BOOTSTRAP_REPS,
+        random_state=np.random.RandomState(ranking.BOOTSTRAP_SEED),
+    )
+    assert np.allclose([interval.low, interval.high], np.ravel(expected["a"]))
     x, y = rng.random(6), rng.random(4)
     y[1] = x[2]  # a tie counts one half
-    tasks = [scores[:, k] for k in range(3)]
-    assert np.isclose(ranking._iqm_along(*tasks), metrics.aggregate_iqm(scores))
-    assert np.isclose(ranking._mean_along(*tasks), metrics.aggregate_mean(scores))
-    assert np.isclose(
-        ranking._improvement_along(x, y), metrics.probability_of_improvement(x[:, None], y[:, None])
-    )
-    interval = ranking.iqm_interval(scores)
-    assert interval.low < interval.value < interval.high
-    assert ranking.iqm_interval(scores) == interval  # fixed bootstrap seed
+    better = ranking.improvement_interval(x, y)
+    assert better.value == metrics.probability_of_improvement(x[:, None], y[:, None])
+    assert better.low <= better.value <= better.high
+    flat = ranking.mean_interval(np.full((5, 1), 0.5))  # no spread: no interval width
+    assert flat.low == flat.value == flat.high == 0.5
 
 
 def test_ranking_marks_ties_with_the_leader_and_compares_with_outcome_only() -> None:

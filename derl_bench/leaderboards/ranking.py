@@ -13,13 +13,10 @@ between the env's outcome-only baseline (0) and its best entry (1), and the norm
 aggregated (IQM over runs x envs, stratified by env) for methods present on every env of the group.
 
 The point estimates are ``rliable.metrics`` (``aggregate_iqm``, ``aggregate_mean``,
-``probability_of_improvement``). The bootstrap is :func:`scipy.stats.bootstrap` (percentile
-method), resampling runs within each env independently, which is rliable's stratified bootstrap:
-``rliable.library`` itself cannot be imported under the lock (rliable 1.2.0 needs ``arch``,
-whose 7.2.0 fails to import with pandas 3.1.1, and whose 8.0.0 no longer takes rliable's
-``random_state``). Every bootstrap uses a fixed seed (:data:`BOOTSTRAP_SEED`) and its own
-generator, so the numbers do not depend on which other entries exist: rendering twice gives the
-same bytes.
+``probability_of_improvement``) and the intervals ``rliable.library.get_interval_estimates``
+(percentile method; runs resampled within each env, rliable's stratified bootstrap). Every
+bootstrap uses a fixed seed (:data:`BOOTSTRAP_SEED`) and its own generator, so the numbers do
+not depend on which other entries exist: rendering twice gives the same bytes.
 """
 
 from __future__ import annotations
@@ -31,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from rliable import metrics
-from scipy import stats
 
 from derl_bench.leaderboards.model import Submission, Track
 
@@ -72,50 +68,43 @@ class Interval:
 
 
 def _interval(
-    samples: Sequence[np.ndarray], statistic: Callable[..., np.ndarray], point: float
+    scores: np.ndarray | list[np.ndarray], statistic: Callable[..., float], point: float
 ) -> Interval:
-    """Percentile interval of a vectorised statistic over independent resamples of each sample.
+    """Percentile interval of ``statistic`` by rliable's stratified bootstrap.
 
-    ``statistic(*samples, axis=-1)`` returns one value per resample.
+    Args:
+        scores: float, shape (n_runs, n_tasks): runs are resampled within each task
+            (``rliable.library.StratifiedBootstrap``); or a list of such arrays resampled
+            independently of each other (``StratifiedIndependentBootstrap``, for P(improvement)).
+        statistic: ``rliable.metrics`` function of the array(s).
+        point: The point estimate on the data itself.
     """
-    data = tuple(np.asarray(s, dtype=np.float64) for s in samples)
-    if all(np.ptp(s) == 0 for s in data):  # no spread: every resample gives the point
+    from rliable import library
+
+    arrays = scores if isinstance(scores, list) else [scores]
+    if all(np.ptp(a) == 0 for a in arrays):  # no spread: every resample gives the point
         return Interval(point, point, point)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # degenerate resamples are fine for percentiles
-        result = stats.bootstrap(
-            data,
-            statistic,
-            n_resamples=BOOTSTRAP_REPS,
-            confidence_level=CONFIDENCE,
-            method="percentile",
-            vectorized=True,
-            paired=False,
-            rng=np.random.default_rng(BOOTSTRAP_SEED),
-        )
-    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    data = scores if isinstance(scores, list) else np.asarray(scores, dtype=np.float64)
+    # rliable's StratifiedBootstrap draws its run indices from numpy's global generator: seed
+    # it for the call, then put the caller's state back.
+    saved = np.random.get_state()
+    np.random.seed(BOOTSTRAP_SEED)
+    try:
+        with warnings.catch_warnings():
+            # arch (rliable's bootstrap) deprecates the random_state rliable passes.
+            warnings.filterwarnings("ignore", "random_state is deprecated", FutureWarning)
+            _, intervals = library.get_interval_estimates(
+                {"entry": data},
+                lambda *a: np.array([statistic(*a)]),
+                method="percentile",
+                reps=BOOTSTRAP_REPS,
+                confidence_interval_size=CONFIDENCE,
+                random_state=np.random.RandomState(BOOTSTRAP_SEED),
+            )
+    finally:
+        np.random.set_state(saved)
+    low, high = (float(v) for v in np.asarray(intervals["entry"]).reshape(2))
     return Interval(point, min(low, point), max(high, point))
-
-
-def _iqm_along(*tasks: np.ndarray, axis: int = -1) -> np.ndarray:
-    """IQM over runs x tasks of each resample, vectorised over leading axes.
-
-    rliable's ``aggregate_iqm``: the 25 % trimmed mean of every score.
-    """
-    return stats.trim_mean(np.concatenate(tasks, axis=axis), 0.25, axis=axis)
-
-
-def _mean_along(*tasks: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Mean over runs x tasks of each resample (rliable's ``aggregate_mean``)."""
-    return np.mean(np.concatenate(tasks, axis=axis), axis=axis)
-
-
-def _improvement_along(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    """P(X > Y) + P(X = Y) / 2 of each resample (rliable's ``probability_of_improvement``)."""
-    x, y = np.moveaxis(x, axis, -1), np.moveaxis(y, axis, -1)
-    greater = (x[..., :, None] > y[..., None, :]).mean(axis=(-2, -1))
-    equal = (x[..., :, None] == y[..., None, :]).mean(axis=(-2, -1))
-    return greater + 0.5 * equal
 
 
 def iqm_interval(scores: np.ndarray) -> Interval:
@@ -127,8 +116,7 @@ def iqm_interval(scores: np.ndarray) -> Interval:
     Returns:
         The IQM (``rliable.metrics.aggregate_iqm``) and its 95 % interval.
     """
-    tasks = [scores[:, k] for k in range(scores.shape[1])]
-    return _interval(tasks, _iqm_along, float(metrics.aggregate_iqm(scores)))
+    return _interval(scores, metrics.aggregate_iqm, float(metrics.aggregate_iqm(scores)))
 
 
 def mean_interval(scores: np.ndarray) -> Interval:
@@ -140,8 +128,7 @@ def mean_interval(scores: np.ndarray) -> Interval:
     Returns:
         The mean (``rliable.metrics.aggregate_mean``) and its 95 % interval.
     """
-    tasks = [scores[:, k] for k in range(scores.shape[1])]
-    return _interval(tasks, _mean_along, float(metrics.aggregate_mean(scores)))
+    return _interval(scores, metrics.aggregate_mean, float(metrics.aggregate_mean(scores)))
 
 
 def improvement_interval(x: np.ndarray, y: np.ndarray) -> Interval:
@@ -155,9 +142,9 @@ def improvement_interval(x: np.ndarray, y: np.ndarray) -> Interval:
         ``rliable.metrics.probability_of_improvement`` and its 95 % interval (x and y resampled
         independently).
     """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    point = float(metrics.probability_of_improvement(x[:, None], y[:, None]))
-    return _interval([x, y], _improvement_along, point)
+    x2, y2 = np.asarray(x, float)[:, None], np.asarray(y, float)[:, None]
+    point = float(metrics.probability_of_improvement(x2, y2))
+    return _interval([x2, y2], metrics.probability_of_improvement, point)
 
 
 @dataclass(frozen=True, kw_only=True)
