@@ -190,3 +190,79 @@ def test_es_rl_is_not_invariant_to_translations_so_its_keys_keep_them(tmp_path: 
     shifted = _trained(tmp_path, "g1 + g2 + 1", overrides, inner="es_rl")
     assert _max_diff(base, shifted) > 1e-4
     assert _key("g1 + g2", invariance=RAW) != _key("g1 + g2 + 1", invariance=RAW)
+
+
+@pytest.mark.slow
+def test_trl_grpo_is_not_exactly_invariant_to_translations(tmp_path: Path) -> None:
+    """TRL's GRPOTrainer (math domains) on a random tiny LM; the primitives are TEST FAKES
+    (binary "letter present" checks), so that a random LM's rewards vary within a group.
+
+    TRL rounds rewards to float32 before normalising: R + 2 changes the advantages at ~1e-7,
+    enough to flip a sampled token and end elsewhere; so math keys are the raw value table."""
+    import sys
+
+    from derl_bench.envs.arith import arith_record
+    from derl_bench.inner.lm_grpo_config import LMGRPOConfig
+    from derl_bench.inner.lm_grpo_trainer import LMGRPOTrainer
+    from derl_bench.inner.threads import pinned_torch_threads
+    from derl_bench.primitives import BinaryPrimitive, PrimitiveSet
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_text_lm import tiny_text_lm
+
+    records = [arith_record(s) for s in range(6)]
+    model, tokenizer = tiny_text_lm(
+        [r.question for r in records] + ["a e i o 1 2 3"], max_position_embeddings=256
+    )
+    model.save_pretrained(tmp_path / "lm")
+    tokenizer.save_pretrained(tmp_path / "lm")
+
+    def letter(c: str) -> BinaryPrimitive:
+        return BinaryPrimitive(
+            name=f"g{'aeio'.index(c) + 1}",
+            description=c,
+            source="test fake",
+            test=lambda t, _: c in t,
+        )
+
+    primitives = PrimitiveSet(name="test-letters", primitives=tuple(letter(c) for c in "aeio"))
+    config = LMGRPOConfig(
+        model=str(tmp_path / "lm"),
+        prompt_style="plain",
+        max_steps=2,
+        tasks_per_step=2,
+        group_size=4,
+        max_completion_length=8,
+        learning_rate=5e-2,
+        beta=0.0,
+        temperature=1.0,
+        n_val=1,
+        n_test=1,
+    )
+    trainer = LMGRPOTrainer(
+        d_in=records[:4],
+        val=records[4:5],
+        train_pool=records[:5],
+        test=records[5:],
+        primitive_set=primitives,
+        config=config,
+    )
+
+    def trained(text: str) -> dict:
+        with pinned_torch_threads(1):
+            policy, _, _, _ = trainer.train_policy(
+                parse(text, primitives.names), records[:4], seed=0, init=None
+            )
+        return {n: p.detach().numpy().astype(np.float64) for n, p in policy.named_parameters()}
+
+    base = trained("g1 + g2 + g3")
+    assert _max_diff(trained("-(g1 + g2 + g3)"), base) > 1e-3  # training moved them
+    assert _max_diff(trained("g1 + g2 + g3 + 2"), base) > 1e-4
+    assert not trainer_invariance(trainer).shift
+    scheme = key_scheme(primitives, trainer_invariance(trainer))
+    assert scheme.name == "tt4-raw"
+    keys = {
+        effective_key(parse(t, primitives.names), scheme)
+        for t in ("g1 + g2 + g3", "g1 + g2 + g3 + 2")
+    }
+    assert len(keys) == 2

@@ -44,18 +44,23 @@ and compares the parameters):
   ``a * R`` scales it by ``a`` (the same ``ε_adv`` caveat).
 - **LM GRPO** (TRL ``GRPOTrainer``: GSM8K, MATH, Arith): TRL's default
   ``scale_rewards="group"`` gives ``(r - mean) / (std + 1e-4)`` per group, KL (``beta``) in the
-  loss: the same invariances. TRL casts rewards to float32, so an offset ``b`` above ~1e3
-  starts to erase reward differences below 1e-4 in both forms alike (keys still merge them).
+  loss, so in exact arithmetic the same invariances hold. But TRL casts the rewards to float32
+  *before* normalising, and the primitives' ε = 1e-6 offsets round differently once ``b`` is
+  added: the advantages change at ~1e-7, which can flip a sampled token and make the runs
+  diverge (measured on a tiny LM: ``R + 2`` ended 0.024 away from ``R`` after 2 steps, ``-R``
+  0.2). So nothing is normalised away: keys are the raw value table (which still merges forms
+  that compute the same values, e.g. ``(g1 + g2) / 2`` and ``0.5 * g1 + 0.5 * g2``).
 - **ES+RL hybrid** (``inner="es_rl"``): the ES half uses centred ranks (invariant to any
   increasing map), but the actor-critic half learns a value function in reward units, so
   neither ``R + b`` nor ``a * R`` trains the same policy: keys are the raw values.
 - Any other trainer: none assumed (raw values).
 
 Never merged: ``a < 0`` (flips which rollouts are preferred); a non-affine increasing map such
-as ``R * R`` on three or more distinct reward levels. Two binary-set meta-rewards whose value
-tables differ by a translation *are* merged even when their texts look unrelated (e.g.
-``g1 * g1`` and ``g1``: ranges 1 + 2ε and 1 agree to 4 digits, and two levels always differ
-by a translation once the range is fixed).
+as ``R * R`` on three or more distinct reward levels. Under a translation-invariant trainer, two
+meta-rewards whose values differ by a translation *are* merged even when their texts look
+unrelated (e.g. ``g1 * g1`` and ``g1`` on the episode set, where g1 is binary: ranges 1 + 2ε
+and 1 agree to 4 digits, and two levels always differ by a translation once the range is
+fixed).
 """
 
 from __future__ import annotations
@@ -152,8 +157,8 @@ def trainer_invariance(trainer: Any) -> Invariance:
     """The reward invariances of an inner trainer (module docstring; proved by tests).
 
     Recognised by class name so that this module never imports torch: ``EpisodeGRPOTrainer``
-    (both credit modes) and ``LMGRPOTrainer`` (TRL, ``scale_rewards="group"``) are invariant to
-    translations; ``ESRLInnerTrainer`` and anything else to nothing.
+    (both credit modes) is invariant to translations; ``LMGRPOTrainer`` (TRL rounds rewards to
+    float32 before normalising), ``ESRLInnerTrainer`` and anything else to nothing.
 
     Args:
         trainer: An :class:`derl_bench.inner.base.InnerTrainer`.
@@ -171,8 +176,8 @@ def trainer_invariance(trainer: Any) -> Invariance:
         )
     if name == "LMGRPOTrainer":
         return Invariance(
-            shift=True,
-            reason="TRL GRPO, scale_rewards='group': group-normalised advantages, KL in the loss",
+            shift=False,
+            reason="TRL GRPO: rewards rounded to float32 before group normalisation",
         )
     if name == "ESRLInnerTrainer":
         return Invariance(
