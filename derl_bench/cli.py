@@ -241,6 +241,8 @@ def _results_table(results: list[RunResult]) -> Table:
     table.add_column("validation", justify="right")
     table.add_column("test success", justify="right")
     table.add_column("wall time", justify="right", no_wrap=True)
+    table.add_column("distinct", justify="right")
+    table.add_column("simulated", justify="right", no_wrap=True)
     for result in results:
         record = result.record
         table.add_row(
@@ -251,6 +253,8 @@ def _results_table(results: list[RunResult]) -> Table:
             _fmt_fraction(result.validation_success),
             _fmt_fraction(result.test_success),
             _fmt_seconds(result.wall_seconds),
+            str(record.get("distinct_effective_meta_rewards", "")),
+            _fmt_seconds(record["clock"]["simulated_seconds"]) if "clock" in record else "",
         )
     return table
 
@@ -301,6 +305,10 @@ def run(
     budget_seconds: Annotated[float | None, _BUDGET_SECONDS_OPTION] = None,
 ) -> None:
     """Run an outer agent on a MetaRewardEnv (one run per seed); print a results table.
+
+    The table's "distinct" column counts the distinct effective meta-rewards a run tried
+    (translations of one meta-reward count once where the inner trainer ignores them);
+    "simulated" is its simulated clock (live seconds charged plus the agent's own time).
 
     Without options this is the main job: the paper's heuristic meta-rewards
     g1, g1 + g2 and (g1 + g2 + g3 + g4) / 4 on real GSM8K, each trained with
