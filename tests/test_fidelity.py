@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import gymnasium
+import numpy as np
 import pytest
 
 import derl_bench  # noqa: F401  (registers the ids)
@@ -243,3 +244,17 @@ def test_cli_run_and_compare_take_fidelity(tmp_path: Path) -> None:
         app, ["run", "--env", ENV_ID, "--preset", "cpu", "--fidelity", "table", "--out", str(out)]
     )
     assert missing.exit_code == 2 and "derl-bench fidelity build" in missing.output
+
+
+def test_fast_predict_equals_scikit_learn_predict(table: FidelityTable) -> None:
+    from derl_bench.fidelity.surrogate import MODEL_NAMES, Surrogate, fast_predict, features
+    from derl_bench.meta_reward import parse
+
+    names = table.scheme.primitive_names
+    texts = ("g1", "g2 * g3 + g4", "g4 / g2", "-g1 + 0.7 * g2")
+    for model in MODEL_NAMES:
+        surrogate = Surrogate(table, model=model)
+        x = np.stack([features(parse(t, names), surrogate.bank, affine=True) for t in texts])
+        for regressor in surrogate.regressors.values():
+            fast, slow = fast_predict(regressor, x), regressor.predict(x)
+            assert np.allclose(fast, slow, rtol=1e-6, atol=1e-7), model

@@ -31,6 +31,7 @@ __all__ = [
     "MODEL_NAMES",
     "Prediction",
     "Surrogate",
+    "fast_predict",
     "features",
     "make_regressor",
     "noisy_draw",
@@ -105,6 +106,41 @@ def features(meta_reward: MetaReward, bank: np.ndarray, *, affine: bool) -> np.n
     mean_rank = np.bincount(inverse, weights=ranks) / np.bincount(inverse)
     centred = mean_rank[inverse] / max(n - 1, 1) - 0.5
     return np.concatenate([values, centred])
+
+
+def fast_predict(regressor: Any, x: np.ndarray) -> np.ndarray:
+    """``regressor.predict(x)`` without scikit-learn's per-call checks (a surrogate step's cost).
+
+    The same numbers as ``predict`` (tested; k-NN up to ~1e-8, its distances are computed
+    directly): LightGBM through its booster on one thread; a random forest as the mean of its
+    trees; k nearest neighbours with distance weights (an exact match gets all the weight), as
+    scikit-learn weighs them. Other models: ``predict``. About 100x faster on one row.
+
+    Args:
+        regressor: A fitted regressor of :func:`make_regressor`.
+        x: float64, shape (n, n_features).
+
+    Returns:
+        float64, shape (n,).
+    """
+    name = type(regressor).__name__
+    if name == "LGBMRegressor":
+        return np.asarray(regressor.booster_.predict(x, num_threads=1), dtype=np.float64)
+    if name == "RandomForestRegressor":
+        x32 = np.ascontiguousarray(x, dtype=np.float32)
+        trees = [tree.tree_.predict(x32).reshape(len(x)) for tree in regressor.estimators_]
+        return np.mean(trees, axis=0)
+    if name == "KNeighborsRegressor":
+        train_x, train_y = regressor._fit_X, np.asarray(regressor._y, dtype=np.float64)
+        out = np.empty(len(x))
+        for i, row in enumerate(x):
+            distance = np.sqrt(((train_x - row) ** 2).sum(axis=1))
+            nearest = np.argsort(distance, kind="stable")[: regressor.n_neighbors]
+            d = distance[nearest]
+            weights = (d == 0).astype(np.float64) if np.any(d == 0) else 1.0 / d
+            out[i] = float(np.sum(weights * train_y[nearest]) / np.sum(weights))
+        return out
+    return np.asarray(regressor.predict(x), dtype=np.float64)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,7 +233,7 @@ class Surrogate:
 
     def predict_features(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Raw predictions of every target for a feature matrix (n, n_features)."""
-        return {name: np.asarray(r.predict(x)) for name, r in self.regressors.items()}
+        return {name: fast_predict(r, x) for name, r in self.regressors.items()}
 
     def predict(self, meta_reward: MetaReward) -> Prediction:
         """Predict the outcome of a live meta-step under ``meta_reward`` (mean over seeds)."""
