@@ -140,8 +140,9 @@ class MetaRewardEnv(gymnasium.Env):
     it. ``"surrogate"`` predicts from a regressor fitted on the table (``noisy=True``: a draw
     from the predicted seed spread, deterministic in seed and key); its held-out error is in
     ``docs/fidelity/`` (``DERL-CartPole-v0`` at ``smoke``, the only table so far: 24 keys x 2
-    seeds, 5-fold Spearman rho 0.797, Kendall tau 0.613, MAE 0.096, top-10 recall 0.80). Both charge the recorded / predicted live cost in
-    ``cost.simulated_seconds`` and need no torch; warm starts do not change their answers.
+    seeds, 5-fold Spearman rho 0.797, Kendall tau 0.613, MAE 0.096, top-10 recall 0.80).
+    Both charge the recorded / predicted live cost in ``cost.simulated_seconds`` and need no
+    torch; warm starts do not change their answers.
 
     ## Warm start (DERL-pop)
     :meth:`set_warm_start` makes the following meta-steps train from a saved checkpoint instead
