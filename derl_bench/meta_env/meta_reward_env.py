@@ -128,8 +128,9 @@ class MetaRewardEnv(gymnasium.Env):
     identically under the inner trainer's invariances share it, and share the cache),
     ``fidelity``, ``answer`` (None live; table: the recorded seed and meta-reward answered;
     surrogate: model, predicted mean and seed spread, nearest recorded meta-reward).
-    ``cost.wall_seconds`` is the only field that differs between runs; ``cost`` also has
-    ``simulated_seconds``, the live seconds the answer stands for (live: the wall seconds).
+    ``cost`` also has ``simulated_seconds``, the live seconds the answer stands for (live: the
+    wall seconds). ``cost.wall_seconds`` and, live, ``cost.simulated_seconds`` are the only
+    fields that differ between runs.
 
     ## Fidelities
     ``fidelity="live"`` (default) trains. ``"table"`` answers from recorded live meta-steps of
