@@ -854,7 +854,7 @@ def fidelity_check(
 ) -> None:
     """Re-run the cheapest stored entries live; exit 1 unless they equal the table exactly."""
     from derl_bench.fidelity.table import TableMissing
-    from derl_bench.fidelity_build import integrity_check
+    from derl_bench.fidelity_report import integrity_check
 
     try:
         rows = integrity_check(env, preset, n=n, root=root)
@@ -882,7 +882,7 @@ def fidelity_report(
 ) -> None:
     """Held-out error of the surrogate families; records the chosen one in the table."""
     from derl_bench.fidelity.table import TableMissing
-    from derl_bench.fidelity_build import surrogate_report
+    from derl_bench.fidelity_report import surrogate_report
 
     try:
         report = surrogate_report(env, preset, root=root, folds=folds, out=out)

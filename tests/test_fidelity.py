@@ -134,7 +134,7 @@ def test_table_fidelity_loads_no_torch() -> None:
 
 
 def test_integrity_cheapest_entries_rerun_live_equal_the_table() -> None:
-    from derl_bench.fidelity_build import integrity_check
+    from derl_bench.fidelity_report import integrity_check
 
     rows = integrity_check(ENV_ID, "smoke", n=2)
     assert len(rows) == 2
@@ -173,7 +173,7 @@ def test_build_is_resumable_and_records_provenance(tmp_path: Path) -> None:
 
 def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
     from derl_bench.fidelity.surrogate import MODEL_NAMES
-    from derl_bench.fidelity_build import surrogate_report
+    from derl_bench.fidelity_report import surrogate_report
 
     report = surrogate_report(
         ENV_ID, "smoke", folds=3, out=tmp_path, models=("knn", "lgbm"), record_choice=False
