@@ -171,14 +171,36 @@ def _parse_seeds(value: str) -> list[int]:
     for part in value.split(","):
         part = part.strip()
         try:
-            seed = int(part)
+            low, dash, high = part.partition("-") if part[1:].find("-") >= 0 else (part, "", "")
+            span = range(int(low), int(high) + 1) if dash else [int(part)]
         except ValueError:
             raise typer.BadParameter(
-                f"{value!r} is not a comma-separated list of integers (e.g. 0,1,2)"
+                f"{value!r} is not a comma-separated list of integers or ranges (e.g. 0,1,2 or 0-9)"
             ) from None
-        if seed not in seeds:
-            seeds.append(seed)
+        for seed in span:
+            if seed not in seeds:
+                seeds.append(seed)
     return seeds
+
+
+def _check_fidelity(value: str) -> str:
+    from derl_bench.fidelity import FIDELITIES
+
+    if value not in FIDELITIES:
+        raise typer.BadParameter(f"{value!r} is not a fidelity; choose {', '.join(FIDELITIES)}.")
+    return value
+
+
+_FIDELITY_OPTION = typer.Option(
+    callback=_check_fidelity,
+    help="How meta-steps are answered: live (train), table (recorded live runs, "
+    "derl_bench/fidelity/tables) or surrogate (a regressor fitted on the table).",
+)
+_BUDGET_SECONDS_OPTION = typer.Option(
+    min=0.001,
+    help="Stop a run when its simulated clock (live seconds charged per meta-step, plus the "
+    "agent's own propose/update time) reaches this many seconds.",
+)
 
 
 @contextmanager
@@ -221,6 +243,8 @@ def _results_table(results: list[RunResult]) -> Table:
     table.add_column("validation", justify="right")
     table.add_column("test success", justify="right")
     table.add_column("wall time", justify="right", no_wrap=True)
+    table.add_column("distinct", justify="right")
+    table.add_column("simulated", justify="right", no_wrap=True)
     for result in results:
         record = result.record
         table.add_row(
@@ -231,6 +255,8 @@ def _results_table(results: list[RunResult]) -> Table:
             _fmt_fraction(result.validation_success),
             _fmt_fraction(result.test_success),
             _fmt_seconds(result.wall_seconds),
+            str(record.get("distinct_effective_meta_rewards", "")),
+            _fmt_seconds(record["clock"]["simulated_seconds"]) if "clock" in record else "",
         )
     return table
 
@@ -277,8 +303,14 @@ def run(
     ] = True,
     group_size: Annotated[int | None, _GROUP_SIZE_OPTION] = None,
     executor: Annotated[str, _EXECUTOR_OPTION] = "auto",
+    fidelity: Annotated[str, _FIDELITY_OPTION] = "live",
+    budget_seconds: Annotated[float | None, _BUDGET_SECONDS_OPTION] = None,
 ) -> None:
     """Run an outer agent on a MetaRewardEnv (one run per seed); print a results table.
+
+    The table's "distinct" column counts the distinct effective meta-rewards a run tried
+    (translations of one meta-reward count once where the inner trainer ignores them);
+    "simulated" is its simulated clock (live seconds charged plus the agent's own time).
 
     Without options this is the main job: the paper's heuristic meta-rewards
     g1, g1 + g2 and (g1 + g2 + g3 + g4) / 4 on real GSM8K, each trained with
@@ -300,6 +332,8 @@ def run(
         progress=progress,
         resume=resume,
         executor=executor,
+        fidelity=fidelity,
+        budget_seconds=budget_seconds,
     )
     console = _stdout()
     console.print(_results_table(results))
@@ -321,6 +355,8 @@ def _run_many(
     progress: bool,
     resume: bool,
     executor: str = "auto",
+    fidelity: str = "live",
+    budget_seconds: float | None = None,
 ) -> list[RunResult]:
     """Run every (agent, seed); on a failure print what finished and exit with its code.
 
@@ -328,6 +364,7 @@ def _run_many(
     """
     from derl_bench.baselines import UnknownAgentError
     from derl_bench.envs.data import ChecksumMismatch, DataFileMissing
+    from derl_bench.fidelity.table import TableKeyMissing, TableMissing
     from derl_bench.runner import AgentNotDeterministicError, UnknownEnvError, result_path, run_many
     from derl_bench.store import StoreError, StoreMismatchError
 
@@ -360,8 +397,13 @@ def _run_many(
                 on_run_start=lambda agent, seed: current.__setitem__(0, (agent, seed)),
                 on_run_end=results.append,
                 executor=executor,
+                env_kwargs={"fidelity": fidelity} if fidelity != "live" else None,
+                budget_seconds=budget_seconds,
             )
-        except (UnknownEnvError, UnknownAgentError) as exc:
+        except (UnknownEnvError, UnknownAgentError, TableMissing) as exc:
+            _fail(str(exc))
+        except TableKeyMissing as exc:
+            partial_note()
             _fail(str(exc))
         except (StoreMismatchError, StoreError) as exc:  # nothing of this seed ran
             if results:
@@ -416,6 +458,8 @@ def compare(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = False,
     group_size: Annotated[int | None, _GROUP_SIZE_OPTION] = None,
     executor: Annotated[str, _EXECUTOR_OPTION] = "auto",
+    fidelity: Annotated[str, _FIDELITY_OPTION] = "live",
+    budget_seconds: Annotated[float | None, _BUDGET_SECONDS_OPTION] = None,
 ) -> None:
     """Compare outer agents at equal budget over several seeds: runs, table, plots.
 
@@ -443,6 +487,8 @@ def compare(
         progress=progress,
         resume=True,
         executor=executor,
+        fidelity=fidelity,
+        budget_seconds=budget_seconds,
     )
     env_dir = out / env
     table = table_for_run_dir(env_dir)
@@ -816,6 +862,140 @@ def leaderboard_pack(
         _fail(str(exc))
     write_submission(out, submission)
     _stdout().print(f"wrote {out}; check it with `derl-bench leaderboard validate`", markup=False)
+
+
+fidelity_app = typer.Typer(
+    help="Tables and surrogates: build a table from live meta-steps, check it, report the "
+    "surrogate's held-out error.",
+    no_args_is_help=True,
+)
+app.add_typer(fidelity_app, name="fidelity")
+
+
+@fidelity_app.command("build")
+def fidelity_build(
+    env: Annotated[str, typer.Option(help="Gymnasium env id.")] = "DERL-CartPole-v0",
+    preset: Annotated[str, typer.Option(callback=_check_preset, help="Preset.")] = "cpu",
+    seeds: Annotated[str, typer.Option(help="Seeds of every meta-reward (0,1,2 or 0-2).")] = "0,1",
+    sample: Annotated[
+        str,
+        typer.Option(
+            help="Design: families panel, sweep, corpus, random, evolution with counts, e.g. "
+            "'panel,sweep:12,corpus:12,random:12,evolution:8' (the default); '' with "
+            "--meta-rewards for those only."
+        ),
+    ] = "panel,sweep:12,corpus:12,random:12,evolution:8",
+    meta_rewards: Annotated[
+        str, typer.Option(help="Extra meta-rewards, ';'-separated, trained first.")
+    ] = "",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Root of table folders (default: the package's fidelity/tables)."),
+    ] = None,
+    executor: Annotated[str, typer.Option(help="sync, process or ray.")] = "sync",
+    workers: Annotated[int | None, typer.Option(min=1, help="Process executor workers.")] = None,
+    test: Annotated[
+        bool, typer.Option("--test/--no-test", help="Also record test success per entry.")
+    ] = True,
+    flush: Annotated[int, typer.Option(min=1, help="Meta-steps per Parquet shard.")] = 8,
+    sample_seed: Annotated[int, typer.Option(help="Seed of the random families.")] = 0,
+    inner: Annotated[
+        list[str] | None, typer.Option(help="Inner setting FIELD=JSON (repeatable).")
+    ] = None,
+) -> None:
+    """Build (or extend, or resume) a table from live meta-steps.
+
+    Every (effective key, seed) already in the table is skipped, so the same command resumes
+    an interrupted build. Example: derl-bench fidelity build --env DERL-CartPole-v0 --preset
+    smoke --seeds 0,1 --sample panel,random:8
+    """
+    from derl_bench.fidelity_build import build_table, parse_sample
+
+    if executor not in ("sync", "process", "ray"):
+        _fail(f"{executor!r} is not an executor; choose sync, process or ray.")
+    try:
+        if sample:
+            parse_sample(sample)
+    except ValueError as exc:
+        _fail(str(exc))
+    overrides = {}
+    for item in inner or []:
+        field, _, value = item.partition("=")
+        try:
+            overrides[field] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[field] = value
+    console = _stdout()
+    summary = build_table(
+        env,
+        preset,
+        _parse_seeds(seeds),
+        sample=sample,
+        meta_rewards=[m.strip() for m in meta_rewards.split(";") if m.strip()],
+        out=out,
+        executor=executor,
+        max_workers=workers,
+        with_test=test,
+        flush=flush,
+        sample_seed=sample_seed,
+        env_kwargs={"inner_overrides": overrides} if overrides else None,
+        say=lambda text: console.print(text, markup=False),
+    )
+    console.print(
+        f"{summary.folder}: {summary.keys} keys, {summary.entries} entries; this call trained "
+        f"{summary.trained}, skipped {summary.skipped}, {len(summary.failed)} failed, "
+        f"{summary.wall_seconds:.0f} s",
+        markup=False,
+    )
+    for line in summary.failed:
+        console.print(f"  failed: {line}", markup=False)
+
+
+@fidelity_app.command("check")
+def fidelity_check(
+    env: Annotated[str, typer.Option(help="Gymnasium env id.")] = "DERL-CartPole-v0",
+    preset: Annotated[str, typer.Option(callback=_check_preset, help="Preset.")] = "smoke",
+    n: Annotated[int, typer.Option(min=1, help="Entries to re-run (the cheapest).")] = 3,
+    root: Annotated[Path | None, typer.Option(help="Root of table folders.")] = None,
+) -> None:
+    """Re-run the cheapest stored entries live; exit 1 unless they equal the table exactly."""
+    from derl_bench.fidelity.table import TableMissing
+    from derl_bench.fidelity_report import integrity_check
+
+    try:
+        rows = integrity_check(env, preset, n=n, root=root)
+    except TableMissing as exc:
+        _fail(str(exc))
+    console = _stdout()
+    for row in rows:
+        verdict = "equal" if row["equal"] else f"DIFFERS in {', '.join(row['differences'])}"
+        console.print(
+            f"{row['canonical']} @ seed {row['seed']}: stored {row['stored']:.4f}, live "
+            f"{row['live']:.4f}: {verdict}",
+            markup=False,
+        )
+    if not all(row["equal"] for row in rows):
+        raise typer.Exit(1)
+
+
+@fidelity_app.command("report")
+def fidelity_report(
+    env: Annotated[str, typer.Option(help="Gymnasium env id.")] = "DERL-CartPole-v0",
+    preset: Annotated[str, typer.Option(callback=_check_preset, help="Preset.")] = "smoke",
+    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds over keys.")] = 5,
+    root: Annotated[Path | None, typer.Option(help="Root of table folders.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder of the report files.")] = Path("docs/fidelity"),
+) -> None:
+    """Held-out error of the surrogate families; records the chosen one in the table."""
+    from derl_bench.fidelity.table import TableMissing
+    from derl_bench.fidelity_report import surrogate_report
+
+    try:
+        report = surrogate_report(env, preset, root=root, folds=folds, out=out)
+    except (TableMissing, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo((out / f"{env}-{preset}.md").read_text())
+    _stdout().print(f"chosen: {report['chosen']} ({report['why']})", markup=False)
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AgentRecord",
     "BestRecord",
+    "ClockRecord",
     "CostRecord",
     "HardwareRecord",
     "MetaStepRecord",
@@ -45,6 +46,7 @@ __all__ = [
     "best_meta_step",
     "cost_record",
     "derl_bench_version",
+    "distinct_effective",
     "finite_or_none",
     "git_hash",
     "hardware_info",
@@ -108,6 +110,23 @@ class MetaStepRecord(TypedDict):
     """Only on a meta-step whose training failed on a worker twice (``invalid_reason``
     ``"failed"``: killed process, crashed JVM, out of memory): what the worker reported. The
     meta-reward itself was valid; it was not scored (the run went on)."""
+    effective_key: NotRequired[str | None]
+    """The meta-reward's effective key (:func:`derl_bench.fidelity.keys.effective_key`);
+    None if invalid; absent in files written before it existed."""
+
+
+class ClockRecord(TypedDict):
+    """The simulated clock of a run: live seconds charged, to compare agents at equal compute."""
+
+    simulated_seconds: float
+    """Sum of the meta-steps' ``cost.simulated_seconds`` (recorded or predicted live seconds at
+    the table and surrogate fidelities; wall seconds live) plus ``agent_seconds``."""
+    agent_seconds: float
+    """Wall seconds the agent spent in ``propose`` and ``update`` (measured)."""
+    budget_seconds: float | None
+    """The run's ``--budget-seconds``, or None."""
+    stopped_by_budget: bool
+    """Whether the run stopped because ``simulated_seconds`` reached ``budget_seconds``."""
 
 
 class BestRecord(TypedDict):
@@ -184,6 +203,13 @@ class ResultRecord(TypedDict):
     """Sum of all meta-step costs and the test cost."""
     hardware: HardwareRecord
     """The machine."""
+    fidelity: NotRequired[str]
+    """How meta-steps were answered: ``live``, ``table`` or ``surrogate`` (absent in files
+    written before fidelities existed: those are ``live``)."""
+    distinct_effective_meta_rewards: NotRequired[int]
+    """Distinct effective keys among the valid meta-steps (meta-rewards that train differently)."""
+    clock: NotRequired[ClockRecord]
+    """The simulated clock; absent in files written before it existed."""
     provenance: NotRequired[ProvenanceRecord]
     """Lock file hash, shaping package versions, torch threads, CPU model
     (:mod:`derl_bench.provenance`); absent in files written before it existed."""
@@ -464,6 +490,7 @@ def meta_step_record(
         cost=cost_record(info["cost"], f"info['cost'] of meta-step {index}"),
         primitive_means=_means(info.get("primitive_means")),
         cache_hit=bool(info["cache_hit"]),
+        **({"effective_key": info["effective_key"]} if "effective_key" in info else {}),
     )
     if info["invalid_reason"] == "failed":
         record["error"] = str(info.get("invalid_message", "the meta-step failed on a worker"))
@@ -511,6 +538,8 @@ def result_record(
     status: Literal["finished", "failed"],
     error: str | None,
     torch_threads: int | None = None,
+    fidelity: str = "live",
+    clock: ClockRecord | None = None,
 ) -> ResultRecord:
     """Build a run's result record (what :func:`write_result` writes), stamped now.
 
@@ -530,6 +559,8 @@ def result_record(
         error: ``"Type: message"`` of that exception; None if finished.
         torch_threads: The torch thread count the env pinned its inner trainings to
             (``MetaRewardEnv.torch_threads``), recorded in the provenance; None: this process's.
+        fidelity: How the env answered meta-steps (``MetaRewardEnv.fidelity``).
+        clock: The simulated clock (:class:`ClockRecord`), or None to leave it out.
 
     Returns:
         The record, with the best meta-step, the summed costs, versions, data hashes, the
@@ -560,11 +591,25 @@ def result_record(
         test_cost=test_cost,
         total_cost=sum_costs(costs),
         hardware=hardware_info(),
+        fidelity=fidelity,
+        distinct_effective_meta_rewards=distinct_effective(meta_steps),
+        **({"clock": clock} if clock is not None else {}),
         provenance=provenance(torch_threads=torch_threads),
         started_at=started_at,
         finished_at=utc_now(),
         status=status,
         error=error,
+    )
+
+
+def distinct_effective(steps: Sequence[MetaStepRecord]) -> int:
+    """Distinct effective meta-rewards among the valid steps (canonical form where no key)."""
+    return len(
+        {
+            step.get("effective_key") or step["canonical"]
+            for step in steps
+            if step["valid"] and step["canonical"] is not None
+        }
     )
 
 

@@ -35,6 +35,7 @@ real cost and ``cache_hit`` False where the uninterrupted run had a free cache h
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ from derl_bench.baselines.base import StepResult, agent_factory
 from derl_bench.progress import progress_bar
 from derl_bench.results import (
     AgentRecord,
+    ClockRecord,
     MetaStepRecord,
     ResultRecord,
     ResultSchemaError,
@@ -173,6 +175,7 @@ def run(
     resume: bool = True,
     notify: Callable[[str], None] | None = None,
     executor: str | None = "sync",
+    budget_seconds: float | None = None,
 ) -> RunResult:
     """Run one outer episode (or resume an interrupted one) and write its result file.
 
@@ -221,6 +224,13 @@ def run(
             ProcessExecutor`), ``"ray"``, or ``"auto"`` (:func:`resolve_executor`). Every
             executor gives the same result file (wall times aside): the round is trained
             concurrently with ``MetaRewardEnv.prefetch``, then stepped in order as usual.
+            At the ``table`` and ``surrogate`` fidelities (``env_kwargs["fidelity"]``) nothing
+            is trained and ``"sync"`` is used whatever is asked.
+        budget_seconds: Stop the run once the simulated clock reaches this many seconds: the
+            sum of every meta-step's ``cost.simulated_seconds`` (live seconds; recorded or
+            predicted at the table and surrogate fidelities) and the agent's own measured
+            ``propose`` / ``update`` seconds (the result's ``clock``). Checked after every
+            meta-step; the round's ``update`` still runs. None: only ``budget`` stops the run.
 
     Returns:
         The written result (``status == "finished"``).
@@ -243,6 +253,10 @@ def run(
     if proposals_per_step < 1:
         raise ValueError(f"proposals_per_step must be >= 1, got {proposals_per_step}")
     check_env_kwargs(preset, budget, env_kwargs)
+    if budget_seconds is not None and not budget_seconds > 0:
+        raise ValueError(f"budget_seconds must be > 0, got {budget_seconds}")
+    if (env_kwargs or {}).get("fidelity", "live") != "live":
+        executor = "sync"  # nothing to train: a process pool would only cost start-up time
     resolve_executor(env_id, executor)  # an unknown name fails before anything is built
     factory = agent_factory(agent_name)  # unknown names fail before the env is built
     path = result_path(out_dir, env_id, agent_name, seed)
@@ -303,6 +317,7 @@ def run(
                 progress=progress,
                 say=say,
                 executor=round_executor,
+                budget_seconds=budget_seconds,
             )
     finally:
         if store is not None:
@@ -324,6 +339,7 @@ def _run_episode(
     progress: bool,
     say: Callable[[str], None],
     executor: Any = None,
+    budget_seconds: float | None = None,
 ) -> RunResult:
     """The body of :func:`run` once the env is made and the store is open."""
     env_id, agent_name = run_config.env_id, run_config.agent
@@ -345,6 +361,18 @@ def _run_episode(
         say(f"resuming: {len(meta_steps.stored)} of {budget} meta-steps done ({store.path})")
     steps: list[MetaStepRecord] = []
     test: Mapping[str, Any] | None = None
+    clock = {"simulated": 0.0, "agent": 0.0, "stopped": False}
+
+    def clock_record() -> ClockRecord:
+        return ClockRecord(
+            simulated_seconds=clock["simulated"] + clock["agent"],
+            agent_seconds=clock["agent"],
+            budget_seconds=budget_seconds,
+            stopped_by_budget=bool(clock["stopped"]),
+        )
+
+    def over_budget() -> bool:
+        return budget_seconds is not None and clock["simulated"] + clock["agent"] >= budget_seconds
 
     def record(status: Literal["finished", "failed"], error: str | None) -> ResultRecord:
         return result_record(
@@ -361,6 +389,8 @@ def _run_episode(
             torch_threads=getattr(base, "torch_threads", None),
             status=status,
             error=error,
+            fidelity=str(getattr(base, "fidelity", "live")),
+            clock=clock_record(),
         )
 
     description = f"{env_id} · {agent_name} · seed {seed}"
@@ -382,7 +412,9 @@ def _run_episode(
             while not stop and len(steps) < budget:
                 n = min(run_config.proposals_per_step, budget - len(steps))
                 warm_start = _WarmStart(agent, base)  # DERL-pop: before the first training
+                started = time.perf_counter()
                 proposals = list(agent.propose(view.observation, n))[:n]
+                clock["agent"] += time.perf_counter() - started
                 if not proposals:
                     raise RuntimeError(f"agent {agent_name!r} proposed no meta-reward")
                 fresh = [
@@ -399,6 +431,11 @@ def _run_episode(
                     stop = done.terminated or done.truncated
                     step = meta_step_record(index, meta_reward, done.reward, done.info)
                     steps.append(step)
+                    charged = step["cost"].get("simulated_seconds", step["cost"]["wall_seconds"])
+                    clock["simulated"] += float(charged)
+                    if over_budget():
+                        clock["stopped"] = True
+                        stop = True
                     if replayed:
                         bar.replayed(1)
                     else:
@@ -413,7 +450,9 @@ def _run_episode(
                         )
                     if stop:
                         break
+                started = time.perf_counter()
                 agent.update(results)
+                clock["agent"] += time.perf_counter() - started
 
             # -- the test: a fresh policy under the best meta-reward, once -------------------
             best = best_meta_step(steps)
@@ -475,6 +514,8 @@ def run_many(
     on_run_start: Callable[[str, int], None] | None = None,
     on_run_end: Callable[[RunResult], None] | None = None,
     executor: str | None = "sync",
+    env_kwargs: Mapping[str, Any] | None = None,
+    budget_seconds: float | None = None,
 ) -> list[RunResult]:
     """Run every agent on ``env_id`` with every seed (agents outer, seeds inner), one by one.
 
@@ -495,6 +536,8 @@ def run_many(
         on_run_start: Called with ``(agent_name, seed)`` before each run.
         on_run_end: Called with each finished run's :class:`RunResult`.
         executor: As for :func:`run`.
+        env_kwargs: As for :func:`run` (e.g. ``{"fidelity": "surrogate"}``).
+        budget_seconds: As for :func:`run`.
 
     Returns:
         The finished runs, in order.
@@ -519,6 +562,8 @@ def run_many(
                 resume=resume,
                 notify=notify,
                 executor=executor,
+                env_kwargs=env_kwargs,
+                budget_seconds=budget_seconds,
             )
             results.append(result)
             if on_run_end is not None:

@@ -30,11 +30,15 @@ TASKS = [
 ]
 
 
+_WALL = ("wall_seconds", "simulated_seconds")
+"""Cost fields that are wall times (live: simulated_seconds is the wall seconds)."""
+
+
 def _numbers(outcomes):
     rows = []
     for outcome in outcomes:
         info = {k: v for k, v in outcome.info.items() if k != "cost"}
-        cost = {k: v for k, v in outcome.info.get("cost", {}).items() if k != "wall_seconds"}
+        cost = {k: v for k, v in outcome.info.get("cost", {}).items() if k not in _WALL}
         rows.append((outcome.reward, info, cost, outcome.error))
     return rows
 
@@ -265,7 +269,7 @@ def test_runner_with_a_process_pool_writes_the_same_result_as_sync(tmp_path):
 
     def strip(record):
         steps = [
-            {**s, "cost": {k: v for k, v in s["cost"].items() if k != "wall_seconds"}}
+            {**s, "cost": {k: v for k, v in s["cost"].items() if k not in _WALL}}
             for s in record["meta_steps"]
         ]
         return steps, record["best"], record["test_success"]

@@ -113,7 +113,13 @@ def test_valid_step_returns_trainer_result_with_full_info() -> None:
     assert fake.calls == [("g1 + 0.5 * g2", 7)]
     assert info["canonical"] == "g1 + 0.5 * g2" and info["valid"] is True
     assert info["validation_success"] == pytest.approx(0.2)
-    assert set(info["cost"]) == {"wall_seconds", "inner_steps", "rollouts", "tokens"}
+    assert set(info["cost"]) == {
+        "wall_seconds",
+        "inner_steps",
+        "rollouts",
+        "tokens",
+        "simulated_seconds",
+    }
     assert info["cost"]["inner_steps"] == 3
     assert info["cache_hit"] is False
     assert obs["history_meta_rewards"] == ("g1 + 0.5 * g2",)
@@ -124,11 +130,12 @@ def test_same_meta_reward_in_an_episode_is_served_from_cache() -> None:
     env, fake = _env()
     env.reset(seed=0)
     first = env.step("g1 + g2")
-    second = env.step("g2+g1 ")  # different text...
-    third = env.step("g1+g2")  # ...same canonical form as the first
+    second = env.step("g1 + 2 * g2")  # another function: trained
+    third = env.step("g2+g1 + 1")  # other text, same effective key (a translation of the first)
     assert len(fake.calls) == 2
     assert third[1] == first[1]
     assert third[4]["cache_hit"] is True and third[4]["cost"]["inner_steps"] == 0
+    assert third[4]["effective_key"] == first[4]["effective_key"]
     assert second[4]["cache_hit"] is False
 
 

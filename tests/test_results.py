@@ -78,8 +78,9 @@ def test_schema_is_valid_draft_2020_12():
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["additionalProperties"] is False
-    # Every field is required except provenance, which files written before it existed lack.
-    assert set(schema["required"]) == set(schema["properties"]) - {"provenance"}
+    # Every field is required except those files written before they existed lack.
+    optional = {"provenance", "fidelity", "distinct_effective_meta_rewards", "clock"}
+    assert set(schema["required"]) == set(schema["properties"]) - optional
 
 
 def test_good_result_validates_and_round_trips(tmp_path):

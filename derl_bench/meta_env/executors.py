@@ -60,6 +60,9 @@ class MetaStepTask:
     """Inner seed (``env.reset(seed=...)``)."""
     warm_start: str | None = None
     """Checkpoint folder to train from (DERL-pop), or None for the initial policy."""
+    with_test: bool = False
+    """Also run ``evaluate_test`` on the meta-reward (a valid one); its answer is in
+    ``info["test"]`` (``derl-bench fidelity build`` records test success per entry)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +155,8 @@ def run_meta_step(
     env.reset(seed=task.seed)
     env.unwrapped.set_warm_start(task.warm_start)
     _, reward, _, _, info = env.step(task.meta_reward)
+    if task.with_test and info.get("valid"):
+        info = {**info, "test": env.unwrapped.evaluate_test(task.meta_reward)}
     return float(reward), info
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import string
 import time
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from derl_bench.fidelity import FIDELITIES, effective_key, key_scheme, trainer_invariance
 from derl_bench.inner.base import DEFAULT_PRESET
 from derl_bench.inner.threads import pinned_torch_threads
 from derl_bench.meta_env.domains import build_domain
@@ -28,8 +30,19 @@ _COMPUTED_KEYS = (
     "n_nonfinite_rewards",
     "cost",
     "checkpoint_id",
+    "answer",
 )
 """The ``info`` keys a training computes (the rest describe the action and the episode)."""
+
+
+_NO_COST = {
+    "wall_seconds": 0.0,
+    "inner_steps": 0,
+    "rollouts": 0,
+    "tokens": 0,
+    "simulated_seconds": 0.0,
+}
+"""The cost of a meta-step that trained nothing (invalid, or a cache hit)."""
 
 
 def _sanitise(text: object) -> str:
@@ -110,8 +123,27 @@ class MetaRewardEnv(gymnasium.Env):
     ``invalid_message``, ``validation_success``, ``primitive_means`` (training rollouts),
     ``validation_primitive_means``, ``training_curve``, ``n_nonfinite_rewards``, ``cost``
     (``wall_seconds``, ``inner_steps``, ``rollouts``, ``tokens``), ``cache_hit``,
-    ``checkpoint_id`` (a folder, when made with ``keep_checkpoints``), ``warm_start``.
-    ``cost.wall_seconds`` is the only field that differs between runs.
+    ``checkpoint_id`` (a folder, when made with ``keep_checkpoints``), ``warm_start``,
+    ``effective_key`` (:func:`derl_bench.fidelity.keys.effective_key`: meta-rewards that train
+    identically under the inner trainer's invariances share it, and share the cache),
+    ``fidelity``, ``answer`` (None live; table: the recorded seed and meta-reward answered;
+    surrogate: model, predicted mean and seed spread, nearest recorded meta-reward).
+    ``cost`` also has ``simulated_seconds``, the live seconds the answer stands for (live: the
+    wall seconds). ``cost.wall_seconds`` and, live, ``cost.simulated_seconds`` are the only
+    fields that differ between runs.
+
+    ## Fidelities
+    ``fidelity="live"`` (default) trains. ``"table"`` answers from recorded live meta-steps of
+    the same id and preset (``derl_bench/fidelity/tables/``, built by ``derl-bench fidelity
+    build``): the entry of the meta-reward's effective key recorded with the env's seed, else
+    the recorded seed at position ``seed mod n`` of its sorted seeds; a key the table does not
+    hold raises :class:`derl_bench.fidelity.table.TableKeyMissing` naming the command that adds
+    it. ``"surrogate"`` predicts from a regressor fitted on the table (``noisy=True``: a draw
+    from the predicted seed spread, deterministic in seed and key); its held-out error is in
+    ``docs/fidelity/`` (``DERL-CartPole-v0`` at ``smoke``, the only table so far: 24 keys x 2
+    seeds, 5-fold Spearman rho 0.797, Kendall tau 0.613, MAE 0.096, top-10 recall 0.80).
+    Both charge the recorded / predicted live cost in ``cost.simulated_seconds`` and need no
+    torch; warm starts do not change their answers.
 
     ## Warm start (DERL-pop)
     :meth:`set_warm_start` makes the following meta-steps train from a saved checkpoint instead
@@ -128,7 +160,9 @@ class MetaRewardEnv(gymnasium.Env):
     ``include_gsm8k_train`` (MATH only), ``keep_checkpoints`` (folder to save trained policies),
     ``data_source`` (``"local"`` default, or ``"hf"`` to load the data sets from the Hugging
     Face Hub where it is reachable), ``level`` (set by the id of leveled domains: ``"L0"``,
-    ``"L1"``, ``"L2"``), ``inner`` (classic control: ``"grpo"`` default or ``"es_rl"``).
+    ``"L1"``, ``"L2"``), ``inner`` (classic control: ``"grpo"`` default or ``"es_rl"``),
+    ``fidelity`` (``"live"``, ``"table"``, ``"surrogate"``), ``table_dir`` (root of table
+    folders; default the shipped tables), ``noisy`` (surrogate only).
 
     ## Version History
     - v0: initial release (8:2 splits with seed 0; math presets in
@@ -159,7 +193,14 @@ class MetaRewardEnv(gymnasium.Env):
         level: str | None = None,
         inner: str | None = None,
         torch_threads: int | None = 1,
+        fidelity: str = "live",
+        table_dir: str | None = None,
+        noisy: bool = False,
     ) -> None:
+        if fidelity not in FIDELITIES:
+            raise ValueError(
+                f"Unknown fidelity {fidelity!r}; choose one of {', '.join(FIDELITIES)}."
+            )
         if budget < 1:
             raise ValueError(f"budget={budget} must be >= 1 (meta-steps per outer episode)")
         if not invalid_reward <= 0:
@@ -185,22 +226,44 @@ class MetaRewardEnv(gymnasium.Env):
             extra["level"] = level
         if inner is not None:
             extra["inner"] = inner
-        self._domain = build_domain(
-            domain,
-            preset=preset,
-            inner_overrides=overrides,
-            data_dir=data_dir,
-            keep_checkpoints=keep_checkpoints,
-            **extra,
-        )
+        self.fidelity = fidelity
+        self.identity_kwargs = {**extra, "inner_overrides": dict(overrides)}
+        """The kwargs that change the numbers a meta-step returns (a table records them)."""
+        self._answers: Any = None
+        if fidelity == "live":
+            self._domain = build_domain(
+                domain,
+                preset=preset,
+                inner_overrides=overrides,
+                data_dir=data_dir,
+                keep_checkpoints=keep_checkpoints,
+                **extra,
+            )
+            self.primitive_set = self._domain.primitive_set
+            self.instruction = self._domain.instruction
+            self.trainer = self._domain.trainer
+            self.key_scheme = key_scheme(self.primitive_set, trainer_invariance(self.trainer))
+        else:
+            from derl_bench.fidelity.answers import RecordedAnswers, env_id_for
+            from derl_bench.primitives import get_primitive_set
+
+            self._answers = RecordedAnswers(
+                env_id_for(domain, level),
+                preset,
+                fidelity,
+                self.identity_kwargs,
+                table_dir=table_dir,
+                noisy=noisy,
+            )
+            self.primitive_set = get_primitive_set(self._answers.primitive_set_name)
+            self.instruction = self._answers.instruction
+            self.trainer = None
+            self.key_scheme = self._answers.scheme
         self.domain_name = domain
         self.preset = preset
         self.budget = budget
         self.torch_threads = torch_threads
         self.invalid_reward = float(invalid_reward)
-        self.primitive_set = self._domain.primitive_set
-        self.instruction = self._domain.instruction
-        self.trainer = self._domain.trainer
 
         self.action_space = spaces.Text(max_length=MAX_LENGTH, min_length=1, charset=ALPHABET)
         self.observation_space = spaces.Dict(
@@ -295,6 +358,8 @@ class MetaRewardEnv(gymnasium.Env):
                     f"Warm-start checkpoint {checkpoint!r} does not exist; pass a "
                     "checkpoint_id from info of an env made with keep_checkpoints=FOLDER."
                 )
+        if self._answers is not None:
+            self._answers.note_warm_start(checkpoint)
         self._warm_start = checkpoint
 
     def prefetch(self, meta_rewards: Sequence[object], executor: Any) -> int:
@@ -321,6 +386,8 @@ class MetaRewardEnv(gymnasium.Env):
         """
         from derl_bench.meta_env.executors import MetaStepTask
 
+        if self._answers is not None:
+            return 0  # table / surrogate answers need no training
         if self.spec is None:
             raise ValueError(
                 "prefetch() needs an env made by gymnasium.make (workers rebuild it from spec)."
@@ -331,7 +398,7 @@ class MetaRewardEnv(gymnasium.Env):
                 parsed = parse(action, primitive_names=self.primitive_set.names)
             except InvalidMetaReward:
                 continue
-            key = (parsed.canonical, self._seed, self._warm_start)
+            key = (effective_key(parsed, self.key_scheme), self._seed, self._warm_start)
             if key not in self._cache and key not in self._prefetched:
                 todo.setdefault(key, parsed.canonical)
         if not todo:
@@ -364,19 +431,24 @@ class MetaRewardEnv(gymnasium.Env):
             derl_bench.meta_reward.InvalidMetaReward: If ``meta_reward`` is invalid.
         """
         parsed = parse(meta_reward, primitive_names=self.primitive_set.names)
+        if self._answers is not None:
+            key = effective_key(parsed, self.key_scheme)
+            return self._answers.test(parsed, key, self._seed)
         start = time.perf_counter()
         with pinned_torch_threads(self.torch_threads):
             result = self.trainer.evaluate_test(parsed, seed=self._seed)
         config = getattr(self.trainer, "config", None)
         steps = getattr(config, "max_steps", 0) * getattr(config, "num_iterations", 1)
+        seconds = time.perf_counter() - start
         return {
             "test_success": float(result.success),
             "n_test": int(result.n),
             "cost": {
-                "wall_seconds": time.perf_counter() - start,
+                "wall_seconds": seconds,
                 "inner_steps": int(steps),
                 "rollouts": int(result.n),
                 "tokens": int(result.tokens),
+                "simulated_seconds": seconds,
             },
             "primitive_means": dict(result.primitive_means),
         }
@@ -408,10 +480,13 @@ class MetaRewardEnv(gymnasium.Env):
             "validation_primitive_means": {},
             "training_curve": [],
             "n_nonfinite_rewards": 0,
-            "cost": {"wall_seconds": 0.0, "inner_steps": 0, "rollouts": 0, "tokens": 0},
+            "cost": dict(_NO_COST),
             "cache_hit": False,
             "checkpoint_id": None,
             "warm_start": self._warm_start,
+            "effective_key": None,
+            "fidelity": self.fidelity,
+            "answer": None,
         }
 
     def _run(self, action: object) -> dict[str, Any]:
@@ -424,7 +499,8 @@ class MetaRewardEnv(gymnasium.Env):
             return info
         info["valid"] = True
         info["canonical"] = parsed.canonical
-        key = (parsed.canonical, self._seed, self._warm_start)
+        info["effective_key"] = effective_key(parsed, self.key_scheme)
+        key = (info["effective_key"], self._seed, self._warm_start)
         prefetched = self._prefetched.pop(key, None)
         if prefetched is not None and "error" in prefetched:
             info["valid"] = False
@@ -435,13 +511,18 @@ class MetaRewardEnv(gymnasium.Env):
             return info
         if prefetched is not None:
             self._cache[key] = prefetched
-            info.update(prefetched)
+            info.update(copy.deepcopy(prefetched))
             return info
         cached = self._cache.get(key)
         if cached is not None:
-            info.update(cached)
+            info.update(copy.deepcopy(cached))
             info["cache_hit"] = True
-            info["cost"] = {"wall_seconds": 0.0, "inner_steps": 0, "rollouts": 0, "tokens": 0}
+            info["cost"] = dict(_NO_COST)
+            return info
+        if self._answers is not None:
+            computed = self._answers.meta_step(parsed, info["effective_key"], self._seed)
+            self._cache[key] = computed
+            info.update(copy.deepcopy(computed))
             return info
         with pinned_torch_threads(self.torch_threads):
             result = self.trainer.train(parsed, seed=self._seed, init=self._warm_start)
@@ -451,8 +532,12 @@ class MetaRewardEnv(gymnasium.Env):
             "validation_primitive_means": dict(result.validation.primitive_means),
             "training_curve": list(result.training_curve),
             "n_nonfinite_rewards": int(result.n_nonfinite_rewards),
-            "cost": result.cost.as_dict(),
+            "cost": {
+                **result.cost.as_dict(),
+                "simulated_seconds": float(result.cost.wall_seconds),
+            },
             "checkpoint_id": None if result.checkpoint is None else str(result.checkpoint),
+            "answer": None,
         }
         self._cache[key] = computed
         info.update(computed)

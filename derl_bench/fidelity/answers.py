@@ -1,0 +1,223 @@
+"""Answering meta-steps at the ``table`` and ``surrogate`` fidelities (used by MetaRewardEnv).
+
+:class:`RecordedAnswers` loads a table (and fits the surrogate on first use) and turns a
+meta-reward into the same ``info`` fields a live meta-step computes. Costs are *simulated*: the
+recorded (table) or predicted (surrogate) live cost, with ``simulated_seconds`` the live wall
+seconds and ``wall_seconds`` the (tiny) time the answer really took.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from derl_bench.fidelity.keys import KeyScheme
+from derl_bench.fidelity.table import FidelityTable
+from derl_bench.meta_reward import MetaReward
+
+__all__ = ["IDENTITY_KWARGS", "RecordedAnswers", "env_id_for"]
+
+IDENTITY_KWARGS = (
+    "level",
+    "inner",
+    "inner_overrides",
+    "include_gsm8k_train",
+    "data_source",
+)
+"""Env keyword arguments that change the number a meta-step returns: a table answers only an
+env made with the same values as the one it was built with."""
+
+
+def env_id_for(domain: str, level: str | None) -> str:
+    """The registered id of ``(domain, level)`` (the table folder's prefix).
+
+    Raises:
+        ValueError: If no registered id has that domain and level.
+    """
+    from derl_bench._registration import ENV_SPECS
+
+    for env_id, kwargs in ENV_SPECS:
+        if kwargs.get("domain") == domain and kwargs.get("level") == level:
+            return env_id
+    raise ValueError(f"no registered id has domain={domain!r}, level={level!r}")
+
+
+@functools.cache
+def _load_table(folder: str) -> FidelityTable:
+    return FidelityTable(folder)
+
+
+@functools.cache
+def _load_surrogate(folder: str, model: str | None) -> Any:
+    from derl_bench.fidelity.surrogate import Surrogate
+
+    return Surrogate(_load_table(folder), model=model)
+
+
+def _identity(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: kwargs[k] for k in IDENTITY_KWARGS if kwargs.get(k) not in (None, {}, False)}
+
+
+class RecordedAnswers:
+    """Answers from a table (``fidelity="table"``) or its surrogate (``"surrogate"``).
+
+    Args:
+        env_id: The env id (table folder prefix).
+        preset: The preset.
+        fidelity: ``"table"`` or ``"surrogate"``.
+        env_kwargs: The env's identity kwargs (:data:`IDENTITY_KWARGS`), checked against the
+            table's.
+        table_dir: Root of table folders; None: the tables shipped with the package.
+        noisy: Surrogate only: draw validation success from the predicted seed spread
+            (deterministic in seed and key) instead of answering the mean.
+
+    Raises:
+        derl_bench.fidelity.table.TableMissing: If no table exists (names the build command).
+        ValueError: If the env's identity kwargs differ from the table's.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        preset: str,
+        fidelity: str,
+        env_kwargs: Mapping[str, Any],
+        *,
+        table_dir: str | None = None,
+        noisy: bool = False,
+    ) -> None:
+        from derl_bench.fidelity.table import table_dir as folder_of
+
+        folder = folder_of(env_id, preset, table_dir)
+        if not (folder / "meta.json").is_file():
+            FidelityTable.load(env_id, preset, table_dir)  # raises TableMissing with the command
+        self.table = _load_table(str(Path(folder).resolve()))
+        built = _identity(self.table.meta.get("env_kwargs", {}))
+        mine = _identity(env_kwargs)
+        if built != mine:
+            raise ValueError(
+                f"The {env_id} table at {folder} was built with {built or 'no overrides'}; this "
+                f"env has {mine or 'no overrides'}. A table answers only the configuration it "
+                "recorded: use fidelity='live', or build a table for it with --inner/--out."
+            )
+        self.fidelity = fidelity
+        self.noisy = noisy
+        self.scheme: KeyScheme = self.table.scheme
+        self._warned_warm_start = False
+        if fidelity == "surrogate":
+            self.surrogate = _load_surrogate(str(Path(folder).resolve()), None)
+
+    # -- what the env shows ----------------------------------------------------------------------
+
+    @property
+    def primitive_set_name(self) -> str:
+        """Registry name of the table's primitive set."""
+        return str(self.table.meta["primitive_set"])
+
+    @property
+    def instruction(self) -> str:
+        """The instruction of the env the table was built from."""
+        return str(self.table.meta["instruction"])
+
+    def note_warm_start(self, checkpoint: str | None) -> None:
+        """Warn once: tables hold cold-start meta-steps, so a warm start does not change answers."""
+        if checkpoint is not None and not self._warned_warm_start:
+            warnings.warn(
+                f"fidelity={self.fidelity!r} answers from cold-start live meta-steps; the warm "
+                "start is recorded but does not change the answer (use fidelity='live' for "
+                "DERL-pop's warm starts)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self._warned_warm_start = True
+
+    # -- answers ---------------------------------------------------------------------------------
+
+    def meta_step(self, meta_reward: MetaReward, key: str, seed: int) -> dict[str, Any]:
+        """The computed ``info`` fields of a meta-step (as a live training fills them).
+
+        Raises:
+            derl_bench.fidelity.table.TableKeyMissing: Table fidelity, key not held.
+        """
+        start = time.perf_counter()
+        if self.fidelity == "table":
+            entry = self.table.lookup(key, seed, canonical=meta_reward.canonical)
+            computed = {
+                "validation_success": entry.validation_success,
+                "primitive_means": dict(entry.primitive_means),
+                "validation_primitive_means": dict(entry.validation_primitive_means),
+                "training_curve": list(entry.training_curve),
+                "n_nonfinite_rewards": entry.n_nonfinite_rewards,
+                "checkpoint_id": None,
+                "answer": {"source": "table", "seed": entry.seed, "canonical": entry.canonical},
+            }
+            simulated = entry.cost["wall_seconds"]
+            cost = dict(entry.cost)
+        else:
+            prediction = self.surrogate.predict(meta_reward)
+            value = prediction.validation_mean
+            if self.noisy:
+                from derl_bench.fidelity.surrogate import noisy_draw
+
+                value = noisy_draw(prediction, key, seed)
+            neighbour = self.surrogate.neighbour_entry(prediction.neighbour)
+            computed = {
+                "validation_success": value,
+                "primitive_means": dict(neighbour.primitive_means),
+                "validation_primitive_means": dict(neighbour.validation_primitive_means),
+                "training_curve": [],
+                "n_nonfinite_rewards": 0,
+                "checkpoint_id": None,
+                "answer": {
+                    "source": "surrogate",
+                    "model": self.surrogate.model,
+                    "validation_mean": prediction.validation_mean,
+                    "validation_std": prediction.validation_std,
+                    "noisy": self.noisy,
+                    "neighbour": neighbour.canonical,
+                },
+            }
+            simulated = prediction.wall_seconds
+            cost = dict(neighbour.cost)
+        cost["wall_seconds"] = time.perf_counter() - start
+        cost["simulated_seconds"] = float(simulated)
+        computed["cost"] = cost
+        return computed
+
+    def test(self, meta_reward: MetaReward, key: str, seed: int) -> dict[str, Any]:
+        """``evaluate_test``'s answer: recorded (table) or predicted (surrogate) test success.
+
+        Raises:
+            derl_bench.fidelity.table.TableKeyMissing: Table fidelity, key not held.
+            ValueError: If the table recorded no test success.
+        """
+        start = time.perf_counter()
+        if self.fidelity == "table":
+            entry = self.table.lookup(key, seed, canonical=meta_reward.canonical)
+            success, n_test, seconds = entry.test_success, entry.n_test, entry.test_wall_seconds
+            base = entry
+        else:
+            prediction = self.surrogate.predict(meta_reward)
+            base = self.surrogate.neighbour_entry(prediction.neighbour)
+            success, n_test = prediction.test_mean, base.n_test
+            seconds = base.test_wall_seconds
+        if success is None:
+            raise ValueError(
+                f"the {self.table.env_id} table recorded no test success (built with --no-test)"
+            )
+        return {
+            "test_success": float(success),
+            "n_test": int(n_test or 0),
+            "cost": {
+                "wall_seconds": time.perf_counter() - start,
+                "inner_steps": int(base.cost["inner_steps"]),
+                "rollouts": int(n_test or 0),
+                "tokens": 0,
+                "simulated_seconds": float(seconds or 0.0),
+            },
+            "primitive_means": dict(base.validation_primitive_means),
+        }

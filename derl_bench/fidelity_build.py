@@ -1,0 +1,426 @@
+"""Building tables from live meta-steps, checking them, and measuring the surrogate's error.
+
+``derl-bench fidelity build`` (:func:`build_table`) runs live meta-steps over a designed sample
+of meta-rewards (:func:`design_sample`) with several seeds and appends them, with validation
+and test success, primitive means, cost and provenance, to the (env id, preset) table
+(:mod:`derl_bench.fidelity.table`). A build is resumable: entries are flushed as Parquet shards
+every ``flush`` meta-steps, and a (key, seed) already in the table is never trained again, so the
+same command after an interruption continues. Checks and the surrogate report are in
+:mod:`derl_bench.fidelity_report`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from derl_bench.fidelity.keys import KeyScheme, effective_key, trainer_invariance
+from derl_bench.fidelity.table import (
+    TABLES_DIR,
+    FidelityTable,
+    TableMissing,
+    table_dir,
+    write_shard,
+)
+from derl_bench.meta_reward import InvalidMetaReward, parse
+
+__all__ = [
+    "DEFAULT_SAMPLE",
+    "BuildSummary",
+    "build_table",
+    "design_sample",
+    "entry_provenance",
+    "parse_sample",
+    "record_probe_bank",
+]
+
+DEFAULT_SAMPLE = "panel,sweep:12,corpus:12,random:12,evolution:8"
+"""The design of ``--sample``: families and how many meta-rewards each contributes."""
+
+FAMILIES = ("panel", "sweep", "corpus", "random", "evolution")
+"""``panel``: the signal check's panel (:data:`derl_bench.signal_check.SIGNAL_META_REWARDS`);
+``sweep``: coefficient sweeps ``g1 + c * gk`` and ``c * g1 + gk``; ``corpus``: DERL's cold-start
+corpus (:func:`derl_bench.baselines.meta_optimizer.corpus.generate_corpus`); ``random``: random
+expression trees (the random-search agent's generator); ``evolution``: subtree mutations and
+constant perturbations of the best meta-rewards recorded so far (run after the others)."""
+
+SWEEP_COEFFICIENTS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+"""Coefficients of the ``sweep`` family."""
+
+
+# -- the design ----------------------------------------------------------------------------------
+
+
+def parse_sample(spec: str) -> dict[str, int | None]:
+    """Parse ``--sample``: ``"panel,sweep:12,random:40"`` -> ``{family: count or None (all)}``.
+
+    Raises:
+        ValueError: On an unknown family or a bad count (the message lists the families).
+    """
+    out: dict[str, int | None] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, _, count = part.partition(":")
+        if name not in FAMILIES:
+            raise ValueError(
+                f"Unknown sample family {name!r} in --sample {spec!r}; known: "
+                f"{', '.join(FAMILIES)} (e.g. {DEFAULT_SAMPLE!r})"
+            )
+        if count and (not count.isdigit() or int(count) < 1):
+            raise ValueError(f"--sample {spec!r}: the count of {name!r} must be an int >= 1")
+        out[name] = int(count) if count else None
+    if not out:
+        raise ValueError(f"--sample {spec!r} names no family; e.g. {DEFAULT_SAMPLE!r}")
+    return out
+
+
+def _sweep(names: Sequence[str]) -> list[str]:
+    out = []
+    for c in SWEEP_COEFFICIENTS:
+        for k in names[1:]:
+            out.append(f"{names[0]} + {c} * {k}")
+            out.append(f"{c} * {names[0]} + {k}")
+    return out
+
+
+def design_sample(
+    primitive_names: Sequence[str], families: dict[str, int | None], seed: int = 0
+) -> list[tuple[str, str]]:
+    """The first-phase meta-rewards of a build (every family but ``evolution``).
+
+    Args:
+        primitive_names: The domain's primitives.
+        families: From :func:`parse_sample`.
+        seed: Seed of the random families.
+
+    Returns:
+        ``[(meta_reward text, family)]`` in family order, not yet deduplicated by key.
+    """
+    from derl_bench.signal_check import SIGNAL_META_REWARDS
+
+    names = tuple(primitive_names)
+    out: list[tuple[str, str]] = []
+    for family, count in families.items():
+        if family == "panel":
+            texts = list(SIGNAL_META_REWARDS)
+        elif family == "sweep":
+            texts = _sweep(names)
+        elif family == "corpus":
+            from derl_bench.baselines.meta_optimizer.corpus import generate_corpus
+
+            texts = list(generate_corpus(names, count or 32, seed))
+        elif family == "random":
+            from derl_bench.baselines.expression_trees import random_valid_tree
+
+            rng = np.random.default_rng(seed)
+            texts = [random_valid_tree(rng, names).canonical for _ in range(count or 32)]
+        else:
+            continue
+        if count is not None and family in ("panel", "sweep"):
+            texts = texts[:count]
+        out.extend((t, family) for t in texts)
+    return out
+
+
+def _mutations(best: Sequence[str], names: Sequence[str], n: int, seed: int) -> list[str]:
+    """``n`` children of ``best`` (canonical texts): subtree mutation and constant perturbation."""
+    from derl_bench.baselines.evolution import perturb_constants, subtree_mutation
+
+    rng = np.random.default_rng(seed + 1)
+    out = []
+    for i in range(n):
+        parent = parse(best[i % len(best)], names).tree
+        op = subtree_mutation if i % 2 == 0 else perturb_constants
+        out.append(op(parent, rng=rng, primitive_names=names).canonical)
+    return out
+
+
+# -- the probe bank ------------------------------------------------------------------------------
+
+
+def record_probe_bank(
+    env: Any, scheme: KeyScheme, *, seeds: Sequence[int] = (0, 1, 2, 3), max_rows: int = 64
+) -> np.ndarray:
+    """Real primitive vectors from the domain's own rollouts (the surrogate's features).
+
+    Episode domains: the initial policy plays sampled episodes on D_in tasks, one batch per
+    seed; the distinct primitive vectors are kept (at most ``max_rows``, a seeded subset), plus
+    the all-``ε`` and all-``1 + ε`` corners. Domains whose primitives are all binary (math): the
+    2^K corners, which are every vector their rollouts can produce.
+
+    Args:
+        env: A live MetaRewardEnv (``env.unwrapped`` is used).
+        scheme: The key scheme (its ``binary`` flags).
+        seeds: Seeds of the sampled batches.
+        max_rows: Cap on rows from rollouts.
+
+    Returns:
+        float64, shape (n_rows, K).
+    """
+    from derl_bench.fidelity.keys import key_bank
+
+    base = env.unwrapped
+    trainer = base.trainer
+    if all(scheme.binary) or type(trainer).__name__ != "EpisodeGRPOTrainer":
+        return np.array(key_bank(scheme.binary)[: 2 ** len(scheme.binary)])
+    import torch
+
+    from derl_bench.inner.episode_grpo_trainer import run_episodes
+
+    cfg = trainer.config
+    rows = []
+    envs = [trainer.env_factory() for _ in range(cfg.n_envs)]
+    try:
+        for seed in seeds:
+            rng = np.random.default_rng(seed)
+            pool = trainer.splits.d_in
+            picks = rng.choice(len(pool), size=min(len(pool), cfg.tasks_per_step), replace=False)
+            tasks = [pool[int(i)] for i in picks for _ in range(cfg.group_size)]
+            episodes = run_episodes(
+                envs,
+                trainer.policy_factory(seed),
+                tasks,
+                max_episode_steps=cfg.max_episode_steps,
+                generator=torch.Generator().manual_seed(seed),
+                greedy=False,
+            )
+            trajectories = [e.trajectory for e in episodes]
+            rows.append(base.primitive_set.compute(trajectories, [None] * len(trajectories)))
+    finally:
+        for inner_env in envs:
+            inner_env.close()
+    found = np.unique(np.round(np.concatenate(rows), 12), axis=0)
+    if len(found) > max_rows:
+        found = found[np.sort(np.random.default_rng(0).choice(len(found), max_rows, False))]
+    corners = key_bank(scheme.binary)[[0, 2 ** len(scheme.binary) - 1]]
+    return np.unique(np.concatenate([found, corners]), axis=0)
+
+
+# -- the build -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildSummary:
+    """What a build did."""
+
+    folder: Path
+    """The table folder."""
+    trained: int
+    """Live meta-steps run by this call."""
+    skipped: int
+    """(key, seed) pairs already in the table."""
+    failed: list[str]
+    """``"meta-reward @ seed: error"`` of meta-steps that failed twice."""
+    keys: int
+    """Distinct effective keys in the table after the build."""
+    entries: int
+    """Entries in the table after the build."""
+    wall_seconds: float
+    """Wall seconds of this call."""
+
+
+def entry_provenance() -> dict[str, Any]:
+    """Version, git hash, lock hash and UTC time, stamped on every table entry and report."""
+    from derl_bench.provenance import lock_file_sha256
+    from derl_bench.results import derl_bench_version, git_hash, utc_now
+
+    return {
+        "derl_bench_version": derl_bench_version(),
+        "git_hash": git_hash(),
+        "lock_sha256": lock_file_sha256(),
+        "created_at": utc_now(),
+    }
+
+
+def _row(key: str, seed: int, family: str, info: dict[str, Any], prov: dict[str, Any]) -> dict:
+    test = info.get("test") or {}
+    cost = info["cost"]
+    return {
+        "key": key,
+        "canonical": info["canonical"],
+        "seed": int(seed),
+        "validation_success": float(info["validation_success"]),
+        "test_success": float(test["test_success"]) if test else float("nan"),
+        "n_test": float(test["n_test"]) if test else float("nan"),
+        "primitive_means": json.dumps(info["primitive_means"]),
+        "validation_primitive_means": json.dumps(info["validation_primitive_means"]),
+        "training_curve": json.dumps(info["training_curve"]),
+        "n_nonfinite_rewards": int(info["n_nonfinite_rewards"]),
+        "wall_seconds": float(cost["wall_seconds"]),
+        "inner_steps": int(cost["inner_steps"]),
+        "rollouts": int(cost["rollouts"]),
+        "tokens": int(cost["tokens"]),
+        "test_wall_seconds": float(test["cost"]["wall_seconds"]) if test else float("nan"),
+        "sample": family,
+        **prov,
+    }
+
+
+def build_table(
+    env_id: str,
+    preset: str,
+    seeds: Sequence[int],
+    *,
+    sample: str = DEFAULT_SAMPLE,
+    meta_rewards: Sequence[str] = (),
+    out: str | Path | None = None,
+    executor: str = "sync",
+    max_workers: int | None = None,
+    with_test: bool = True,
+    flush: int = 8,
+    sample_seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    say: Callable[[str], None] = print,
+) -> BuildSummary:
+    """Build (or extend, or resume) the table of ``(env_id, preset)`` from live meta-steps.
+
+    Args:
+        env_id: A registered id, e.g. ``"DERL-CartPole-v0"``.
+        preset: The preset (``smoke``, ``cpu``, ``paper``).
+        seeds: Seeds of every meta-reward.
+        sample: The design (:func:`parse_sample`); ``""`` with ``meta_rewards``: those only.
+        meta_rewards: Extra meta-rewards (family ``extra``), trained first.
+        out: Root of table folders (default: the package's ``fidelity/tables``).
+        executor: ``sync``, ``process`` or ``ray`` (:mod:`derl_bench.meta_env.executors`).
+        max_workers: Workers of the ``process`` executor.
+        with_test: Also record test success (a second training per entry, on D_in ∪ V).
+        flush: Meta-steps per shard (a killed build loses at most this many).
+        sample_seed: Seed of the random families.
+        env_kwargs: Further ``gymnasium.make`` kwargs (e.g. ``inner_overrides``), recorded.
+        say: Progress messages.
+
+    Returns:
+        A :class:`BuildSummary`.
+
+    Raises:
+        ValueError: On a bad sample, or if the folder holds a table of another configuration.
+    """
+    import pandas as pd
+
+    import derl_bench  # noqa: F401  (registers the ids)
+    from derl_bench.meta_env.executors import MetaStepTask, make_executor, shared_env
+
+    start = time.perf_counter()
+    families = parse_sample(sample) if sample else {}
+    kwargs = {"preset": preset, **(env_kwargs or {})}
+    env = shared_env(env_id, kwargs)  # the sync executor trains on this very env
+    base = env.unwrapped
+    scheme: KeyScheme = base.key_scheme
+    folder = table_dir(env_id, preset, out)
+    meta_path = folder / "meta.json"
+    identity = json.loads(json.dumps(base.identity_kwargs))
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta["key_scheme"] != scheme.as_dict() or meta.get("env_kwargs") != identity:
+            raise ValueError(
+                f"{folder} holds a table of another configuration ({meta.get('env_kwargs')}, "
+                f"{meta['key_scheme']['name']}); this build is {identity}, {scheme.name}. Use "
+                "another --out."
+            )
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "env_id": env_id,
+            "preset": preset,
+            "env_kwargs": identity,
+            "key_scheme": scheme.as_dict(),
+            "invariance": trainer_invariance(base.trainer).reason,
+            "primitive_set": base.primitive_set.name,
+            "instruction": base.instruction,
+            "probe_bank": "probe_bank.parquet",
+            "build_command": f"derl-bench fidelity build --env {env_id} --preset {preset}",
+            **{k: v for k, v in entry_provenance().items() if k != "created_at"},
+        }
+        meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    bank_path = folder / meta.get("probe_bank", "probe_bank.parquet")
+    if not bank_path.is_file():
+        say("recording the probe bank (the initial policy's rollouts)")
+        bank = record_probe_bank(env, scheme)
+        pd.DataFrame(bank, columns=list(scheme.primitive_names)).to_parquet(bank_path, index=False)
+
+    try:
+        done = FidelityTable(folder).done()
+    except TableMissing:
+        done = set()
+    names = scheme.primitive_names
+    runner = make_executor(executor, **({"max_workers": max_workers} if max_workers else {}))
+    stats = {"trained": 0, "skipped": 0}
+    failed: list[str] = []
+    seen: set[str] = set()
+
+    def plan(candidates: Sequence[tuple[str, str]]) -> list[tuple[str, str, str, int]]:
+        todo = []
+        for text, family in candidates:
+            try:
+                parsed = parse(text, names)
+            except InvalidMetaReward:
+                continue
+            key = effective_key(parsed, scheme)
+            if key in seen:
+                continue
+            seen.add(key)
+            for seed in seeds:
+                if (key, int(seed)) in done:
+                    stats["skipped"] += 1
+                else:
+                    todo.append((parsed.canonical, family, key, int(seed)))
+        return todo
+
+    def train(todo: list[tuple[str, str, str, int]]) -> None:
+        for i in range(0, len(todo), flush):
+            chunk = todo[i : i + flush]
+            tasks = [
+                MetaStepTask(meta_reward=c, seed=s, with_test=with_test) for c, _, _, s in chunk
+            ]
+            outcomes = runner.run(env_id, kwargs, tasks)
+            prov = entry_provenance()
+            rows = []
+            for (canonical, family, key, seed), outcome in zip(chunk, outcomes, strict=True):
+                if outcome.failed or not outcome.info.get("valid"):
+                    failed.append(f"{canonical} @ {seed}: {outcome.error or 'invalid'}")
+                    continue
+                rows.append(_row(key, seed, family, outcome.info, prov))
+                done.add((key, seed))
+            write_shard(folder, rows)
+            stats["trained"] += len(rows)
+            say(
+                f"{stats['trained']} trained, {stats['skipped']} already in the table, "
+                f"{len(failed)} failed ({time.perf_counter() - start:.0f} s)"
+            )
+
+    try:
+        first = [(m, "extra") for m in meta_rewards] + design_sample(names, families, sample_seed)
+        train(plan(first))
+        n_evolution = families.get("evolution", 0) if "evolution" in families else 0
+        if n_evolution is None:
+            n_evolution = 16
+        if n_evolution:
+            summary = FidelityTable(folder).summary()
+            ranked = sorted(summary.values(), key=lambda r: -r["validation_mean"])
+            best = [r["canonical"] for r in ranked[:4]] or ["(g1 + g2 + g3 + g4) / 4"]
+            children = _mutations(best, names, n_evolution, sample_seed)
+            train(plan([(c, "evolution") for c in children]))
+    finally:
+        runner.close()
+    table = FidelityTable(folder)
+    return BuildSummary(
+        folder=folder,
+        trained=stats["trained"],
+        skipped=stats["skipped"],
+        failed=failed,
+        keys=len(table.keys),
+        entries=len(table),
+        wall_seconds=time.perf_counter() - start,
+    )
+
+
+def default_tables_dir() -> Path:
+    """Where the shipped tables live (:data:`derl_bench.fidelity.table.TABLES_DIR`)."""
+    return TABLES_DIR

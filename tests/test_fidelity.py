@@ -1,0 +1,260 @@
+"""The table and surrogate fidelities, on the real shipped DERL-CartPole-v0 ``smoke`` table.
+
+The table under ``derl_bench/fidelity/tables/DERL-CartPole-v0-smoke`` was built from live
+meta-steps by ``derl-bench fidelity build`` (command in the README); these tests read it, re-run
+its cheapest entries live (integrity), and build tiny tables under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+import pytest
+
+import derl_bench  # noqa: F401  (registers the ids)
+from derl_bench.fidelity.table import FidelityTable, TableKeyMissing, TableMissing
+
+ENV_ID = "DERL-CartPole-v0"
+TINY = {"max_steps": 1, "tasks_per_step": 2, "group_size": 2, "max_episode_steps": 20, "n_val": 1}
+
+
+@pytest.fixture(scope="module")
+def table() -> FidelityTable:
+    return FidelityTable.load(ENV_ID, "smoke")
+
+
+def _make(fidelity: str, **kwargs):  # noqa: ANN202
+    return gymnasium.make(ENV_ID, preset="smoke", fidelity=fidelity, budget=8, **kwargs)
+
+
+def test_the_shipped_table_has_real_entries_with_provenance(table: FidelityTable) -> None:
+    assert len(table.keys) >= 20 and len(table) >= 40
+    frame = table.frame
+    assert set(frame["seed"]) == {0, 1}
+    assert frame["lock_sha256"].str.fullmatch(r"[0-9a-f]{64}").all()
+    assert frame["validation_success"].between(0, 1).all()
+    assert frame["test_success"].between(0, 1).all()
+    assert (frame["wall_seconds"] > 0).all()
+    assert table.probe_bank().shape[1] == 4
+
+
+def test_table_step_answers_the_recorded_entry_of_the_seed(table: FidelityTable) -> None:
+    key = table.keys[0]
+    entry = table.entries(key)[1]  # seed 1
+    env = _make("table")
+    assert env.spec.kwargs["fidelity"] == "table"
+    env.reset(seed=entry.seed)
+    _, reward, _, _, info = env.step(entry.canonical)
+    assert info["effective_key"] == key and info["fidelity"] == "table"
+    assert reward == entry.validation_success
+    assert info["primitive_means"] == entry.primitive_means
+    assert info["training_curve"] == entry.training_curve
+    assert info["answer"] == {"source": "table", "seed": entry.seed, "canonical": entry.canonical}
+    assert info["cost"]["simulated_seconds"] == entry.cost["wall_seconds"]
+    assert info["cost"]["inner_steps"] == entry.cost["inner_steps"]
+    # A translation of the same meta-reward has the same key: answered from the same entry.
+    env.reset(seed=entry.seed)
+    _, again, _, _, info2 = env.step(f"{entry.canonical} + 3")
+    assert again == reward and info2["effective_key"] == key
+
+
+def test_unrecorded_seed_uses_the_seed_mod_n_rule(table: FidelityTable) -> None:
+    key = table.keys[0]
+    seeds = table.seeds(key)
+    env = _make("table")
+    env.reset(seed=7)
+    _, _, _, _, info = env.step(table.entries(key)[0].canonical)
+    assert info["answer"]["seed"] == seeds[7 % len(seeds)]
+
+
+def test_missing_key_and_missing_table_errors_name_the_fix(tmp_path: Path) -> None:
+    env = _make("table")
+    env.reset(seed=0)
+    with pytest.raises(TableKeyMissing) as missing:
+        env.step("g1 * g2 * g3 + 0.123 * g4")
+    text = str(missing.value)
+    assert "g1 * g2 * g3 + 0.123 * g4" in text and "derl-bench fidelity build" in text
+    with pytest.raises(TableMissing, match="derl-bench fidelity build --env DERL-CartPole-v0"):
+        gymnasium.make(ENV_ID, preset="cpu", fidelity="table", table_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="Unknown fidelity 'tabel'"):
+        gymnasium.make(ENV_ID, preset="smoke", fidelity="tabel")
+    with pytest.raises(ValueError, match="was built with"):
+        _make("table", inner_overrides={"max_steps": 3})
+
+
+def test_every_fidelity_has_the_same_info_keys_and_cost_fields(table: FidelityTable) -> None:
+    live = gymnasium.make(ENV_ID, preset="smoke", budget=2, inner_overrides=TINY)
+    live.reset(seed=0)
+    _, _, _, _, live_info = live.step("g1 + g2")
+    canonical = table.entries(table.keys[0])[0].canonical
+    for fidelity in ("table", "surrogate"):
+        env = _make(fidelity)
+        env.reset(seed=0)
+        obs, _, _, _, info = env.step(canonical)
+        assert set(info) == set(live_info), fidelity
+        assert set(info["cost"]) == set(live_info["cost"]), fidelity
+        assert env.observation_space.contains(obs)
+        test = env.unwrapped.evaluate_test(canonical)
+        assert set(test) == {"test_success", "n_test", "cost", "primitive_means"}
+        assert set(test["cost"]) == set(live_info["cost"])
+        assert 0.0 <= test["test_success"] <= 1.0
+
+
+def test_surrogate_is_deterministic_and_noisy_draws_follow_the_seed() -> None:
+    env = _make("surrogate")
+    env.reset(seed=0)
+    first = env.step("g1 + 0.3 * g2 - 0.2 * g4")[1]
+    env.reset(seed=0)
+    assert env.step("g1 + 0.3 * g2 - 0.2 * g4")[1] == first
+    assert 0.0 <= first <= 1.0
+    noisy = _make("surrogate", noisy=True)
+    draws = []
+    for seed in range(6):
+        noisy.reset(seed=seed)
+        _, reward, _, _, info = noisy.step("g1 + 0.3 * g2 - 0.2 * g4")
+        assert 0.0 <= reward <= 1.0 and info["answer"]["noisy"] is True
+        draws.append(reward)
+    noisy.reset(seed=0)
+    assert noisy.step("g1 + 0.3 * g2 - 0.2 * g4")[1] == draws[0]
+
+
+def test_table_fidelity_loads_no_torch() -> None:
+    code = (
+        "import sys, gymnasium, derl_bench\n"
+        "env = gymnasium.make('DERL-CartPole-v0', preset='smoke', fidelity='table')\n"
+        "env.reset(seed=0); env.step('g1 + g2')\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_integrity_cheapest_entries_rerun_live_equal_the_table() -> None:
+    from derl_bench.fidelity_report import integrity_check
+
+    rows = integrity_check(ENV_ID, "smoke", n=2)
+    assert len(rows) == 2
+    for row in rows:
+        assert row["equal"], row
+
+
+def test_build_is_resumable_and_records_provenance(tmp_path: Path) -> None:
+    from derl_bench.fidelity_build import build_table
+
+    kwargs = dict(
+        sample="",
+        meta_rewards=["g1 + g2", "g2 + g1 + 1", "g4"],  # the second is a translation of the first
+        out=tmp_path,
+        with_test=False,
+        env_kwargs={"inner_overrides": TINY},
+        say=lambda _: None,
+    )
+    first = build_table(ENV_ID, "smoke", [0], **kwargs)
+    assert (first.trained, first.skipped, first.keys) == (2, 0, 2)
+    again = build_table(ENV_ID, "smoke", [0, 1], **kwargs)
+    assert (again.trained, again.skipped, again.entries) == (2, 2, 4)
+    meta = json.loads((first.folder / "meta.json").read_text())
+    assert meta["env_kwargs"] == {"inner_overrides": TINY}
+    assert meta["key_scheme"]["name"] == "pb4-shift"
+    built = FidelityTable(first.folder)
+    assert built.frame["git_hash"].notna().all() and built.frame["created_at"].notna().all()
+    env = gymnasium.make(
+        ENV_ID, preset="smoke", fidelity="table", table_dir=str(tmp_path), inner_overrides=TINY
+    )
+    env.reset(seed=1)
+    _, reward, _, _, info = env.step("g4")
+    assert reward == built.lookup(info["effective_key"], 1).validation_success
+    assert info["answer"]["seed"] == 1
+
+
+def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
+    from derl_bench.fidelity.surrogate import MODEL_NAMES
+    from derl_bench.fidelity_report import surrogate_report
+
+    report = surrogate_report(
+        ENV_ID, "smoke", folds=3, out=tmp_path, models=("knn", "lgbm"), record_choice=False
+    )
+    assert report["chosen"] in MODEL_NAMES
+    for metrics in report["models"].values():
+        assert 0.0 <= metrics["mae"] <= 1.0 and 0.0 <= metrics["top10_recall"] <= 1.0
+        rho = metrics["spearman_rho"]
+        assert rho is None or -1.0 <= rho <= 1.0
+    assert (tmp_path / f"{ENV_ID}-smoke.md").read_text().startswith("# Surrogate error")
+
+
+def test_run_at_table_fidelity_writes_fidelity_clock_and_distinct_keys(tmp_path: Path) -> None:
+    from derl_bench.results import load_result
+    from derl_bench.runner import run
+
+    result = run(
+        ENV_ID,
+        "heuristic",
+        budget=6,
+        seed=0,
+        preset="smoke",
+        proposals_per_step=3,
+        out_dir=tmp_path,
+        env_kwargs={"fidelity": "table"},
+        progress=False,
+    )
+    record = load_result(result.path)
+    assert record["fidelity"] == "table"
+    assert record["env_spec"]["kwargs"]["fidelity"] == "table"
+    # The heuristic cycles its three meta-rewards: six meta-steps, three distinct keys.
+    assert record["distinct_effective_meta_rewards"] == 3
+    clock = record["clock"]
+    charged = sum(s["cost"]["simulated_seconds"] for s in record["meta_steps"])
+    assert clock["simulated_seconds"] == pytest.approx(charged + clock["agent_seconds"])
+    assert not clock["stopped_by_budget"]
+    first_cost = record["meta_steps"][0]["cost"]["simulated_seconds"]
+    stopped = run(
+        ENV_ID,
+        "heuristic",
+        budget=6,
+        seed=0,
+        preset="smoke",
+        proposals_per_step=1,
+        out_dir=tmp_path / "budgeted",
+        env_kwargs={"fidelity": "table"},
+        progress=False,
+        budget_seconds=first_cost * 0.5,
+    )
+    assert len(stopped.record["meta_steps"]) == 1
+    assert stopped.record["clock"]["stopped_by_budget"] is True
+
+
+def test_cli_run_and_compare_take_fidelity(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from derl_bench.cli import app
+
+    out = tmp_path / "runs"
+    args = ["--env", ENV_ID, "--preset", "smoke", "--fidelity", "surrogate", "--out", str(out)]
+    result = CliRunner().invoke(app, ["run", "--agent", "random", "--budget", "4", *args])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / ENV_ID / "random" / "seed0.json").read_text())
+    assert record["fidelity"] == "surrogate"
+    bad = CliRunner().invoke(app, ["run", "--fidelity", "tabel"])
+    assert bad.exit_code == 2 and "not a fidelity" in bad.output
+    missing = CliRunner().invoke(
+        app, ["run", "--env", ENV_ID, "--preset", "cpu", "--fidelity", "table", "--out", str(out)]
+    )
+    assert missing.exit_code == 2 and "derl-bench fidelity build" in missing.output
+
+
+def test_fast_predict_equals_scikit_learn_predict(table: FidelityTable) -> None:
+    from derl_bench.fidelity.surrogate import MODEL_NAMES, Surrogate, fast_predict, features
+    from derl_bench.meta_reward import parse
+
+    names = table.scheme.primitive_names
+    texts = ("g1", "g2 * g3 + g4", "g4 / g2", "-g1 + 0.7 * g2")
+    for model in MODEL_NAMES:
+        surrogate = Surrogate(table, model=model)
+        x = np.stack([features(parse(t, names), surrogate.bank, affine=True) for t in texts])
+        for regressor in surrogate.regressors.values():
+            fast, slow = fast_predict(regressor, x), regressor.predict(x)
+            assert np.allclose(fast, slow, rtol=1e-6, atol=1e-7), model
