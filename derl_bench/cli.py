@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_OUT",
     "DEFAULT_PROPOSALS_PER_STEP",
     "DEFAULT_SEEDS",
+    "MAIN_JOB_FIDELITY",
     "MAIN_JOB_PRESET",
     "app",
 ]
@@ -50,16 +51,20 @@ MAIN_JOB_PRESET = "smoke"
 the main job finishes in minutes on 2 CPU cores; ``--preset cpu`` (SmolLM2-135M) takes several
 minutes per meta-step. (An env made without ``preset=`` uses
 :data:`derl_bench.inner.base.DEFAULT_PRESET`, ``cpu``.)"""
-DEFAULT_ENV = "DERL-GSM8K-v0"
+DEFAULT_ENV = "DERL-CartPole-v0"
 """Env id of the main job."""
-DEFAULT_AGENT = "heuristic"
-"""Outer agent of the main job."""
-DEFAULT_BUDGET = 3
-"""Outer budget of the main job, in meta-steps (one per heuristic meta-reward)."""
+DEFAULT_AGENT = "evolution"
+"""Outer agent of the main job: genetic programming over meta-reward expressions."""
+DEFAULT_BUDGET = 160
+"""Outer budget of the main job, in meta-steps: DERL's full outer budget (20 iterations x 8)."""
 DEFAULT_SEEDS = "0"
 """Seeds of the main job, comma-separated."""
-DEFAULT_PROPOSALS_PER_STEP = 3
-"""Meta-rewards proposed per agent call in the main job (``--proposals``)."""
+DEFAULT_PROPOSALS_PER_STEP = 8
+"""Meta-rewards proposed per agent call (``--proposals``): the paper's 8 per outer step."""
+MAIN_JOB_FIDELITY = "surrogate"
+"""Fidelity of the main job: the surrogate fitted on recorded live runs
+(``derl_bench/fidelity/tables``), so 160 meta-steps take seconds; the best meta-reward is then
+confirmed by one real live meta-step (``--confirm-live``)."""
 DEFAULT_OUT = Path("runs")
 """Root folder of result files (relative to the working directory)."""
 
@@ -303,8 +308,16 @@ def run(
     ] = True,
     group_size: Annotated[int | None, _GROUP_SIZE_OPTION] = None,
     executor: Annotated[str, _EXECUTOR_OPTION] = "auto",
-    fidelity: Annotated[str, _FIDELITY_OPTION] = "live",
+    fidelity: Annotated[str, _FIDELITY_OPTION] = MAIN_JOB_FIDELITY,
     budget_seconds: Annotated[float | None, _BUDGET_SECONDS_OPTION] = None,
+    confirm_live: Annotated[
+        bool,
+        typer.Option(
+            "--confirm-live/--no-confirm-live",
+            help="At the table or surrogate fidelity, train each run's best meta-reward once "
+            "live (one real meta-step, same preset and seed) and print both numbers.",
+        ),
+    ] = True,
 ) -> None:
     """Run an outer agent on a MetaRewardEnv (one run per seed); print a results table.
 
@@ -312,10 +325,13 @@ def run(
     (translations of one meta-reward count once where the inner trainer ignores them);
     "simulated" is its simulated clock (live seconds charged plus the agent's own time).
 
-    Without options this is the main job: the paper's heuristic meta-rewards
-    g1, g1 + g2 and (g1 + g2 + g3 + g4) / 4 on real GSM8K, each trained with
-    GRPO and scored on the validation split; the best one is then trained
-    afresh and scored once on the test split.
+    Without options this is the main job (about a minute on 2 CPU cores): genetic
+    programming over meta-reward expressions on CartPole for DERL's full outer budget
+    (160 meta-steps, 8 per round) at the surrogate fidelity (a regressor fitted on recorded
+    live GRPO trainings, preset smoke); its best-so-far trajectory is printed and plotted,
+    and its best meta-reward is trained once for real (a live meta-step) to confirm it.
+    ``--fidelity live --env DERL-GSM8K-v0 --agent heuristic --budget 3`` trains every
+    meta-step for real instead.
 
     Every finished meta-step is saved at once; run the same command again after an
     interruption and it resumes ("resuming: k of N meta-steps done").
@@ -336,10 +352,79 @@ def run(
         budget_seconds=budget_seconds,
     )
     console = _stdout()
+    for result in results:
+        _print_trajectory(console, result, proposals)
     console.print(_results_table(results))
     console.print("Result files:")
     for result in results:
         console.print(f"  {result.path}", markup=False)
+    if fidelity != "live":
+        _plot_runs(console, out / env / agent)
+    if fidelity != "live" and confirm_live:
+        for result in results:
+            _confirm_live(console, result, env=env, preset=preset, data_dir=data_dir)
+
+
+def _print_trajectory(console: Console, result: RunResult, per_round: int) -> None:
+    """Print a run's best-so-far validation success after each round of proposals."""
+    steps = result.record["meta_steps"]
+    if not steps:
+        return
+    console.print(
+        f"{result.record['agent']['name']} on {result.record['env_id']}, seed "
+        f"{result.record['seed']}: best-so-far validation success per round of {per_round}",
+        markup=False,
+    )
+    best, best_text = None, ""
+    for step in steps:
+        value = step["validation_success"]
+        if value is not None and (best is None or value > best):
+            best, best_text = value, step["canonical"] or step["meta_reward"]
+        if (step["index"] + 1) % per_round == 0 or step is steps[-1]:
+            bar = "#" * round(20 * (best or 0.0))
+            console.print(
+                f"  meta-step {step['index'] + 1:>4}  {_fmt_fraction(best)}  {bar:<20}  "
+                f"{best_text}",
+                markup=False,
+                soft_wrap=True,
+            )
+
+
+def _plot_runs(console: Console, run_dir: Path) -> None:
+    """Write the trajectory plots of the runs under ``run_dir`` (``derl-bench plot``)."""
+    from derl_bench.report.plots import plot_run_dir
+
+    for path in plot_run_dir(run_dir):
+        console.print(f"plot: {path}", markup=False)
+
+
+def _confirm_live(
+    console: Console, result: RunResult, *, env: str, preset: str, data_dir: Path | None
+) -> None:
+    """Train a run's best meta-reward in one live meta-step (same preset, seed); print both."""
+    import gymnasium
+
+    import derl_bench  # noqa: F401  (registers the ids)
+
+    best = result.best_meta_reward
+    if best is None:
+        return
+    seed = result.record["seed"]
+    with _data_dir(data_dir):
+        live = gymnasium.make(env, preset=preset, budget=1)
+        try:
+            live.reset(seed=seed)
+            _, reward, _, _, info = live.step(best)
+        finally:
+            live.close()
+    console.print(
+        f"live check of the best meta-reward {best!r} (seed {seed}, preset {preset}): "
+        f"{result.record.get('fidelity', 'live')} validation success "
+        f"{_fmt_fraction(result.validation_success)}, live {_fmt_fraction(float(reward))} "
+        f"(one real GRPO training, {_fmt_seconds(info['cost']['wall_seconds'])})",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _run_many(

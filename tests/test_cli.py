@@ -99,15 +99,23 @@ def test_run_bad_options_exit_2(tmp_path, args):
     assert not any(tmp_path.iterdir())
 
 
-def test_run_defaults_are_the_main_job():
-    from derl_bench import cli
+def test_run_without_options_is_the_main_job(tmp_path):
+    """The README's first command: a full outer budget at the surrogate, then a live check."""
+    import re
 
-    assert cli.DEFAULT_ENV == "DERL-GSM8K-v0"
-    assert cli.DEFAULT_AGENT == "heuristic"
-    assert cli.DEFAULT_BUDGET == 3
-    assert cli.DEFAULT_SEEDS == "0"
-    assert cli.DEFAULT_PROPOSALS_PER_STEP == 3
-    assert MAIN_JOB_PRESET in ("smoke", "cpu")
+    from derl_bench.results import load_result
+
+    result = _invoke("run", "--out", str(tmp_path), "--no-progress")
+    assert result.exit_code == 0, result.output
+    record = load_result(tmp_path / "DERL-CartPole-v0" / "evolution" / "seed0.json")
+    assert record["fidelity"] == "surrogate" and len(record["meta_steps"]) == 160
+    assert record["env_spec"]["kwargs"]["preset"] == MAIN_JOB_PRESET
+    assert result.output.count("  meta-step ") == 20  # the trajectory, one line per round of 8
+    assert (tmp_path / "DERL-CartPole-v0" / "evolution" / "plots").is_dir()
+    check = re.search(r"surrogate validation success ([\d.]+), live ([\d.]+)", result.output)
+    assert check, result.output
+    assert float(check.group(1)) == round(record["best"]["validation_success"], 3)
+    assert 0.0 <= float(check.group(2)) <= 1.0
 
 
 def test_run_fake_env_seeds_table_and_files(tmp_path):
