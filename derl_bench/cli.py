@@ -61,10 +61,11 @@ DEFAULT_SEEDS = "0"
 """Seeds of the main job, comma-separated."""
 DEFAULT_PROPOSALS_PER_STEP = 8
 """Meta-rewards proposed per agent call (``--proposals``): the paper's 8 per outer step."""
-MAIN_JOB_FIDELITY = "surrogate"
-"""Fidelity of the main job: the surrogate fitted on recorded live runs
-(``derl_bench/fidelity/tables``), so 160 meta-steps take seconds; the best meta-reward is then
-confirmed by one real live meta-step (``--confirm-live``)."""
+MAIN_JOB_FIDELITY = "auto"
+"""Fidelity of ``run`` without ``--fidelity``: ``auto`` is the surrogate where a table ships for
+the (env id, preset) (``derl_bench/fidelity/tables``; the main job's CartPole ``smoke``), so 160
+meta-steps take seconds and the best meta-reward is then confirmed by one live meta-step
+(``--confirm-live``); else ``live``."""
 DEFAULT_OUT = Path("runs")
 """Root folder of result files (relative to the working directory)."""
 
@@ -308,7 +309,14 @@ def run(
     ] = True,
     group_size: Annotated[int | None, _GROUP_SIZE_OPTION] = None,
     executor: Annotated[str, _EXECUTOR_OPTION] = "auto",
-    fidelity: Annotated[str, _FIDELITY_OPTION] = MAIN_JOB_FIDELITY,
+    fidelity: Annotated[
+        str,
+        typer.Option(
+            help="How meta-steps are answered: live (train), table (recorded live runs), "
+            "surrogate (a regressor fitted on the table), or auto: surrogate where a table "
+            "ships for the env id and preset, else live.",
+        ),
+    ] = MAIN_JOB_FIDELITY,
     budget_seconds: Annotated[float | None, _BUDGET_SECONDS_OPTION] = None,
     confirm_live: Annotated[
         bool,
@@ -336,6 +344,7 @@ def run(
     Every finished meta-step is saved at once; run the same command again after an
     interruption and it resumes ("resuming: k of N meta-steps done").
     """
+    fidelity = _resolve_fidelity(fidelity, env, preset)
     results = _run_many(
         env,
         [agent],
@@ -363,6 +372,22 @@ def run(
     if fidelity != "live" and confirm_live:
         for result in results:
             _confirm_live(console, result, env=env, preset=preset, data_dir=data_dir)
+
+
+def _resolve_fidelity(value: str, env: str, preset: str) -> str:
+    """``auto`` -> ``surrogate`` if a table ships for (env, preset), else ``live``; say which."""
+    if value != "auto":
+        return _check_fidelity(value)
+    from derl_bench.fidelity.table import table_dir
+
+    chosen = "surrogate" if (table_dir(env, preset) / "meta.json").is_file() else "live"
+    reason = "a table ships for it" if chosen == "surrogate" else "no table ships for it"
+    Console(stderr=True, highlight=False).print(
+        f"fidelity: {chosen} ({reason}: {env}, preset {preset}; --fidelity live|table|surrogate "
+        "to choose)",
+        markup=False,
+    )
+    return chosen
 
 
 def _print_trajectory(console: Console, result: RunResult, per_round: int) -> None:

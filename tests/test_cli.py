@@ -35,7 +35,7 @@ def test_help_shows_examples():
     result = _invoke("--help")
     assert result.exit_code == 0
     assert "Examples" in result.output and "derl-bench run" in result.output
-    run_help = _invoke("run", "--help")
+    run_help = _invoke("run", "--agent", "heuristic", "--help")
     assert run_help.exit_code == 0
     assert "--seeds" in run_help.output and "Examples" in run_help.output
 
@@ -70,7 +70,16 @@ def test_ls_agents_lists_heuristic():
 
 
 def test_run_unknown_env_exits_2_with_message_and_no_traceback(tmp_path):
-    result = _invoke("run", "--env", "DERL-GSM9K-v0", "--out", str(tmp_path), "--no-progress")
+    result = _invoke(
+        "run",
+        "--agent",
+        "heuristic",
+        "--env",
+        "DERL-GSM9K-v0",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    )
     assert result.exit_code == 2
     assert "Unknown environment id 'DERL-GSM9K-v0'" in result.output
     assert "Traceback" not in result.output
@@ -78,7 +87,17 @@ def test_run_unknown_env_exits_2_with_message_and_no_traceback(tmp_path):
 
 
 def test_run_unknown_agent_exits_2(tmp_path):
-    result = _invoke("run", "--env", FAKE_ENV_ID, "--agent", "heuristik", "--out", str(tmp_path))
+    result = _invoke(
+        "run",
+        "--agent",
+        "heuristic",
+        "--env",
+        FAKE_ENV_ID,
+        "--agent",
+        "heuristik",
+        "--out",
+        str(tmp_path),
+    )
     assert result.exit_code == 2
     assert "Did you mean 'heuristic'" in result.output
 
@@ -94,7 +113,9 @@ def test_run_unknown_agent_exits_2(tmp_path):
     ],
 )
 def test_run_bad_options_exit_2(tmp_path, args):
-    result = _invoke("run", "--env", FAKE_ENV_ID, "--out", str(tmp_path), *args)
+    result = _invoke(
+        "run", "--agent", "heuristic", "--env", FAKE_ENV_ID, "--out", str(tmp_path), *args
+    )
     assert result.exit_code == 2
     assert not any(tmp_path.iterdir())
 
@@ -121,6 +142,8 @@ def test_run_without_options_is_the_main_job(tmp_path):
 def test_run_fake_env_seeds_table_and_files(tmp_path):
     result = _invoke(
         "run",
+        "--agent",
+        "heuristic",
         "--env",
         FAKE_ENV_ID,
         "--preset",
@@ -145,13 +168,24 @@ def test_run_fake_env_seeds_table_and_files(tmp_path):
 
 
 def test_run_deprecated_group_size_option_still_sets_proposals_per_step(tmp_path):
-    args = ["run", "--env", FAKE_ENV_ID, "--budget", "3", "--out", str(tmp_path), "--no-progress"]
+    args = [
+        "run",
+        "--agent",
+        "heuristic",
+        "--env",
+        FAKE_ENV_ID,
+        "--budget",
+        "3",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    ]
     result = _invoke(*args, "--group-size", "2")
     assert result.exit_code == 0, result.output
     assert "--group-size is deprecated" in result.output
     record = load_result(tmp_path / FAKE_ENV_ID / "heuristic" / "seed0.json")
     assert record["proposals_per_step"] == 2 and "group_size" not in record
-    assert "--group-size" not in _invoke("run", "--help").output  # hidden
+    assert "--group-size" not in _invoke("run", "--agent", "heuristic", "--help").output  # hidden
 
 
 def test_run_crash_reports_partial_file(tmp_path, monkeypatch):
@@ -163,7 +197,9 @@ def test_run_crash_reports_partial_file(tmp_path, monkeypatch):
         return real_make(env_id, crash_at=1, **kwargs)
 
     monkeypatch.setattr(derl_bench.runner.gymnasium, "make", make_crashing)
-    result = _invoke("run", "--env", FAKE_ENV_ID, "--out", str(tmp_path), "--no-progress")
+    result = _invoke(
+        "run", "--agent", "heuristic", "--env", FAKE_ENV_ID, "--out", str(tmp_path), "--no-progress"
+    )
     assert result.exit_code != 0
     assert isinstance(result.exception, RuntimeError)
     path = tmp_path / FAKE_ENV_ID / "heuristic" / "seed0.json"
@@ -187,7 +223,16 @@ def test_run_data_dir_sets_env_var_for_the_run_only(tmp_path, monkeypatch):
     data.mkdir()
     out = tmp_path / "out"
     result = _invoke(
-        "run", "--env", FAKE_ENV_ID, "--out", str(out), "--data-dir", str(data), "--no-progress"
+        "run",
+        "--agent",
+        "heuristic",
+        "--env",
+        FAKE_ENV_ID,
+        "--out",
+        str(out),
+        "--data-dir",
+        str(data),
+        "--no-progress",
     )
     assert result.exit_code == 0, result.output
     assert seen == [str(data.resolve())]
@@ -202,14 +247,16 @@ def test_run_missing_data_file_exits_2(tmp_path, monkeypatch):
         raise DataFileMissing(tmp_path / "gsm8k" / "train.jsonl")
 
     monkeypatch.setattr(derl_bench.runner, "run", missing)
-    result = _invoke("run", "--out", str(tmp_path / "out"), "--no-progress")
+    result = _invoke("run", "--agent", "heuristic", "--out", str(tmp_path / "out"), "--no-progress")
     assert result.exit_code == 2
     assert "Data file not found" in result.output and DATA_ENV_VAR in result.output
     assert "Traceback" not in result.output
 
 
 def test_validate_good_and_bad_files(tmp_path):
-    result = _invoke("run", "--env", FAKE_ENV_ID, "--out", str(tmp_path), "--no-progress")
+    result = _invoke(
+        "run", "--agent", "heuristic", "--env", FAKE_ENV_ID, "--out", str(tmp_path), "--no-progress"
+    )
     assert result.exit_code == 0, result.output
     good = tmp_path / FAKE_ENV_ID / "heuristic" / "seed0.json"
     ok = _invoke("validate", str(good))
@@ -246,14 +293,24 @@ def _counting_env(monkeypatch, tmp_path):
 
 
 def test_run_help_shows_resume_option():
-    result = _invoke("run", "--help")
+    result = _invoke("run", "--agent", "heuristic", "--help")
     assert result.exit_code == 0
     assert "--resume" in result.output and "--no-resume" in result.output
 
 
 def test_run_interrupted_then_same_command_resumes(tmp_path, monkeypatch):
     fakes, counter = _counting_env(monkeypatch, tmp_path)
-    args = ["run", "--env", fakes.ENV_ID, "--budget", "4", "--proposals", "3"]
+    args = [
+        "run",
+        "--agent",
+        "heuristic",
+        "--env",
+        fakes.ENV_ID,
+        "--budget",
+        "4",
+        "--proposals",
+        "3",
+    ]
     args += ["--out", str(tmp_path / "out"), "--no-progress"]
     monkeypatch.setenv(fakes.INTERRUPT_VAR, "2")
     interrupted = _invoke(*args)
@@ -283,7 +340,16 @@ def test_run_interrupted_then_same_command_resumes(tmp_path, monkeypatch):
 
 def test_run_resume_with_another_budget_exits_2_naming_the_fix(tmp_path, monkeypatch):
     fakes, counter = _counting_env(monkeypatch, tmp_path)
-    base = ["run", "--env", fakes.ENV_ID, "--out", str(tmp_path / "out"), "--no-progress"]
+    base = [
+        "run",
+        "--agent",
+        "heuristic",
+        "--env",
+        fakes.ENV_ID,
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+    ]
     monkeypatch.setenv(fakes.INTERRUPT_VAR, "1")
     assert _invoke(*base, "--budget", "3").exit_code == 130
     monkeypatch.delenv(fakes.INTERRUPT_VAR)
