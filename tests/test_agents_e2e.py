@@ -25,7 +25,7 @@ SMALL = {"inner_overrides": {"max_steps": 2, "tasks_per_step": 2, "n_val": 4, "n
 NAMES = get_primitive_set("episode").names
 # derl/derl_pop default to SmolLM2 + LoRA (minutes of cold-start SFT on a CPU); here the cheap
 # char-gru ablation runs the runner path. The LLM path end to end: tests/test_derl_llm.py.
-AGENT_CONFIG = {"derl": {"backbone": "char-gru"}, "derl_pop": {"backbone": "char-gru"}}
+AGENT_CONFIG = {name: {"backbone": "char-gru"} for name in ("derl", "derl_pop", "random")}
 
 
 @pytest.mark.parametrize("agent", [a for a in list_agents() if a != "derl_pop"])

@@ -274,3 +274,44 @@ def test_llm_derl_runs_end_to_end_through_the_runner(
     assert record["status"] == "finished" and len(record["meta_steps"]) == 4
     assert all(step["valid"] for step in record["meta_steps"])  # constrained: all parse
     assert record["agent"]["config"]["backbone"] == str(tiny_lm_folder)
+
+
+def test_generated_corpus_matches_the_official_cold_start_shapes() -> None:
+    # Official shares: docs/meta_optimizer/corpus_shapes.md (the 192 official records that parse)
+    official = {
+        "minus": 0.573,
+        "divide": 0.411,
+        "product_of_primitives": 0.208,
+        "ratio_of_primitives": 0.224,
+        "constants": 0.917,
+    }
+    from derl_bench.baselines.meta_optimizer import shape_statistics
+
+    ours = shape_statistics(generate_corpus(NAMES, 3000, seed=0), NAMES)
+    for key, share in official.items():
+        assert abs(ours[key] - share) <= 0.05, (key, ours[key], share)
+    assert ours["uses_first"] == 1.0 and ours["primitives_used"] == {"4": 1.0}
+    assert 2.3 <= ours["mean_constants"] <= 3.1
+
+
+def test_random_is_the_frozen_meta_optimizer_and_random_tree_the_uniform_trees() -> None:
+    from derl_bench.baselines import agent_factory, get_agent
+
+    assert agent_factory("random_tree").name == "random_tree"
+    frozen = get_agent("random", primitive_names=NAMES, seed=0, backbone="char-gru", sft_steps=5)
+    derl = get_agent("derl", primitive_names=NAMES, seed=0, backbone="char-gru", sft_steps=5)
+    first = frozen.propose(None, 4)
+    assert first == derl.propose(None, 4)  # the same cold-started Meta-Optimizer
+    frozen.update([StepResult(meta_reward=t, reward=0.25 * i) for i, t in enumerate(first)])
+    derl.update([StepResult(meta_reward=t, reward=0.25 * i) for i, t in enumerate(first)])
+    assert frozen.history == [] and len(derl.history) == 1
+    assert frozen.config["frozen"] is True
+
+
+def test_derl_agents_default_to_the_papers_eight_proposals() -> None:
+    from derl_bench.cli import _proposals
+
+    assert _proposals(None, None, ["derl"], 3) == 8
+    assert _proposals(None, None, ["heuristic", "derl_pop"], 4) == 8
+    assert _proposals(None, None, ["heuristic"], 3) == 3
+    assert _proposals(5, None, ["derl"], 3) == 5
