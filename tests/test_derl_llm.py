@@ -315,3 +315,13 @@ def test_derl_agents_default_to_the_papers_eight_proposals() -> None:
     assert _proposals(None, None, ["heuristic", "derl_pop"], 4) == 8
     assert _proposals(None, None, ["heuristic"], 3) == 3
     assert _proposals(5, None, ["derl"], 3) == 5
+
+
+def test_llm_evolution_local_replies_are_constrained_meta_rewards(tiny_lm_folder: Path) -> None:
+    from derl_bench.baselines.llm_evolution import LLMEvolutionAgent
+
+    agent = LLMEvolutionAgent(
+        primitive_names=NAMES, seed=0, model=str(tiny_lm_folder), device="cpu", max_new_tokens=24
+    )
+    for text in agent.propose(OBS, 3):
+        parse(text, primitive_names=NAMES)  # a random tiny LM: only the grammar makes this hold

@@ -78,6 +78,7 @@ class LocalBackend:
         self._model: Any = None
         self._tokenizer: Any = None
         self._generator: Any = None
+        self._grammars: dict[tuple[str, ...], Any] = {}
 
     def _load(self) -> None:
         try:
@@ -126,6 +127,38 @@ class LocalBackend:
             cut = next((i for i, t in enumerate(row) if t in eos), len(row))
             replies.append(tokenizer.decode(row[:cut], skip_special_tokens=True))
         return replies
+
+    def complete_constrained(
+        self, messages: list[dict[str, str]], n: int, primitive_names: tuple[str, ...]
+    ) -> list[str]:
+        """Sample ``n`` replies under the meta-reward grammar: each reply is one meta-reward.
+
+        Temperature 0 is approximated by 1e-4 (the constrained sampler needs a softmax).
+        """
+        if self._model is None:
+            self._load()
+        from derl_bench.baselines.meta_optimizer.lm import sample
+        from derl_bench.baselines.meta_optimizer.token_grammar import TokenGrammar
+
+        model, tokenizer = self._model, self._tokenizer
+        if primitive_names not in self._grammars:
+            vocab = model.get_output_embeddings().weight.shape[0]
+            self._grammars[primitive_names] = TokenGrammar(
+                tokenizer, primitive_names, vocab_size=vocab
+            )
+        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
+        samples, _ = sample(
+            model,
+            tokenizer,
+            ids,
+            n,
+            temperature=max(self.settings.temperature, 1e-4),
+            max_new_tokens=self.settings.max_new_tokens,
+            generator=self._generator,
+            grammar=self._grammars[primitive_names],
+        )
+        return [s.text for s in samples]
 
 
 def _as_list(value: Any) -> list[Any]:
