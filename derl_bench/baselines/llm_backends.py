@@ -36,6 +36,10 @@ _NEEDS_LLM_EXTRA = (
 )
 
 
+_GRAMMARS: dict[tuple[int, tuple[str, ...]], Any] = {}
+"""Compiled grammars per (tokenizer of a cached model, primitive set): built once per process."""
+
+
 class LLMEndpointError(RuntimeError):
     """The OpenAI-compatible endpoint failed; the message names the URL and the HTTP status."""
 
@@ -78,7 +82,6 @@ class LocalBackend:
         self._model: Any = None
         self._tokenizer: Any = None
         self._generator: Any = None
-        self._grammars: dict[tuple[str, ...], Any] = {}
 
     def _load(self) -> None:
         try:
@@ -141,11 +144,10 @@ class LocalBackend:
         from derl_bench.baselines.meta_optimizer.token_grammar import TokenGrammar
 
         model, tokenizer = self._model, self._tokenizer
-        if primitive_names not in self._grammars:
+        key = (id(tokenizer), primitive_names)  # the loaded model is shared per process
+        if key not in _GRAMMARS:
             vocab = model.get_output_embeddings().weight.shape[0]
-            self._grammars[primitive_names] = TokenGrammar(
-                tokenizer, primitive_names, vocab_size=vocab
-            )
+            _GRAMMARS[key] = TokenGrammar(tokenizer, primitive_names, vocab_size=vocab)
         prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
         samples, _ = sample(
@@ -156,7 +158,7 @@ class LocalBackend:
             temperature=max(self.settings.temperature, 1e-4),
             max_new_tokens=self.settings.max_new_tokens,
             generator=self._generator,
-            grammar=self._grammars[primitive_names],
+            grammar=_GRAMMARS[key],
         )
         return [s.text for s in samples]
 

@@ -15,8 +15,9 @@ Why llguidance (measured on SmolLM2-135M-Instruct's 49,152-token vocabulary; see
 ``docs/meta_optimizer/constrained_decoding.md``): it reads our Lark grammar unchanged
 (``%ignore``, ``?rule``, aliases, regex terminals), it is already in the lock (no extra
 dependency, no torch pin), a tokenizer wrapper is built once in about 2 s and a mask costs
-0.1-0.3 ms, and vLLM, SGLang and llama.cpp support it as a structured-output backend. xgrammar's EBNF
-needs a translation of the grammar and outlines/transformers-cfg pull their own dependency trees.
+0.1-0.3 ms, and vLLM, SGLang and llama.cpp support it as a structured-output backend.
+xgrammar's EBNF needs a translation of the grammar and outlines/transformers-cfg pull their own
+dependency trees.
 """
 
 from __future__ import annotations
