@@ -66,6 +66,11 @@ MAIN_JOB_FIDELITY = "auto"
 the (env id, preset) (``derl_bench/fidelity/tables``; the main job's CartPole ``smoke``), so 160
 meta-steps take seconds and the best meta-reward is then confirmed by one live meta-step
 (``--confirm-live``); else ``live``."""
+PAPER_PROPOSALS_PER_STEP = 8
+"""``--proposals`` default of ``derl`` and ``derl_pop``: the paper's outer group, n = 8
+(official ``constrained_rollout.py``). Full budget: 20 outer iterations (official
+``TOTAL_ITERATIONS = 20``), i.e. ``--budget 160``."""
+_PAPER_GROUP_AGENTS = frozenset({"derl", "derl_pop"})
 DEFAULT_OUT = Path("runs")
 """Root folder of result files (relative to the working directory)."""
 
@@ -141,10 +146,17 @@ def _check_preset(value: str) -> str:
         raise typer.BadParameter(str(exc)) from None
 
 
-def _proposals(proposals: int, group_size: int | None) -> int:
-    """``--proposals``, or the deprecated ``--group-size`` if that was given (with a warning)."""
+def _proposals(
+    proposals: int | None, group_size: int | None, agents: list[str], default: int
+) -> int:
+    """``--proposals``, or the deprecated ``--group-size`` if that was given (with a warning).
+
+    Unset: 8 (the paper's group) when an agent is ``derl`` or ``derl_pop``, else ``default``.
+    """
     if group_size is None:
-        return proposals
+        if proposals is not None:
+            return proposals
+        return PAPER_PROPOSALS_PER_STEP if _PAPER_GROUP_AGENTS & set(agents) else default
     Console(stderr=True, highlight=False).print(
         "Warning: --group-size is deprecated (it is not a GRPO group size); use --proposals.",
         markup=False,
@@ -285,8 +297,14 @@ def run(
         ),
     ] = MAIN_JOB_PRESET,
     proposals: Annotated[
-        int, typer.Option("--proposals", min=1, help="Meta-rewards proposed per agent call.")
-    ] = DEFAULT_PROPOSALS_PER_STEP,
+        int | None,
+        typer.Option(
+            "--proposals",
+            min=1,
+            help="Meta-rewards proposed per agent call [default: 8 for derl/derl_pop (the "
+            "paper's group), else 3].",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Root folder of result files.")] = DEFAULT_OUT,
     data_dir: Annotated[
         Path | None,
@@ -345,13 +363,14 @@ def run(
     interruption and it resumes ("resuming: k of N meta-steps done").
     """
     fidelity = _resolve_fidelity(fidelity, env, preset)
+    per_round = _proposals(proposals, group_size, [agent], DEFAULT_PROPOSALS_PER_STEP)
     results = _run_many(
         env,
         [agent],
         _parse_seeds(seeds),
         budget=budget,
         preset=preset,
-        proposals_per_step=_proposals(proposals, group_size),
+        proposals_per_step=per_round,
         out=out,
         data_dir=data_dir,
         progress=progress,
@@ -362,7 +381,7 @@ def run(
     )
     console = _stdout()
     for result in results:
-        _print_trajectory(console, result, proposals)
+        _print_trajectory(console, result, per_round)
     console.print(_results_table(results))
     console.print("Result files:")
     for result in results:
@@ -559,8 +578,14 @@ def compare(
         str, typer.Option(callback=_check_preset, help="Inner-training preset.")
     ] = "smoke",
     proposals: Annotated[
-        int, typer.Option("--proposals", min=1, help="Meta-rewards proposed per agent call.")
-    ] = 4,
+        int | None,
+        typer.Option(
+            "--proposals",
+            min=1,
+            help="Meta-rewards proposed per agent call [default: 8 if an agent is derl or "
+            "derl_pop, else 4].",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Root folder of result files.")] = DEFAULT_OUT,
     data_dir: Annotated[
         Path | None, typer.Option(exists=True, file_okay=False, help="Data folder.")
@@ -591,7 +616,7 @@ def compare(
         _parse_seeds(seeds),
         budget=budget,
         preset=preset,
-        proposals_per_step=_proposals(proposals, group_size),
+        proposals_per_step=_proposals(proposals, group_size, names, 4),
         out=out,
         data_dir=data_dir,
         progress=progress,

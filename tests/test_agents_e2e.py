@@ -23,6 +23,9 @@ pytestmark = pytest.mark.slow
 ENV = "DERL-CartPole-v0"
 SMALL = {"inner_overrides": {"max_steps": 2, "tasks_per_step": 2, "n_val": 4, "n_test": 4}}
 NAMES = get_primitive_set("episode").names
+# derl/derl_pop default to SmolLM2 + LoRA (minutes of cold-start SFT on a CPU); here the cheap
+# char-gru ablation runs the runner path. The LLM path end to end: tests/test_derl_llm.py.
+AGENT_CONFIG = {name: {"backbone": "char-gru"} for name in ("derl", "derl_pop", "random")}
 
 
 @pytest.mark.parametrize("agent", [a for a in list_agents() if a != "derl_pop"])
@@ -37,6 +40,7 @@ def test_agent_runs_end_to_end_on_cartpole(agent: str, tmp_path: Path) -> None:
         out_dir=tmp_path,
         env_kwargs=SMALL,
         progress=False,
+        agent_config=AGENT_CONFIG.get(agent),
     )
     record = load_result(result.path)  # schema-valid
     assert record["status"] == "finished" and len(record["meta_steps"]) == 2
@@ -60,6 +64,7 @@ def test_derl_pop_warm_starts_from_real_checkpoints_with_lineage(tmp_path: Path)
         out_dir=tmp_path,
         env_kwargs=SMALL,
         progress=False,
+        agent_config=AGENT_CONFIG["derl_pop"],
     )
     record = load_result(result.path)
     assert record["status"] == "finished"

@@ -325,7 +325,7 @@ def test_run_interrupted_then_same_command_resumes(tmp_path, monkeypatch):
     record = load_result(tmp_path / "out" / fakes.ENV_ID / "heuristic" / "seed0.json")
     assert record["status"] == "finished" and len(record["meta_steps"]) == 4
     steps = [line for line in fakes.trained(counter) if line.startswith("step ")]
-    assert steps == ["step g1", "step g1 + g2", "step (g1 + g2 + g3 + g4) / 4", "step g1"]
+    assert steps == ["step g1", "step g1 + g2", "step (g1 + g2 + g3 + g4) / 4", "step g2"]
 
     again = _invoke(*args)
     assert again.exit_code == 0, again.output
@@ -392,7 +392,7 @@ def test_compare_runs_every_agent_and_seed_then_writes_table_and_plots(tmp_path)
         "--env",
         FAKE_ENV_ID,
         "--agents",
-        "heuristic,random",
+        "heuristic,random_tree",
         "--budget",
         "3",
         "--seeds",
@@ -404,7 +404,7 @@ def test_compare_runs_every_agent_and_seed_then_writes_table_and_plots(tmp_path)
     )
     assert result.exit_code == 0, result.output
     folder = tmp_path / FAKE_ENV_ID
-    for agent in ("heuristic", "random"):
+    for agent in ("heuristic", "random_tree"):
         for seed in (0, 1):
             assert load_result(folder / agent / f"seed{seed}.json")["status"] == "finished"
     table = (folder / "table.md").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -15,7 +16,11 @@ from derl_bench.baselines.meta_optimizer import config_for_preset, group_advanta
 from derl_bench.meta_reward import EPSILON, parse
 
 NAMES = ("g1", "g2", "g3", "g4")
-SMALL = {"sft_steps": 20, "corpus_size": 60}  # quick agents where SFT quality does not matter
+SMALL = {
+    "backbone": "char-gru",
+    "sft_steps": 20,
+    "corpus_size": 60,
+}  # quick agents where SFT quality does not matter
 
 # Two rows of primitive values (float64, shape (1, 4)) that differ only in g2.
 _G2_ON = np.array([[1.0, 1.0, 0.0, 0.0]]) + EPSILON
@@ -48,8 +53,8 @@ def _round(agent: DERLAgent, n: int = 8) -> float:
 
 @pytest.fixture(scope="module")
 def sft_agent() -> DERLAgent:
-    """One cpu-preset agent after its cold-start SFT; tests take deep copies."""
-    return DERLAgent(primitive_names=NAMES, seed=0)
+    """One char-gru (ablation) agent after its cold-start SFT; tests take deep copies."""
+    return DERLAgent(primitive_names=NAMES, seed=0, backbone="char-gru")
 
 
 def test_agent_follows_the_protocol(sft_agent: DERLAgent) -> None:
@@ -73,18 +78,19 @@ def test_cold_start_sft_makes_samples_look_like_the_corpus(sft_agent: DERLAgent)
 
 def test_outer_grpo_raises_the_fake_outer_reward(sft_agent: DERLAgent) -> None:
     agent = copy.deepcopy(sft_agent)
-    before = [p.detach().clone() for p in agent.policy.parameters()]
+    before = [p.detach().clone() for p in agent.meta_optimizer.policy.parameters()]
     start = np.mean([fake_outer_reward(t) for t in agent.propose(None, 64)])
     round_means = [_round(agent) for _ in range(10)]
     end = np.mean([fake_outer_reward(t) for t in agent.propose(None, 64)])
     assert len(agent.history) == 10
     assert any(
-        not torch.equal(a, b) for a, b in zip(before, agent.policy.parameters(), strict=True)
+        not torch.equal(a, b)
+        for a, b in zip(before, agent.meta_optimizer.policy.parameters(), strict=True)
     )
     assert end >= start + 0.25, (start, round_means, end)
     assert np.mean(round_means[-3:]) >= np.mean(round_means[:2]) + 0.2, round_means
     # The reference (SFT) model is frozen.
-    assert all(not p.requires_grad for p in agent.reference.parameters())
+    assert all(not p.requires_grad for p in agent.meta_optimizer.reference.parameters())
 
 
 def test_same_seed_gives_the_same_proposals_and_updates() -> None:
@@ -98,15 +104,20 @@ def test_same_seed_gives_the_same_proposals_and_updates() -> None:
         second.update(_results(texts, rewards))
     assert first.propose(None, 8) == second.propose(None, 8)
     for a, b in zip(
-        first.policy.state_dict().values(), second.policy.state_dict().values(), strict=True
+        first.meta_optimizer.policy.state_dict().values(),
+        second.meta_optimizer.policy.state_dict().values(),
+        strict=True,
     ):
         assert torch.equal(a, b)
     other = DERLAgent(primitive_names=NAMES, seed=4, **SMALL)
     assert other.corpus != first.corpus
 
 
-def test_update_drops_invalid_results_and_checks_the_order(sft_agent: DERLAgent) -> None:
+def test_update_scores_invalid_results_zero_or_drops_them_and_checks_the_order(
+    sft_agent: DERLAgent,
+) -> None:
     agent = copy.deepcopy(sft_agent)
+    assert agent.settings.invalid == "zero"
     texts = agent.propose(None, 2)
     with pytest.raises(ValueError, match="proposal order"):
         agent.update(_results([texts[0], "g1 + 123 * g4 - 7"], [0.5, 0.2]))
@@ -115,15 +126,18 @@ def test_update_drops_invalid_results_and_checks_the_order(sft_agent: DERLAgent)
     agent.update(
         [*_results(texts[:1], [0.5]), StepResult(meta_reward=texts[1], reward=-1.0, info=invalid)]
     )
-    assert agent.history == []  # one valid result: nothing to learn from
+    assert len(agent.history) == 1 and agent.history[0].n_samples == 2  # the invalid one as 0
+    assert agent.history[0].mean_reward == pytest.approx(0.25)
+    agent.settings = dataclasses.replace(agent.settings, invalid="drop_pad")
     texts = agent.propose(None, 4)
-    agent.update(  # a budget cut the group short; the invalid result is dropped
+    agent.update(  # a budget cut the group short; the invalid result is dropped, group padded
         [
             *_results(texts[:2], [0.1, 0.6]),
             StepResult(meta_reward=texts[2], reward=-1.0, info=invalid),
         ]
     )
-    assert len(agent.history) == 1 and agent.history[0].n_samples == 2
+    assert len(agent.history) == 2 and agent.history[1].n_samples == 3
+    assert agent.history[1].mean_reward == pytest.approx((0.1 + 0.6 + 0.1) / 3)
     with pytest.raises(ValueError, match="pending"):
         agent.update(_results(texts[:1], [0.1]))  # that group was already used
 
@@ -165,8 +179,6 @@ def test_presets_and_configuration_errors() -> None:
     paper = config_for_preset("paper")
     assert paper.backbone == "Qwen/Qwen2.5-0.5B-Instruct" and paper.lr == 1e-6
     assert paper.ppo_epochs == 4 and paper.kl_coef == 0.001 and paper.entropy_coef == 0.0
-    with pytest.raises(NotImplementedError, match="configuration only"):
-        DERLAgent(primitive_names=NAMES, seed=0, preset="paper")
     with pytest.raises(TypeError, match="unknown DERL option"):
         DERLAgent(primitive_names=NAMES, seed=0, learning_rate=1e-3)
     with pytest.raises(ValueError, match="temperature=0"):
@@ -193,7 +205,7 @@ def test_one_round_on_the_real_gsm8k_env() -> None:
     try:
         observation, _ = env.reset(seed=0)
         names = tuple(env.unwrapped.primitive_set.names)
-        agent = DERLAgent(primitive_names=names, seed=0)
+        agent = DERLAgent(primitive_names=names, seed=0, backbone="char-gru")
         texts = agent.propose(observation, 2)
         results = []
         for text in texts:

@@ -25,7 +25,7 @@ from derl_bench.baselines.meta_optimizer.vocab import CHARS, EOS, VOCAB_SIZE, de
 from derl_bench.meta_reward import grammar_text, parse
 
 NAMES = ("g1", "g2", "g3", "g4")
-CPU = config_for_preset("cpu")
+CPU = config_for_preset("cpu", backbone="char-gru")
 
 
 @functools.cache

@@ -75,7 +75,7 @@ def test_config_rejects_bad_values_and_quotes_them(fields: dict[str, Any], quote
 
 def test_prompt_shows_the_best_k_earlier_meta_rewards_best_first_with_scores() -> None:
     history = [("g1", 0.30), ("g1 + g2", 0.62), ("g3", -1.0), ("g1 * g4", 0.55), ("g2", 0.10)]
-    agent = LLMEvolutionAgent(primitive_names=NAMES, history_top_k=3)
+    agent = LLMEvolutionAgent(primitive_names=NAMES, history_top_k=3, history="best")
     messages = agent.prompt(observation(history))
     assert [m["role"] for m in messages] == ["system", "user"]
     user = messages[1]["content"]
@@ -265,3 +265,20 @@ def test_local_smollm2_proposes_n_strings_deterministically_under_a_seed(
     assert same_seed.last_replies == first.last_replies
     other_seed.propose(obs, 2)
     assert other_seed.last_replies != first.last_replies
+
+
+def test_prompt_shows_each_round_with_its_scores_oldest_first() -> None:
+    agent = LLMEvolutionAgent(primitive_names=NAMES, history_top_k=4)
+    agent.update(
+        [StepResult(meta_reward="g1", reward=0.3), StepResult(meta_reward="g2", reward=0.1)]
+    )
+    agent.update([StepResult(meta_reward="g1 + g2", reward=0.6)])
+    user = agent.prompt(None)[1]["content"]
+    assert user.index("Round 1:\nFormula: g1\nScore: 0.3000\nFormula: g2\nScore: 0.1000") < (
+        user.index("Round 2:\nFormula: g1 + g2\nScore: 0.6000")
+    )
+    assert user.rstrip().endswith("Reply with the formula only.")  # local + constrained
+    agent.update([StepResult(meta_reward=f"g{i}", reward=0.0) for i in (1, 2, 3)])
+    user = agent.prompt(None)[1]["content"]  # rounds 2 and 3 fill history_top_k = 4
+    assert "Round 1:\nFormula: g1 + g2" in user and "Round 3:" not in user
+    assert "Score: 0.1000" not in user  # the oldest round is dropped

@@ -1,10 +1,12 @@
 """Outer agents that search for meta-rewards: the protocol, the registry and the built-ins.
 
-Built-in agents: ``heuristic`` (the paper's hand-designed meta-rewards), ``random``
-(compute-matched random search), ``evolution`` (genetic programming over expression trees),
+Built-in agents: ``heuristic`` (the paper's hand-designed meta-rewards), ``random`` (the
+paper's random search: samples of the frozen Meta-Optimizer), ``random_tree`` (uniform random
+expression trees), ``evolution`` (genetic programming over expression trees),
 ``cma`` (CMA-ES over linear weights), ``llm_evolution`` (an LLM prompted with earlier
 meta-rewards and their scores, the paper's RLAIF/Eureka-like baseline), ``derl`` (the
-Meta-Optimizer: a small LM with grammar-constrained decoding trained by outer GRPO) and
+Meta-Optimizer: an instruction-tuned LLM with grammar-constrained decoding trained by outer
+GRPO) and
 ``derl_pop`` (DERL with warm-started inner policies). Agent modules are imported only when
 :func:`get_agent` asks for them.
 """

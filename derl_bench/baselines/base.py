@@ -38,7 +38,8 @@ ENTRY_POINT_GROUP = "derl_bench.baselines"
 
 _BUILTINS: dict[str, str] = {
     "heuristic": "derl_bench.baselines.heuristic:HeuristicAgent",
-    "random": "derl_bench.baselines.random_search:RandomSearchAgent",
+    "random": "derl_bench.baselines.frozen_meta_optimizer:FrozenMetaOptimizerAgent",
+    "random_tree": "derl_bench.baselines.random_search:RandomSearchAgent",
     "evolution": "derl_bench.baselines.evolution:EvolutionAgent",
     "cma": "derl_bench.baselines.cma_es:CMAESAgent",
     "derl": "derl_bench.baselines.derl:DERLAgent",

@@ -1,78 +1,97 @@
-"""DERL's Meta-Optimizer as an outer agent: a language model over meta-rewards, trained by GRPO.
+"""DERL's Meta-Optimizer as an outer agent: an LLM over meta-rewards, trained by outer GRPO.
 
 DERL (arXiv 2512.13399, §3.2; PAPER_FACTS.md §1) samples a group of n = 8 meta-rewards from a
-small LM each outer iteration, trains one inner policy per meta-reward and uses the validation
-success of each as the outer reward of a GRPO step on the LM. Stabilisers, as in the paper:
-cold-start SFT on valid examples, token-level constrained decoding and a validity penalty.
+small instruction-tuned LM prompted with a fixed task instruction, trains one inner policy per
+meta-reward and uses each validation success as the outer reward of a GRPO step on the LM.
+Stabilisers, as in the paper: cold-start SFT on valid examples, token-level constrained decoding
+and a validity penalty.
 
-This agent, ``cpu`` preset: a character-level GRU (:mod:`.meta_optimizer.model`), SFT on a
-generated corpus (:mod:`.meta_optimizer.corpus`, :mod:`.meta_optimizer.sft`), grammar-
-constrained sampling so that every proposal parses (:mod:`.meta_optimizer.constrained`), and
-the outer GRPO update (:mod:`.meta_optimizer.outer_update`). The ``paper`` preset
-(Qwen2.5-0.5B-Instruct, lr 1e-6) exists as configuration only and is not loaded.
+Backbones (:class:`~.meta_optimizer.DERLConfig` ``backbone``):
 
-Invalid proposals: the official ``fit_outer`` drops rollouts scored -1 (invalid) from the batch
-and pads the group back with copies of the first valid one; the paper instead scores them 0. We
-follow the code and drop them, without padding (copies would only re-weight one proposal).
-With constrained decoding the env never sees an invalid proposal from this agent anyway.
+* an LLM (default; :class:`~.meta_optimizer.llm_optimizer.LLMMetaOptimizer`): ``cpu`` preset
+  SmolLM2-135M-Instruct with LoRA, ``paper`` preset Qwen2.5-0.5B-Instruct with full
+  fine-tuning, or any hub id / local folder, all through the same code path;
+* ``"char-gru"`` (:class:`~.meta_optimizer.char_optimizer.CharGRUMetaOptimizer`): a cheap
+  ablation, a character-level GRU without a prompt; not the paper's method.
+
+Invalid proposals (``invalid``): ``"zero"`` scores them 0 and keeps them in the group (the
+paper: "assigned a reward of 0.0"); ``"drop_pad"`` drops them and pads the group back to its size
+with copies of the first valid proposal (official ``ray_trainer.fit_outer``). With constrained
+decoding the env never sees an invalid proposal from this agent.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-import torch
-
 from derl_bench.baselines.base import StepResult
-from derl_bench.baselines.meta_optimizer import (
-    ConstrainedSample,
-    DERLConfig,
-    GrammarConstraint,
-    GRPOStats,
-    build_model,
-    config_for_preset,
-    generate_corpus,
-    grpo_update,
-    sample_constrained,
-    torch_threads,
-    train_sft,
-)
+from derl_bench.baselines.meta_optimizer import DERLConfig, GRPOStats, config_for_preset
 from derl_bench.meta_reward import DEFAULT_PRIMITIVES
+from derl_bench.meta_reward.limits import check_primitive_names
 
-__all__ = ["DERLAgent"]
+__all__ = ["DERLAgent", "prepare_group"]
+
+
+def prepare_group(
+    samples: Sequence[Any], results: Sequence[StepResult], invalid: str
+) -> tuple[list[Any], list[float]]:
+    """Apply the invalid-proposal rule to a group.
+
+    Args:
+        samples: The proposals' samples, in proposal order (at least ``len(results)``).
+        results: Their meta-step results (may be shorter than ``samples``: budget ran out).
+        invalid: ``"zero"`` (paper: invalid scores 0, kept) or ``"drop_pad"`` (official
+            ``fit_outer``: invalid dropped, the group padded to ``len(results)`` with copies of
+            the first valid one; nothing when none is valid).
+
+    Returns:
+        ``(samples, rewards)`` to train on.
+    """
+    kept, rewards = [], []
+    for sample, result in zip(samples, results, strict=False):
+        bad = result.info.get("valid") is False or not math.isfinite(result.reward)
+        if bad and invalid == "drop_pad":
+            continue
+        kept.append(sample)
+        rewards.append(0.0 if bad else max(float(result.reward), 0.0))
+    if invalid == "drop_pad" and kept:
+        while len(kept) < len(results):
+            kept.append(kept[0])
+            rewards.append(rewards[0])
+    return kept, rewards
 
 
 class DERLAgent:
     """The DERL Meta-Optimizer (outer GRPO on a meta-reward LM); registry name ``"derl"``.
 
-    Construction builds the model and runs the cold-start SFT (a few seconds on a CPU). Each
-    :meth:`propose` draws ``n`` constrained samples (repeats possible; the env caches them) and
-    :meth:`update` runs one GRPO update on that group. Everything is seeded from ``seed``: the
-    same seed and the same results give the same proposals. Implements
+    The LLM backbone loads the model and runs (or loads from the cache) the cold-start SFT on
+    the first :meth:`propose`, when the observation gives the primitive descriptions of the
+    prompt; the char-gru ablation trains at construction. Each :meth:`propose` draws ``n``
+    constrained samples (repeats possible; the env caches them) and :meth:`update` runs one
+    GRPO update on that group. Everything is seeded from ``seed``: the same seed and the same
+    results give the same proposals. Implements
     :class:`~derl_bench.baselines.base.MetaRewardAgent`.
 
     Args:
         primitive_names: The env's primitive names in order, e.g. ``("g1", "g2", "g3", "g4")``.
         seed: Seeds the corpus, the model's initialisation, SFT batches and sampling.
-        preset: ``"cpu"`` (default) or ``"paper"`` (configuration only; raises).
+        preset: ``"cpu"`` (default; SmolLM2-135M-Instruct + LoRA) or ``"paper"``
+            (Qwen2.5-0.5B-Instruct, full fine-tuning, lr 1e-6; needs the model locally).
+        model: Optional ``(model, tokenizer)`` to use instead of loading ``backbone``.
         **config: Overrides of :class:`~derl_bench.baselines.meta_optimizer.DERLConfig` fields,
-            e.g. ``lr=1e-3`` or ``sft_steps=100``.
+            e.g. ``backbone="char-gru"``, ``lr=1e-5`` or ``advantage="raw"``.
 
     Attributes:
         settings: The validated :class:`DERLConfig`.
-        corpus: The cold-start corpus, tuple of str.
-        sft_losses: Cross-entropy per SFT step, nats per character.
-        history: One :class:`GRPOStats` per update that trained (groups with < 2 valid
-            results are skipped).
+        meta_optimizer: The LLM or char-gru Meta-Optimizer.
+        history: One :class:`GRPOStats` per update that trained (groups left with fewer than 2
+            samples under ``advantage="group"``, or none, are skipped).
 
     Raises:
         ValueError: If ``primitive_names`` or a configuration value is invalid.
         TypeError: If a configuration key is unknown.
-        NotImplementedError: For ``preset="paper"`` (a 0.5B model needs a GPU backend).
     """
 
     name = "derl"
@@ -83,40 +102,36 @@ class DERLAgent:
         primitive_names: Sequence[str] = DEFAULT_PRIMITIVES,
         seed: int = 0,
         preset: str = "cpu",
+        model: tuple[Any, Any] | None = None,
         **config: Any,
     ) -> None:
         self.settings: DERLConfig = config_for_preset(preset, **config)
-        if self.settings.backbone != "char-gru":
-            raise NotImplementedError(
-                f"preset={preset!r} uses backbone {self.settings.backbone!r} (lr "
-                f"{self.settings.lr}, {self.settings.ppo_epochs} PPO epochs, KL "
-                f"{self.settings.kl_coef}); it is configuration only and needs a GPU backend "
-                "that derl_bench does not ship. Use preset='cpu'."
-            )
-        self.constraint = GrammarConstraint(primitive_names)
-        self.primitive_names = self.constraint.primitive_names
+        self.primitive_names = check_primitive_names(primitive_names)
         self.seed = int(seed)
-        init_seed, sft_seed, sample_seed = np.random.SeedSequence(self.seed).generate_state(3)
-        self.corpus = generate_corpus(
-            self.primitive_names, self.settings.corpus_size, seed=int(init_seed)
-        )
-        with torch_threads(self.settings.num_threads):
-            self.policy = build_model(self.settings, seed=int(init_seed))
-            self.sft_losses = train_sft(
-                self.policy,
-                self.corpus,
-                steps=self.settings.sft_steps,
-                batch_size=self.settings.sft_batch_size,
-                lr=self.settings.sft_lr,
-                generator=torch.Generator().manual_seed(int(sft_seed)),
-                max_grad_norm=self.settings.max_grad_norm,
+        if self.settings.backbone == "char-gru":
+            from derl_bench.baselines.meta_optimizer.char_optimizer import CharGRUMetaOptimizer
+
+            self.meta_optimizer: Any = CharGRUMetaOptimizer(
+                self.settings, self.primitive_names, self.seed
             )
-        self.reference = copy.deepcopy(self.policy).eval()
-        self.reference.requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.settings.lr)
-        self._generator = torch.Generator().manual_seed(int(sample_seed))
-        self._pending: list[ConstrainedSample] = []
+        else:
+            from derl_bench.baselines.meta_optimizer.llm_optimizer import LLMMetaOptimizer
+
+            self.meta_optimizer = LLMMetaOptimizer(
+                self.settings, self.primitive_names, self.seed, model=model
+            )
+        self._pending: list[Any] = []
         self.history: list[GRPOStats] = []
+
+    @property
+    def corpus(self) -> tuple[str, ...]:
+        """The cold-start corpus (tuple of str)."""
+        return self.meta_optimizer.corpus
+
+    @property
+    def sft_losses(self) -> list[float]:
+        """Cross-entropy per cold-start SFT step (empty when loaded from the cache)."""
+        return self.meta_optimizer.sft_losses
 
     @property
     def config(self) -> dict[str, Any]:
@@ -131,36 +146,30 @@ class DERLAgent:
         """Sample ``n`` meta-rewards from the Meta-Optimizer under the grammar constraint.
 
         Args:
-            observation: Ignored: the paper's Meta-Optimizer sees only a fixed instruction, so
-                the ``cpu`` model is unconditional.
-            n: Group size, >= 1.
+            observation: The env observation; the LLM's prompt uses its primitive
+                descriptions (fixed for the run). The char-gru ablation ignores it.
+            n: Group size, >= 1 (the paper: 8).
 
         Returns:
-            ``n`` texts, each accepted by :func:`derl_bench.meta_reward.parse`.
+            ``n`` texts; with constrained decoding each is accepted by
+            :func:`derl_bench.meta_reward.parse`.
 
         Raises:
             ValueError: If ``n < 1``.
-            RuntimeError: If constrained sampling keeps failing (see ``max_resample_rounds``).
+            RuntimeError: If constrained sampling keeps getting stuck (see
+                ``max_resample_rounds``).
         """
-        del observation
-        with torch_threads(self.settings.num_threads):
-            self._pending = sample_constrained(
-                self.policy,
-                self.constraint,
-                n,
-                temperature=self.settings.temperature,
-                max_chars=self.settings.max_chars,
-                generator=self._generator,
-                max_resample_rounds=self.settings.max_resample_rounds,
-            )
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        self._pending = list(self.meta_optimizer.sample(observation, n))
         return [sample.text for sample in self._pending]
 
     def update(self, results: list[StepResult]) -> None:
-        """Run one GRPO update on the last group with its outer rewards.
+        """Run one outer GRPO update on the last group with its outer rewards.
 
-        ``results[i]`` must belong to proposal ``i`` of the last :meth:`propose` call. Results
-        with ``info["valid"] is False`` or a non-finite reward are dropped (official
-        ``fit_outer``); if fewer than 2 remain, nothing is learned this round.
+        ``results[i]`` must belong to proposal ``i`` of the last :meth:`propose` call. Invalid
+        results are handled by ``invalid`` (:func:`prepare_group`); under
+        ``advantage="group"`` a group of fewer than 2 is skipped (no std).
 
         Args:
             results: The group's meta-step results in proposal order; may be shorter than the
@@ -176,26 +185,14 @@ class DERLAgent:
                 f"update got {len(results)} results but only {len(pending)} proposals are "
                 "pending; call update once per propose, with results in proposal order"
             )
-        kept_samples, kept_rewards = [], []
         for i, (sample, result) in enumerate(zip(pending, results, strict=False)):
             if result.meta_reward != sample.text:
                 raise ValueError(
                     f"result {i} is for {result.meta_reward!r} but proposal {i} was "
                     f"{sample.text!r}; results must be in proposal order"
                 )
-            if result.info.get("valid") is False or not math.isfinite(result.reward):
-                continue
-            kept_samples.append(sample)
-            kept_rewards.append(float(result.reward))
-        if len(kept_samples) < 2:
+        samples, rewards = prepare_group(pending, results, self.settings.invalid)
+        minimum = 2 if self.settings.advantage == "group" else 1
+        if len(samples) < minimum:
             return
-        with torch_threads(self.settings.num_threads):
-            stats = grpo_update(
-                self.policy,
-                self.reference,
-                self.optimizer,
-                kept_samples,
-                kept_rewards,
-                self.settings,
-            )
-        self.history.append(stats)
+        self.history.append(self.meta_optimizer.update(samples, rewards))

@@ -6,7 +6,9 @@ DERL (arXiv 2512.13399) compares against GRPO trained with three hand-written re
 1. outcome: ``g1``;
 2. outcome + format: ``g1 + g2``;
 3. average of all primitives: ``(g1 + g2 + g3 + g4) / 4`` for the four math primitives, and in
-   general ``(g1 + ... + gK) / K`` over the env's K primitives.
+   general ``(g1 + ... + gK) / K`` over the env's K primitives;
+4. format only: ``g2`` (the control beside outcome-only, issue 16; the second primitive is the
+   format primitive in the math domains and the first-third step score in the agent domains).
 
 The expressions use the env's primitive names in order: the first primitive is the outcome
 (exact answer, or task success for episode domains) and the second the format primitive.
@@ -32,8 +34,8 @@ def heuristic_meta_rewards(primitive_names: Sequence[str]) -> tuple[str, ...]:
             ``("g1", "g2", "g3", "g4")``.
 
     Returns:
-        ``(outcome, outcome + format, average)`` without duplicates: for K = 4,
-        ``("g1", "g1 + g2", "(g1 + g2 + g3 + g4) / 4")``; for K = 2 the average is
+        ``(outcome, outcome + format, average, format only)`` without duplicates: for K = 4,
+        ``("g1", "g1 + g2", "(g1 + g2 + g3 + g4) / 4", "g2")``; for K = 2 the average is
         ``(g1 + g2) / 2``; for K = 1 only ``("g1",)``.
 
     Raises:
@@ -46,6 +48,7 @@ def heuristic_meta_rewards(primitive_names: Sequence[str]) -> tuple[str, ...]:
     if len(names) >= 2:
         proposals.append(f"{names[0]} + {names[1]}")
         proposals.append(f"({' + '.join(names)}) / {len(names)}")
+        proposals.append(names[1])
     return tuple(proposals)
 
 
@@ -54,7 +57,7 @@ class HeuristicAgent:
 
     Deterministic and blind to results: proposal i of the run is
     ``heuristic_meta_rewards(primitive_names)[i % M]`` with M the number of distinct heuristics
-    (3 for K >= 2), i.e. the list is cycled when the budget exceeds it. Implements
+    (4 for K >= 2), i.e. the list is cycled when the budget exceeds it. Implements
     :class:`~derl_bench.baselines.base.MetaRewardAgent`.
 
     Args:

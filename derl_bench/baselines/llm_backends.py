@@ -36,6 +36,10 @@ _NEEDS_LLM_EXTRA = (
 )
 
 
+_GRAMMARS: dict[tuple[int, tuple[str, ...]], Any] = {}
+"""Compiled grammars per (tokenizer of a cached model, primitive set): built once per process."""
+
+
 class LLMEndpointError(RuntimeError):
     """The OpenAI-compatible endpoint failed; the message names the URL and the HTTP status."""
 
@@ -126,6 +130,37 @@ class LocalBackend:
             cut = next((i for i, t in enumerate(row) if t in eos), len(row))
             replies.append(tokenizer.decode(row[:cut], skip_special_tokens=True))
         return replies
+
+    def complete_constrained(
+        self, messages: list[dict[str, str]], n: int, primitive_names: tuple[str, ...]
+    ) -> list[str]:
+        """Sample ``n`` replies under the meta-reward grammar: each reply is one meta-reward.
+
+        Temperature 0 is approximated by 1e-4 (the constrained sampler needs a softmax).
+        """
+        if self._model is None:
+            self._load()
+        from derl_bench.baselines.meta_optimizer.lm import sample
+        from derl_bench.baselines.meta_optimizer.token_grammar import TokenGrammar
+
+        model, tokenizer = self._model, self._tokenizer
+        key = (id(tokenizer), primitive_names)  # the loaded model is shared per process
+        if key not in _GRAMMARS:
+            vocab = model.get_output_embeddings().weight.shape[0]
+            _GRAMMARS[key] = TokenGrammar(tokenizer, primitive_names, vocab_size=vocab)
+        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
+        samples, _ = sample(
+            model,
+            tokenizer,
+            ids,
+            n,
+            temperature=max(self.settings.temperature, 1e-4),
+            max_new_tokens=self.settings.max_new_tokens,
+            generator=self._generator,
+            grammar=_GRAMMARS[key],
+        )
+        return [s.text for s in samples]
 
 
 def _as_list(value: Any) -> list[Any]:

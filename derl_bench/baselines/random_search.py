@@ -1,8 +1,10 @@
-"""Compute-matched random search over meta-rewards: the paper's frozen-outer-loop baseline.
+"""Uniform random expression trees: a search control without any language-model prior.
 
-DERL (arXiv 2512.13399, App. F, row "Compute-controlled random search") keeps the outer loop
-frozen, samples reward functions at the same budget as DERL and reports the best of all steps.
-Here every proposal is an independent random expression tree from the meta-reward language
+Registry name ``"random_tree"``. The paper's own random-search control (arXiv 2512.13399, App.
+F, row "Compute-controlled random search": the outer loop frozen, reward functions sampled at
+DERL's budget, the best of all steps reported) samples the *frozen Meta-Optimizer*; that is
+``"random"`` (:mod:`.frozen_meta_optimizer`). Here every proposal is an independent random
+expression tree from the meta-reward language
 (:func:`~derl_bench.baselines.expression_trees.random_valid_tree`); results are only recorded
 to track the best. Budget matching is the runner's job: it asks every agent for the same number
 of meta-steps.
@@ -73,7 +75,7 @@ class RandomSearchAgent:
         ValueError: If ``primitive_names`` or a setting is invalid.
     """
 
-    name = "random"
+    name = "random_tree"
 
     def __init__(
         self,

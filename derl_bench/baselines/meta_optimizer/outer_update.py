@@ -17,7 +17,7 @@ sampling time (disallowed ids get probability 0). Settings of the official
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -29,8 +29,10 @@ from derl_bench.baselines.meta_optimizer.sft import pad_targets
 
 __all__ = [
     "GRPOStats",
+    "grpo_step",
     "group_advantages",
     "grpo_update",
+    "outer_advantages",
     "masked_entropy",
     "token_log_probs",
 ]
@@ -62,6 +64,92 @@ def group_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
         float32, shape (group_size,).
     """
     return (rewards - rewards.mean()) / (rewards.std() + eps)
+
+
+def outer_advantages(rewards: torch.Tensor, mode: str, eps: float = 1e-6) -> torch.Tensor:
+    """The outer advantages of a group: the paper's Eq. 5 or the official code's raw scores.
+
+    ``"group"``: (r - mean) / (std + eps) within the group (paper Eq. 5, as in the inner loop).
+    ``"raw"``: r / (1 + eps). The official ``ray_trainer.fit_outer`` gives every rollout its own
+    ``uid`` (``uuid4()`` per row), so verl's GRPO estimator sees groups of one, for which it
+    uses mean 0 and std 1 (``core_algos.compute_grpo_outcome_advantage``): the advantage is the
+    validation score itself.
+
+    Args:
+        rewards: float32, shape (group_size,), group_size >= 1 (>= 2 for ``"group"``).
+        mode: ``"group"`` or ``"raw"``.
+        eps: Added to the std (``"group"``) or to 1 (``"raw"``).
+
+    Returns:
+        float32, shape (group_size,).
+
+    Raises:
+        ValueError: If ``mode`` is unknown.
+    """
+    if mode == "group":
+        return group_advantages(rewards, eps)
+    if mode == "raw":
+        return rewards / (1.0 + eps)
+    raise ValueError(f"advantage={mode!r} must be 'group' or 'raw'")
+
+
+def grpo_step(
+    *,
+    log_probs: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+    old_log_probs: torch.Tensor,
+    ref_log_probs: torch.Tensor | None,
+    advantages: torch.Tensor,
+    parameters: Iterable[torch.nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    config: DERLConfig,
+    entropy: Callable[[], torch.Tensor] | None = None,
+) -> tuple[float, float, float]:
+    """Run ``config.ppo_epochs`` clipped-surrogate steps on one group (any model).
+
+    Loss per sampled token (verl ``token-mean``): ``-min(ratio * A, clip(ratio, 1 - eps,
+    1 + eps) * A) + kl_coef * k3``, ``ratio = exp(log_pi - old_log_pi)``, ``k3 = exp(d) - d -
+    1`` with ``d = ref_log_pi - log_pi`` clamped to [-10, 10] (verl ``low_var_kl``), minus
+    ``entropy_coef`` times the entropy when ``entropy`` is given.
+
+    Args:
+        log_probs: Recomputes ``(log_probs, valid)`` of the group's tokens under the policy,
+            with gradients: float32 and bool, shape (batch, T).
+        old_log_probs: float32, shape (batch, T): the sampling policy's, no gradient.
+        ref_log_probs: float32, shape (batch, T): the KL anchor's; None for no KL term.
+        advantages: float32, shape (batch,).
+        parameters: The trainable parameters (gradient-norm clip).
+        optimizer: Steps them.
+        config: Supplies ``ppo_epochs``, ``clip_ratio``, ``kl_coef``, ``entropy_coef`` and
+            ``max_grad_norm``.
+        entropy: Token-mean entropy of the policy, when ``entropy_coef > 0``.
+
+    Returns:
+        ``(loss, kl, clip_fraction)`` of the last epoch.
+    """
+    parameters = [p for p in parameters if p.requires_grad]
+    adv = advantages.to(old_log_probs.device).unsqueeze(1)
+    loss = kl = clip_fraction = torch.zeros(())
+    for _ in range(config.ppo_epochs):
+        new_log_probs, valid = log_probs()
+        n_tokens = valid.sum()
+        ratio = torch.exp(new_log_probs - old_log_probs)
+        clipped = ratio.clamp(1 - config.clip_ratio, 1 + config.clip_ratio)
+        token_loss = -torch.minimum(ratio * adv, clipped * adv)
+        kl_tokens = torch.zeros_like(token_loss)
+        if ref_log_probs is not None and config.kl_coef > 0:
+            delta = (ref_log_probs - new_log_probs).clamp(-10, 10)
+            kl_tokens = (torch.exp(delta) - delta - 1).clamp(-10, 10)
+        loss = ((token_loss + config.kl_coef * kl_tokens) * valid).sum() / n_tokens
+        if entropy is not None and config.entropy_coef > 0:
+            loss = loss - config.entropy_coef * entropy()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm)
+        optimizer.step()
+        with torch.no_grad():
+            kl = (kl_tokens * valid).sum() / n_tokens
+            clip_fraction = (((ratio - clipped).abs() > 0) & valid).sum() / n_tokens
+    return float(loss.detach()), float(kl), float(clip_fraction)
 
 
 def _masked_log_softmax(
@@ -146,34 +234,27 @@ def grpo_update(
             f"{len(rewards)} rewards"
         )
     reward_tensor = torch.tensor(list(rewards), dtype=torch.float32)
-    advantages = group_advantages(reward_tensor, config.advantage_eps).unsqueeze(1)
+    advantages = outer_advantages(reward_tensor, config.advantage, config.advantage_eps)
     with torch.no_grad():
-        old_log_probs, valid = token_log_probs(policy, samples, config.temperature)
-        ref_log_probs, _ = token_log_probs(reference, samples, config.temperature)
-    n_tokens = valid.sum()
+        old_log_probs, _ = token_log_probs(policy, samples, config.temperature)
+        ref_log_probs = old_log_probs
+        if config.kl_reference == "sft":
+            ref_log_probs, _ = token_log_probs(reference, samples, config.temperature)
     policy.train()
-    loss = kl = clip_fraction = torch.zeros(())
-    for _ in range(config.ppo_epochs):
-        log_probs, _ = token_log_probs(policy, samples, config.temperature)
-        ratio = torch.exp(log_probs - old_log_probs)
-        clipped = ratio.clamp(1 - config.clip_ratio, 1 + config.clip_ratio)
-        policy_loss = -torch.minimum(ratio * advantages, clipped * advantages)
-        delta = (ref_log_probs - log_probs).clamp(-10, 10)
-        kl_tokens = (torch.exp(delta) - delta - 1).clamp(-10, 10)
-        loss = ((policy_loss + config.kl_coef * kl_tokens) * valid).sum() / n_tokens
-        if config.entropy_coef > 0:
-            loss = loss - config.entropy_coef * masked_entropy(policy, samples, config.temperature)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-        optimizer.step()
-        with torch.no_grad():
-            kl = (kl_tokens * valid).sum() / n_tokens
-            clip_fraction = (((ratio - clipped).abs() > 0) & valid).sum() / n_tokens
+    loss, kl, clip_fraction = grpo_step(
+        log_probs=lambda: token_log_probs(policy, samples, config.temperature),
+        old_log_probs=old_log_probs,
+        ref_log_probs=ref_log_probs,
+        advantages=advantages,
+        parameters=policy.parameters(),
+        optimizer=optimizer,
+        config=config,
+        entropy=lambda: masked_entropy(policy, samples, config.temperature),
+    )
     return GRPOStats(
         n_samples=len(samples),
         mean_reward=float(reward_tensor.mean()),
-        loss=float(loss.detach()),
-        kl=float(kl),
-        clip_fraction=float(clip_fraction),
+        loss=loss,
+        kl=kl,
+        clip_fraction=clip_fraction,
     )
