@@ -128,7 +128,9 @@ class MetaRewardEnv(gymnasium.Env):
     ``include_gsm8k_train`` (MATH only), ``keep_checkpoints`` (folder to save trained policies),
     ``data_source`` (``"local"`` default, or ``"hf"`` to load the data sets from the Hugging
     Face Hub where it is reachable), ``level`` (set by the id of leveled domains: ``"L0"``,
-    ``"L1"``, ``"L2"``), ``inner`` (classic control: ``"grpo"`` default or ``"es_rl"``).
+    ``"L1"``, ``"L2"``), ``inner`` (classic control: ``"grpo"`` default or ``"es_rl"``),
+    ``version`` (set by the id of versioned domains: the text domains' preset version, 0 when
+    absent; see ``derl_bench/inner/episode_presets.py``).
 
     ## Version History
     - v0: initial release (8:2 splits with seed 0; math presets in
@@ -159,6 +161,7 @@ class MetaRewardEnv(gymnasium.Env):
         level: str | None = None,
         inner: str | None = None,
         torch_threads: int | None = 1,
+        version: int | None = None,
     ) -> None:
         if budget < 1:
             raise ValueError(f"budget={budget} must be >= 1 (meta-steps per outer episode)")
@@ -185,6 +188,8 @@ class MetaRewardEnv(gymnasium.Env):
             extra["level"] = level
         if inner is not None:
             extra["inner"] = inner
+        if version is not None:
+            extra["version"] = version
         self._domain = build_domain(
             domain,
             preset=preset,
