@@ -211,3 +211,28 @@ def test_alfworld_recent_actions_put_task_and_last_commands_first() -> None:
         assert obs.split("\n")[1] == f"Recent actions: {plan[1]}; {plan[2]}"
     finally:
         env.close()
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_v1_smoke_policy_starts_from_a_cold_start_on_d_in_only() -> None:
+    import gymnasium
+
+    import derl_bench  # noqa: F401  (registers the ids)
+
+    env = gymnasium.make("DERL-ALFWorld-L2-v1", preset="smoke", budget=1)
+    try:
+        trainer = env.unwrapped.trainer
+        spec = trainer.policy_factory.cold_start_spec
+        d_in = {t.key for t in trainer.splits.d_in}
+        assert spec.tasks and {t.key for t in spec.tasks} <= d_in
+        assert len({t.task_type for t in spec.tasks}) == len(spec.tasks)  # round-robin types
+        first, second = trainer.policy_factory(0), trainer.policy_factory(1)
+        for (name, a), (_, b) in zip(
+            first.state_dict().items(), second.state_dict().items(), strict=True
+        ):
+            assert torch.equal(a, b), name  # the seed drives sampling only
+        random_head = ActionScoringPolicy(ActionScoringConfig(context_lines=2))
+        assert not torch.equal(first.out.weight, random_head.out.weight)
+    finally:
+        env.close()

@@ -104,8 +104,9 @@ MAX_ACTIONS = 256
 MAX_OBS_CHARS = 8192
 """``max_length`` of the ``Text`` observation space."""
 NOTHING_HAPPENS = "Nothing happens."
-ENGINE_CACHE_SIZE = 128
-"""Games whose SAS translations and game logic are kept per process (about 2 MB each)."""
+ENGINE_CACHE_SIZE = 256
+"""Games whose SAS translations and game logic are kept per process (about 2 MB each): more
+than D_in + V of any level (L0/L1: 200), so a process resets every training game cheaply."""
 TEXT_PARSE_CACHE_SIZE = 65_536
 """Parsed text-generation templates and conjunctive queries kept per process (small ASTs)."""
 _TASK_RE = re.compile(r"Your task is to: ([^\n]*)")

@@ -359,11 +359,10 @@ def cold_start_path(
             "domain": spec.domain,
             "env": dict(spec.env_settings),
             "max_episode_steps": spec.max_episode_steps,
-            "data": spec.data_sha256,
             "format": COLD_START_FORMAT_VERSION,
         },
         sort_keys=True,
-    )
+    )  # per task (plus the task key), so that any subset of D_in reuses the recorded episodes
     steps, stats = expert_steps(
         env_factory,
         spec.tasks,

@@ -228,6 +228,8 @@ class EpisodeGRPOTrainer:
         self.val = splits.val[: config.n_val] if config.n_val else splits.val
         self.test = splits.test[: config.n_test] if config.n_test else splits.test
         self._initial_results: dict[Any, tuple[EvalResult, float]] = {}
+        self.last_seconds: dict[str, float] = {}
+        """The time split of the last :meth:`train` (``InnerResult.extra["seconds"]``)."""
 
     # -- InnerTrainer ---------------------------------------------------------------------------
 
@@ -263,6 +265,7 @@ class EpisodeGRPOTrainer:
         finally:
             for env in envs:
                 env.close()
+        self.last_seconds = {k: round(v, 3) for k, v in sorted(timings.items())}
         checkpoint = None
         if self.keep_checkpoints is not None:
             checkpoint = self._save(policy, meta_reward, seed, init)
@@ -285,7 +288,7 @@ class EpisodeGRPOTrainer:
                 "env_steps": stats["env_steps"],
                 "train_score_mean": stats["score_mean"],
                 "validation_score_mean": validation_score,
-                "seconds": {k: round(v, 3) for k, v in sorted(timings.items())},
+                "seconds": self.last_seconds,
             },
         )
 

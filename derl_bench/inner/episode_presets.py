@@ -130,8 +130,8 @@ _TEXT_CHANGES_V1: dict[str, dict[str, Any]] = {
         n_val=None,
         n_test=32,
         recent_actions=3,
-        cold_start_games=24,
-        cold_start_epochs=8,
+        cold_start_games=108,
+        cold_start_epochs=40,
     ),
     "paper": _TEXT_CHANGES["paper"],
 }
@@ -139,7 +139,9 @@ _TEXT_CHANGES_V1: dict[str, dict[str, Any]] = {
 sees the task line and its last 3 actions first (``recent_actions``) and starts from a
 behaviour-cloning cold start on expert trajectories of D_in (:mod:`derl_bench.inner.cold_start`,
 as the paper's agents start from RLVMR's SFT); ``cpu`` validates on all of V. ``paper`` is
-unchanged (its LLM agent's SFT is not built here)."""
+unchanged (its LLM agent's SFT is not built here). ``cpu`` cold start: 108 expert games (all of
+ALFWorld-L2's D_in; RLVMR uses about 200 trajectories), 40 epochs: cold-started validation
+success on all 28 V games of ALFWorld-L2 0.286 (24 games x 8 or 60 epochs gave 0.000)."""
 
 TEXT_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
     0: _TEXT_CHANGES,
