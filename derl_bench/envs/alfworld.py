@@ -125,7 +125,14 @@ Episode: observation = game text (reset: room description and task line; after a
   terminated at success; truncated at {DEFAULT_MAX_STEPS} steps (default).
 Step score = mean of three binary checks: effective (feedback is not "Nothing happens."),
   novel (command not issued before in the episode), goal-relevant (the command names an
-  object/receptacle word of the task line)."""
+  object/receptacle word of the task line).
+Version history: v0 initial (random MiniLM scoring head; cpu validates on 8 V games).
+  v1 (issue 14): observations start with the task line and the last 3 commands
+  (recent_actions=3); smoke/cpu policies start from a behaviour-cloning cold start on the
+  planner's trajectories of D_in games (derl_bench/inner/cold_start.py; cpu: 108 games x 40
+  epochs, cold-started validation success 0.286 on ALFWorld-L2's 28 V games); cpu validates on
+  all of V and tests on 32 games; the MiniLM head also matches actions against the task and
+  recent-actions lines (context_lines=2)."""
 """Env card: splits, step limit and step score of the ALFWorld domain."""
 
 

@@ -154,6 +154,12 @@ training tasks, split D_in/V 8:2 per task (shuffle seed 0); L0 test = `dev` vari
 (task groups 3 electricity, 7 lifespan, 9 inclined planes) and tests on the `test` variations
 of the 10 held-out tasks. Presets restrict the tasks to SMOKE_TASKS {list(SMOKE_TASKS)} or
 CPU_TASKS {list(CPU_TASKS)} and cap the variations per task and split (evenly spaced).
+Version history: v0 initial (random MiniLM scoring head; cpu validates on 8 V tasks).
+v1 (issue 14): a "Recent actions" line (the last 3) follows the task line (recent_actions=3);
+smoke/cpu policies start from a behaviour-cloning cold start on the simulator's gold action
+sequences of D_in variations, round-robin over tasks (derl_bench/inner/cold_start.py); cpu
+validates on all of V and tests on 32 tasks; the MiniLM head also matches actions against the
+task and recent-actions lines (context_lines=2).
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 

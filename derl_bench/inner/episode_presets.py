@@ -118,7 +118,7 @@ _TEXT_CHANGES: dict[str, dict[str, Any]] = {
 _TEXT_CHANGES_V1: dict[str, dict[str, Any]] = {
     "smoke": dict(
         recent_actions=3,
-        cold_start_games=4,
+        cold_start_games=2,
         cold_start_epochs=4,
         policy_kwargs=(("context_lines", 2),),
     ),
