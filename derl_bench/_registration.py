@@ -18,6 +18,13 @@ ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
     ("DERL-ALFWorld-L0-v0", {"domain": "alfworld", "level": "L0"}),
     ("DERL-ALFWorld-L1-v0", {"domain": "alfworld", "level": "L1"}),
     ("DERL-ALFWorld-L2-v0", {"domain": "alfworld", "level": "L2"}),
+    # v1: cold-started text agents (derl_bench/inner/cold_start.py; episode_presets.py).
+    ("DERL-ScienceWorld-L0-v1", {"domain": "scienceworld", "level": "L0", "version": 1}),
+    ("DERL-ScienceWorld-L1-v1", {"domain": "scienceworld", "level": "L1", "version": 1}),
+    ("DERL-ScienceWorld-L2-v1", {"domain": "scienceworld", "level": "L2", "version": 1}),
+    ("DERL-ALFWorld-L0-v1", {"domain": "alfworld", "level": "L0", "version": 1}),
+    ("DERL-ALFWorld-L1-v1", {"domain": "alfworld", "level": "L1", "version": 1}),
+    ("DERL-ALFWorld-L2-v1", {"domain": "alfworld", "level": "L2", "version": 1}),
 )
 """(id, kwargs) of every env this package registers."""
 

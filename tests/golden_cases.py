@@ -3,8 +3,9 @@
 Each file ``tests/golden/<env id>.json`` holds the exact validation success, primitive means,
 training curve and inner-step count of ``env.step(META_REWARD)`` after ``env.reset(seed=SEED)``
 with ``preset="smoke"``, plus the provenance (lock hash, package versions) it was made under and
-the SHA-256 of the cached model files the domain used (tiny LMs, rebuilt from scratch on an empty
-cache). ``tests/test_golden.py`` re-runs each case and requires identical numbers.
+the SHA-256 of the cached model files the domain used (tiny LMs, text agents' cold starts, rebuilt
+from scratch on an empty cache). ``tests/test_golden.py`` re-runs each case and requires identical
+numbers.
 
 Regenerate (after a deliberate change, e.g. a new lock or a preset change that bumps an env
 version; say why in the commit):
@@ -70,6 +71,11 @@ def _artefacts(env: Any) -> dict[str, str]:
         from derl_bench.inner.tiny_lm import arith_tiny_lm_path
 
         return {"tiny_lm_arith": folder_sha256(arith_tiny_lm_path())}
+    spec = getattr(env.unwrapped.trainer.policy_factory, "cold_start_spec", None)
+    if spec is not None:  # text agents from v1: the behaviour-cloning cold start
+        from derl_bench.inner.tiny_lm import cache_root
+
+        return {"cold_start": folder_sha256(cache_root() / "cold_start" / spec.key())}
     return {}
 
 

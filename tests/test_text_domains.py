@@ -11,8 +11,8 @@ from tiny_text_lm import tiny_text_lm
 import derl_bench  # noqa: F401  (registers the ids)
 from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
 
-SCIENCEWORLD_IDS = [f"DERL-ScienceWorld-L{i}-v0" for i in range(3)]
-ALFWORLD_IDS = [f"DERL-ALFWorld-L{i}-v0" for i in range(3)]
+SCIENCEWORLD_IDS = [f"DERL-ScienceWorld-L{i}-v1" for i in range(3)]
+ALFWORLD_IDS = [f"DERL-ALFWorld-L{i}-v1" for i in range(3)]
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 
@@ -41,12 +41,12 @@ def test_check_env_passes_and_splits_follow_the_level(env_id: str) -> None:
 
 def test_alfworld_l2_as_users_quote_it_resolves_to_the_latest_version() -> None:
     env = gymnasium.make("DERL-ALFWorld-L2")
-    assert env.spec.id == "DERL-ALFWorld-L2-v0"
+    assert env.spec.id == "DERL-ALFWorld-L2-v1"
     assert env.unwrapped.preset == "cpu"  # the default preset on every machine
     env.close()
 
 
-@pytest.mark.parametrize("env_id", ["DERL-ALFWorld-L2-v0", "DERL-ScienceWorld-L2-v0"])
+@pytest.mark.parametrize("env_id", ["DERL-ALFWorld-L2-v1", "DERL-ScienceWorld-L2-v1"])
 def test_smoke_meta_step_trains_in_the_real_simulator(env_id: str) -> None:
     env = gymnasium.make(env_id, preset="smoke", budget=1)
     env.reset(seed=0)

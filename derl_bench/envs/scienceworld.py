@@ -154,6 +154,12 @@ training tasks, split D_in/V 8:2 per task (shuffle seed 0); L0 test = `dev` vari
 (task groups 3 electricity, 7 lifespan, 9 inclined planes) and tests on the `test` variations
 of the 10 held-out tasks. Presets restrict the tasks to SMOKE_TASKS {list(SMOKE_TASKS)} or
 CPU_TASKS {list(CPU_TASKS)} and cap the variations per task and split (evenly spaced).
+Version history: v0 initial (random MiniLM scoring head; cpu validates on 8 V tasks).
+v1 (issue 14): a "Recent actions" line (the last 3) follows the task line (recent_actions=3);
+smoke/cpu policies start from a behaviour-cloning cold start on the simulator's gold action
+sequences of D_in variations, round-robin over tasks (derl_bench/inner/cold_start.py); cpu
+validates on all of V and tests on 32 tasks; the MiniLM head also matches actions against the
+task and recent-actions lines (context_lines=2).
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 
@@ -238,6 +244,10 @@ class ScienceWorldInnerEnv(gymnasium.Env):
         variation: Its variation index.
         max_steps: Step limit (truncation), in actions.
         max_actions: Bound on the candidate list (and size of the action space).
+        recent_actions: Show the last this many actions of the episode on a line
+            ``"Recent actions: <a1>; ...; <ak>"`` (``none`` at reset) right after the task
+            line, so that an encoder reading only the start of the text sees them; 0 (v0)
+            shows none. ``DERL-ScienceWorld-*-v1`` use 3.
 
     Raises:
         ImportError: Without the ``scienceworld`` package.
@@ -253,6 +263,7 @@ class ScienceWorldInnerEnv(gymnasium.Env):
         variation: int = 0,
         max_steps: int = DEFAULT_MAX_STEPS,
         max_actions: int = DEFAULT_MAX_ACTIONS,
+        recent_actions: int = 0,
     ) -> None:
         self._sim: Any = None
         if task not in TASK_NAMES:
@@ -261,6 +272,9 @@ class ScienceWorldInnerEnv(gymnasium.Env):
             raise ValueError(
                 f"max_steps and max_actions must be >= 1, got {max_steps}, {max_actions}"
             )
+        if recent_actions < 0:
+            raise ValueError(f"recent_actions must be >= 0, got {recent_actions}")
+        self.recent_actions = int(recent_actions)
         self.default_task = EpisodeTask(
             domain="scienceworld", task_id=task, variation=variation, task_type=task
         )
@@ -341,7 +355,11 @@ class ScienceWorldInnerEnv(gymnasium.Env):
     def _observe(self, answer: str, raw: dict[str, Any]) -> str:
         desc = self._description.replace("Task Description:", "").strip()
         items = ", ".join(inventory_items(raw["inv"])) or "nothing"
-        text = f"Task: {desc}\nObservation: {answer.strip()}\nInventory: {items}"
+        text = f"Task: {desc}\n"
+        if self.recent_actions:
+            recent = "; ".join(self._actions[-self.recent_actions :]) or "none"
+            text += f"Recent actions: {recent}\n"
+        text += f"Observation: {answer.strip()}\nInventory: {items}"
         look = raw["look"].strip()
         if look and look != answer.strip():
             text += f"\nRoom: {look}"

@@ -79,6 +79,15 @@ class EpisodeGRPOConfig:
     scoring head), ``"lm"`` (causal-LM action scoring, the paper preset's code path)."""
     policy_kwargs: tuple[tuple[str, Any], ...] = ()
     """Extra policy settings as (name, value) pairs, e.g. ``(("hidden", 64),)``."""
+    recent_actions: int = 0
+    """Text envs: the last this many actions shown at the start of every observation, after
+    the task line (0: the v0 observation layout). Classic control ignores it."""
+    cold_start_games: int = 0
+    """Text envs, ``minilm`` policy: behaviour-clone the initial policy on the expert
+    trajectories of this many D_in tasks (the first ones in split order) before GRPO
+    (:mod:`derl_bench.inner.cold_start`); 0: no cold start (a random head)."""
+    cold_start_epochs: int = 0
+    """Passes of the behaviour cloning over the expert steps (ignored without cold start)."""
 
     def __post_init__(self) -> None:
         positive = (
@@ -91,6 +100,15 @@ class EpisodeGRPOConfig:
             "credit_stride",
             "minibatches",
         )
+        for name in ("recent_actions", "cold_start_games", "cold_start_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        if (self.cold_start_games > 0) != (self.cold_start_epochs > 0):
+            raise ValueError(
+                f"cold_start_games={self.cold_start_games} and cold_start_epochs="
+                f"{self.cold_start_epochs} must both be 0 (no cold start) or both >= 1"
+            )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

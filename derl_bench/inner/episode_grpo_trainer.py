@@ -68,6 +68,7 @@ def run_episodes(
     max_episode_steps: int,
     generator: torch.Generator,
     greedy: bool,
+    timings: dict[str, float] | None = None,
 ) -> list[Episode]:
     """Play one episode per task, ``len(envs)`` at a time in lockstep.
 
@@ -81,10 +82,15 @@ def run_episodes(
         max_episode_steps: Step limit (the episode is cut there even if the env would go on).
         generator: Randomness for sampling actions.
         greedy: Take the policy's most likely action (evaluation).
+        timings: If given, seconds are added to its ``"engine"`` (env resets and steps) and
+            ``"policy"`` (``policy.act``) entries.
 
     Returns:
         One :class:`Episode` per task, in the order of ``tasks``.
     """
+    clock = timings if timings is not None else {}
+    clock.setdefault("engine", 0.0)
+    clock.setdefault("policy", 0.0)
     results: list[Episode | None] = [None] * len(tasks)
     queue = list(range(len(tasks)))
     slots: list[dict[str, Any] | None] = [None] * len(envs)
@@ -92,7 +98,9 @@ def run_episodes(
     def start(slot: int) -> None:
         index = queue.pop(0)
         task = tasks[index]
+        tic = time.perf_counter()
         obs, info = envs[slot].reset(seed=task.seed, options={"task": task})
+        clock["engine"] += time.perf_counter() - tic
         slots[slot] = {
             "index": index,
             "obs": obs,
@@ -110,16 +118,20 @@ def run_episodes(
             start(slot)
     while any(s is not None for s in slots):
         active = [i for i, s in enumerate(slots) if s is not None]
+        tic = time.perf_counter()
         actions, records = policy.act(
             [slots[i]["obs"] for i in active],  # type: ignore[index]
             [slots[i]["info"] for i in active],  # type: ignore[index]
             generator=generator,
             greedy=greedy,
         )
+        clock["policy"] += time.perf_counter() - tic
         for i, action, record in zip(active, actions, records, strict=True):
             state = slots[i]
             assert state is not None
+            tic = time.perf_counter()
             obs, reward, terminated, truncated, info = envs[i].step(action)
+            clock["engine"] += time.perf_counter() - tic
             state["obs"], state["info"] = obs, info
             state["scores"].append(float(info["step_score"]))
             state["records"].append(record)
@@ -161,6 +173,24 @@ def _finish(env: Any, task: EpisodeTask, state: dict[str, Any]) -> Episode:
     return Episode(trajectory=trajectory, step_records=tuple(state["records"]))
 
 
+_DIGEST_MAX_PARAMETERS = 10_000_000
+"""Policies up to this many parameters are hashed to remember their greedy evaluation."""
+
+
+def _weights_digest(policy: Any) -> str | None:
+    """SHA-256 of a small policy's ``state_dict`` (names and bytes), or None."""
+    import hashlib
+
+    state = policy.state_dict() if hasattr(policy, "state_dict") else None
+    if not state or sum(v.numel() for v in state.values()) > _DIGEST_MAX_PARAMETERS:
+        return None
+    digest = hashlib.sha256(type(policy).__qualname__.encode())
+    for name, value in sorted(state.items()):
+        digest.update(name.encode() + b"\0")
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 class EpisodeGRPOTrainer:
     """The compact GRPO as an :class:`~derl_bench.inner.base.InnerTrainer` for episode domains.
 
@@ -197,6 +227,9 @@ class EpisodeGRPOTrainer:
         self.keep_checkpoints = keep_checkpoints
         self.val = splits.val[: config.n_val] if config.n_val else splits.val
         self.test = splits.test[: config.n_test] if config.n_test else splits.test
+        self._initial_results: dict[Any, tuple[EvalResult, float]] = {}
+        self.last_seconds: dict[str, float] = {}
+        """The time split of the last :meth:`train` (``InnerResult.extra["seconds"]``)."""
 
     # -- InnerTrainer ---------------------------------------------------------------------------
 
@@ -209,16 +242,30 @@ class EpisodeGRPOTrainer:
             init: A checkpoint folder (from ``keep_checkpoints``) to warm-start from, or None.
 
         Returns:
-            The :class:`InnerResult`; ``extra`` holds ``env_steps`` and the mean domain score.
+            The :class:`InnerResult`; ``extra`` holds ``env_steps``, the mean domain score and
+            ``seconds``: wall seconds of the training's ``engine`` (env resets and steps),
+            ``policy`` (``act``: encoder and head), ``encoder`` (the part of ``policy`` and
+            ``update`` spent embedding new strings), ``update`` (the GRPO updates) and
+            ``setup`` (making the initial policy: loading or building a cold start), and of
+            ``validation`` (all of it; ``validation_encoder`` its embedding part).
         """
         start = time.perf_counter()
         envs = [self.env_factory() for _ in range(self.config.n_envs)]
+        timings: dict[str, float] = {}
         try:
-            policy, curve, stats = self._train(meta_reward, seed, init, self.splits.d_in, envs)
+            policy, curve, stats = self._train(
+                meta_reward, seed, init, self.splits.d_in, envs, timings
+            )
+            encoder = getattr(policy, "encoder", None)
+            encoder_before = getattr(encoder, "seconds", 0.0)
+            tic = time.perf_counter()
             validation, validation_score = self._evaluate(policy, self.val, seed, envs)
+            timings["validation"] = time.perf_counter() - tic
+            timings["validation_encoder"] = getattr(encoder, "seconds", 0.0) - encoder_before
         finally:
             for env in envs:
                 env.close()
+        self.last_seconds = {k: round(v, 3) for k, v in sorted(timings.items())}
         checkpoint = None
         if self.keep_checkpoints is not None:
             checkpoint = self._save(policy, meta_reward, seed, init)
@@ -241,6 +288,7 @@ class EpisodeGRPOTrainer:
                 "env_steps": stats["env_steps"],
                 "train_score_mean": stats["score_mean"],
                 "validation_score_mean": validation_score,
+                "seconds": self.last_seconds,
             },
         )
 
@@ -259,16 +307,29 @@ class EpisodeGRPOTrainer:
     ) -> tuple[EvalResult, float]:
         """Greedy evaluation of the untrained policy (on V by default).
 
+        Greedy play depends only on the policy's weights and the tasks (the engines are
+        deterministic), so a result is remembered per (weights digest, tasks) for small
+        policies: a cold-started policy, the same for every seed, is evaluated once.
+
         Returns:
             ``(result, mean domain score)``.
         """
+        policy = self.policy_factory(seed)
+        chosen = tuple(tasks or self.val)
+        key = _weights_digest(policy)
+        if key is not None:
+            key = (key, tuple(t.key for t in chosen))
+            if key in self._initial_results:
+                return self._initial_results[key]
         envs = [self.env_factory() for _ in range(self.config.n_envs)]
         try:
-            policy = self.policy_factory(seed)
-            return self._evaluate(policy, tuple(tasks or self.val), seed, envs)
+            outcome = self._evaluate(policy, chosen, seed, envs)
         finally:
             for env in envs:
                 env.close()
+        if key is not None:
+            self._initial_results[key] = outcome
+        return outcome
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -279,6 +340,7 @@ class EpisodeGRPOTrainer:
         init: Any,
         pool: Sequence[EpisodeTask],
         envs: Sequence[Any],
+        timings: dict[str, float] | None = None,
     ) -> tuple[Any, list[dict[str, float]], dict[str, Any]]:
         if set(meta_reward.primitives_used) - set(self.primitive_set.names):
             raise ValueError(
@@ -289,7 +351,13 @@ class EpisodeGRPOTrainer:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed)
         rng = np.random.default_rng(seed)
+        clock = timings if timings is not None else {}
+        tic = time.perf_counter()
         policy = self.policy_factory(seed)
+        clock["setup"] = time.perf_counter() - tic
+        clock["update"] = 0.0
+        encoder = getattr(policy, "encoder", None)
+        encoder_before = getattr(encoder, "seconds", 0.0)
         if init is not None:
             policy.load_state_dict(torch.load(Path(init) / "policy.pt", weights_only=True))
         reference = copy.deepcopy(policy).eval() if cfg.beta > 0 else None
@@ -313,6 +381,7 @@ class EpisodeGRPOTrainer:
                 max_episode_steps=cfg.max_episode_steps,
                 generator=generator,
                 greedy=False,
+                timings=clock,
             )
             trajectories = [e.trajectory for e in episodes]
             values = self.primitive_set.compute(trajectories, [None] * len(trajectories))
@@ -322,9 +391,11 @@ class EpisodeGRPOTrainer:
             all_primitives.append(values)
             scores.extend(t.score for t in trajectories)
             env_steps += sum(t.n_steps for t in trajectories)
+            tic = time.perf_counter()
             loss_value = self._update(
                 policy, reference, optimizer, params, episodes, advantages, generator
             )
+            clock["update"] += time.perf_counter() - tic
             row = {
                 "inner_step": float(step + 1),
                 "reward_mean": float(rewards.mean()),
@@ -336,6 +407,7 @@ class EpisodeGRPOTrainer:
             for k, name in enumerate(self.primitive_set.names):
                 row[name] = float(values[:, k].mean())
             curve.append(row)
+        clock["encoder"] = getattr(encoder, "seconds", 0.0) - encoder_before
         stacked = np.concatenate(all_primitives) if all_primitives else np.zeros((0, 0))
         stats = {
             "primitive_means": {

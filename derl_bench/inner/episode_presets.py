@@ -25,7 +25,7 @@ from derl_bench._names import unknown_name_error
 from derl_bench.inner.base import preset_config
 from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
 
-__all__ = ["EPISODE_PRESETS", "episode_preset"]
+__all__ = ["EPISODE_PRESETS", "LATEST_TEXT_VERSION", "TEXT_PRESET_VERSIONS", "episode_preset"]
 
 _CARTPOLE_SMOKE = EpisodeGRPOConfig(
     max_steps=10,
@@ -115,17 +115,54 @@ _TEXT_CHANGES: dict[str, dict[str, Any]] = {
 }
 """``paper``: the paper's agent setting from RLVMR (PAPER_FACTS.md §1)."""
 
+_TEXT_CHANGES_V1: dict[str, dict[str, Any]] = {
+    "smoke": dict(
+        recent_actions=3,
+        cold_start_games=2,
+        cold_start_epochs=4,
+        policy_kwargs=(("context_lines", 2),),
+    ),
+    "cpu": dict(
+        policy_kwargs=(("context_lines", 2),),
+        max_steps=6,
+        group_size=4,
+        max_episode_steps=20,
+        n_val=None,
+        n_test=32,
+        recent_actions=3,
+        cold_start_games=108,
+        cold_start_epochs=40,
+    ),
+    "paper": _TEXT_CHANGES["paper"],
+}
+"""Text agents, env version 1 (``DERL-ALFWorld-*-v1``, ``DERL-ScienceWorld-*-v1``): the policy
+sees the task line and its last 3 actions first (``recent_actions``) and starts from a
+behaviour-cloning cold start on expert trajectories of D_in (:mod:`derl_bench.inner.cold_start`,
+as the paper's agents start from RLVMR's SFT); ``cpu`` validates on all of V. ``paper`` is
+unchanged (its LLM agent's SFT is not built here). ``cpu`` cold start: 108 expert games (all of
+ALFWorld-L2's D_in; RLVMR uses about 200 trajectories), 40 epochs: cold-started validation
+success on all 28 V games of ALFWorld-L2 0.286 (24 games x 8 or 60 epochs gave 0.000)."""
+
+TEXT_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
+    0: _TEXT_CHANGES,
+    1: _TEXT_CHANGES_V1,
+}
+"""Env version -> the text domains' preset changes (the versions of ``DERL-ALFWorld-*`` and
+``DERL-ScienceWorld-*``; classic control has only version 0)."""
+LATEST_TEXT_VERSION = max(TEXT_PRESET_VERSIONS)
+"""The newest text-domain env version."""
+
 EPISODE_PRESETS: dict[str, tuple[EpisodeGRPOConfig, Mapping[str, Mapping[str, Any]]]] = {
     "cartpole": (_CARTPOLE_SMOKE, _CARTPOLE_CHANGES),
     "pendulum": (_PENDULUM_SMOKE, _PENDULUM_CHANGES),
     "scienceworld": (_TEXT_SMOKE, _TEXT_CHANGES),
     "alfworld": (_TEXT_SMOKE, _TEXT_CHANGES),
 }
-"""Domain -> (base config, preset name -> the fields it changes)."""
+"""Domain -> (base config, preset name -> the fields it changes), at env version 0."""
 
 
 def episode_preset(
-    domain: str, name: str, overrides: Mapping[str, Any] | None = None
+    domain: str, name: str, overrides: Mapping[str, Any] | None = None, *, version: int = 0
 ) -> EpisodeGRPOConfig:
     """Return the episode-GRPO preset ``name`` of domain ``domain``, with ``overrides`` applied.
 
@@ -134,12 +171,22 @@ def episode_preset(
         name: ``"smoke"``, ``"cpu"`` or ``"paper"``.
         overrides: Fields of :class:`EpisodeGRPOConfig` to replace (the env's
             ``inner_overrides``).
+        version: The env id's version (``-v0``, ``-v1``); text domains have
+            :data:`TEXT_PRESET_VERSIONS`, classic control only 0.
 
     Raises:
-        ValueError: On an unknown domain, preset (with a did-you-mean suggestion) or field, or
-            an invalid value.
+        ValueError: On an unknown domain, preset (with a did-you-mean suggestion), version or
+            field, or an invalid value.
     """
     if domain not in EPISODE_PRESETS:
         raise unknown_name_error("episode-preset domain", domain, EPISODE_PRESETS)
     base, changes = EPISODE_PRESETS[domain]
+    if domain in ("scienceworld", "alfworld"):
+        if version not in TEXT_PRESET_VERSIONS:
+            raise ValueError(
+                f"Unknown {domain} env version {version!r}; known: {sorted(TEXT_PRESET_VERSIONS)}"
+            )
+        changes = TEXT_PRESET_VERSIONS[version]
+    elif version != 0:
+        raise ValueError(f"{domain} has only env version 0, got {version!r}")
     return preset_config(base, changes, name, overrides)

@@ -18,6 +18,7 @@ __all__ = [
     "build_alfworld",
     "build_classic",
     "build_scienceworld",
+    "cold_start_policy_factory",
     "make_policy_factory",
 ]
 
@@ -155,6 +156,85 @@ def _episode_domain(name: str, trainer: Any, config: Any) -> Domain:
     )
 
 
+def cold_start_policy_factory(
+    config: Any,
+    *,
+    domain: str,
+    level: str,
+    d_in: Any,
+    expert_env_factory: Any,
+    expert: Any,
+    prepare: Any = None,
+    data_sha256: str = "",
+) -> Any:
+    """Return ``factory(seed) -> EpisodePolicy``: the preset's policy after its cold start.
+
+    Without a cold start (``config.cold_start_games == 0``) this is
+    :func:`make_policy_factory`. Otherwise the cold start
+    (:func:`derl_bench.inner.cold_start.cold_start_path`, on the first
+    ``config.cold_start_games`` tasks of ``d_in``) is built or found on the first call and
+    every call returns a fresh policy holding its weights (hash-checked); the seed then drives
+    sampling only, as for the pretrained LM of the ``paper`` preset. The expert plays
+    :func:`derl_bench.inner.cold_start.cold_start_tasks` of D_in (round-robin over task types).
+
+    Args:
+        config: The :class:`~derl_bench.inner.episode_grpo_config.EpisodeGRPOConfig`.
+        domain: ``"alfworld"`` or ``"scienceworld"``.
+        level: The split level.
+        d_in: The D_in tasks (the expert plays ``cold_start_games`` of them).
+        expert_env_factory: Makes an inner env the expert can play (same observations).
+        expert: ``expert(env, task, info) -> action | None``.
+        prepare: ``prepare(env, task)`` before each expert episode, or None.
+        data_sha256: Hash of the data the tasks come from ("" if the lock pins it).
+
+    Raises:
+        ValueError: If a cold start is asked for a policy other than ``minilm``.
+    """
+    base = make_policy_factory(config)
+    if not config.cold_start_games:
+        return base
+    if config.policy != "minilm":
+        raise ValueError(
+            f"cold_start_games={config.cold_start_games} needs policy 'minilm', got "
+            f"{config.policy!r} (set cold_start_games=0 and cold_start_epochs=0)"
+        )
+    from derl_bench.inner.cold_start import (
+        BC_SEED,
+        ColdStartSpec,
+        cold_start_path,
+        cold_start_tasks,
+        load_cold_start,
+    )
+
+    spec = ColdStartSpec(
+        domain=domain,
+        level=level,
+        tasks=cold_start_tasks(d_in, config.cold_start_games),
+        epochs=config.cold_start_epochs,
+        max_episode_steps=config.max_episode_steps,
+        env_settings=(("recent_actions", config.recent_actions),),
+        policy_settings=tuple(sorted(config.policy_kwargs)),
+        data_sha256=data_sha256,
+    )
+    folder: list[Any] = []
+
+    def factory(seed: int) -> Any:
+        if not folder:
+            folder.append(
+                cold_start_path(
+                    spec,
+                    env_factory=expert_env_factory,
+                    expert=expert,
+                    make_policy=lambda: base(BC_SEED),
+                    prepare=prepare,
+                )
+            )
+        return load_cold_start(base(BC_SEED), folder[0])
+
+    factory.cold_start_spec = spec  # type: ignore[attr-defined]
+    return factory
+
+
 def _text_domain(
     name: str,
     *,
@@ -163,13 +243,14 @@ def _text_domain(
     preset: str,
     config: Any,
     keep_checkpoints: str | None,
+    policy_factory: Any,
 ) -> Domain:
     from derl_bench.inner.episode_grpo_trainer import EpisodeGRPOTrainer
 
     trainer = EpisodeGRPOTrainer(
         splits=splits,
         env_factory=env_factory,
-        policy_factory=make_policy_factory(config),
+        policy_factory=policy_factory,
         primitive_set=get_primitive_set("episode"),
         config=config,
         keep_checkpoints=keep_checkpoints,
@@ -184,12 +265,15 @@ def build_alfworld(
     inner_overrides: dict[str, Any] | None = None,
     data_dir: str | None = None,
     keep_checkpoints: str | None = None,
+    version: int = 0,
     **_: Any,
 ) -> Domain:
     """Build ALFWorld at ``level`` (``"L0"``, ``"L1"``, ``"L2"``); see ``envs/alfworld.py``.
 
     The validation and test tasks of a preset are seeded random subsets of size ``n_val`` and
-    ``n_test`` of V and of the level's test split (so that every task type can appear).
+    ``n_test`` of V and of the level's test split (so that every task type can appear). From
+    env version 1 the policy starts from a cold start cloned from TextWorld's planner on D_in
+    games (:mod:`derl_bench.inner.cold_start`).
 
     Raises:
         ValueError: On an unknown level, preset or override.
@@ -199,17 +283,49 @@ def build_alfworld(
     from derl_bench.envs.alfworld import ALFWorldInnerEnv, alfworld_splits
     from derl_bench.inner.episode_presets import episode_preset
 
-    config = episode_preset("alfworld", preset, inner_overrides)
+    config = episode_preset("alfworld", preset, inner_overrides, version=version)
     caps = {k: v for k, v in (("val", config.n_val), ("test", config.n_test)) if v}
     splits = alfworld_splits(level, data_dir=data_dir, max_games=caps or None)
-    max_steps = config.max_episode_steps
+    max_steps, recent = config.max_episode_steps, config.recent_actions
+    data_sha256 = ""
+    if config.cold_start_games:
+        import hashlib
+
+        from derl_bench.envs.alfworld import GAME_FILE, alfworld_root
+
+        root = alfworld_root(data_dir)
+        digest = hashlib.sha256()
+        from derl_bench.inner.cold_start import cold_start_tasks
+
+        for task in cold_start_tasks(splits.d_in, config.cold_start_games):
+            digest.update(hashlib.sha256((root / task.task_id / GAME_FILE).read_bytes()).digest())
+        data_sha256 = digest.hexdigest()
+
+    def planner(env: Any, task: Any, info: dict[str, Any]) -> str | None:
+        plan = info.get("expert_plan") or []
+        return plan[0] if plan else None
+
+    policy_factory = cold_start_policy_factory(
+        config,
+        domain="alfworld",
+        level=level,
+        d_in=splits.d_in,
+        expert_env_factory=lambda: ALFWorldInnerEnv(
+            data_dir=data_dir, max_steps=max_steps, recent_actions=recent, expert="planner"
+        ),
+        expert=planner,
+        data_sha256=data_sha256,
+    )
     return _text_domain(
         "alfworld",
         splits=splits,
-        env_factory=lambda: ALFWorldInnerEnv(data_dir=data_dir, max_steps=max_steps),
+        env_factory=lambda: ALFWorldInnerEnv(
+            data_dir=data_dir, max_steps=max_steps, recent_actions=recent
+        ),
         preset=preset,
         config=config,
         keep_checkpoints=keep_checkpoints,
+        policy_factory=policy_factory,
     )
 
 
@@ -219,12 +335,15 @@ def build_scienceworld(
     preset: str,
     inner_overrides: dict[str, Any] | None = None,
     keep_checkpoints: str | None = None,
+    version: int = 0,
     **_: Any,
 ) -> Domain:
     """Build ScienceWorld at ``level`` (``"L0"``, ``"L1"``, ``"L2"``); see ``envs/scienceworld.py``.
 
     The preset picks the task subset (:data:`SCIENCEWORLD_PRESET_TASKS`); validation and test
-    use the first ``n_val`` / ``n_test`` tasks of V and of the level's test split.
+    use the first ``n_val`` / ``n_test`` tasks of V and of the level's test split. From env
+    version 1 the policy starts from a cold start cloned from the simulator's gold action
+    sequences of D_in tasks (:mod:`derl_bench.inner.cold_start`).
 
     Raises:
         ValueError: On an unknown level, preset or override.
@@ -234,18 +353,44 @@ def build_scienceworld(
     from derl_bench.envs import scienceworld as sw
     from derl_bench.inner.episode_presets import episode_preset
 
-    config = episode_preset("scienceworld", preset, inner_overrides)
+    config = episode_preset("scienceworld", preset, inner_overrides, version=version)
     subset, max_variations = SCIENCEWORLD_PRESET_TASKS[preset]
     tasks = getattr(sw, subset) if subset else None
     splits = sw.scienceworld_splits(level, tasks=tasks, max_variations=max_variations)
-    max_steps = config.max_episode_steps
+    max_steps, recent = config.max_episode_steps, config.recent_actions
+
+    def make_env() -> Any:
+        return sw.ScienceWorldInnerEnv(
+            task=splits.d_in[0].task_id, max_steps=max_steps, recent_actions=recent
+        )
+
+    gold: dict[str, Any] = {}
+
+    def prepare(env: Any, task: Any) -> None:
+        gold["actions"] = list(env.gold_action_sequence(task))
+        gold["next"] = 0
+
+    def replay_gold(env: Any, task: Any, info: dict[str, Any]) -> str | None:
+        if gold["next"] >= len(gold["actions"]):
+            return None
+        gold["next"] += 1
+        return gold["actions"][gold["next"] - 1]
+
+    policy_factory = cold_start_policy_factory(
+        config,
+        domain="scienceworld",
+        level=level,
+        d_in=splits.d_in,
+        expert_env_factory=make_env,
+        expert=replay_gold,
+        prepare=prepare,
+    )
     return _text_domain(
         "scienceworld",
         splits=splits,
-        env_factory=lambda: sw.ScienceWorldInnerEnv(
-            task=splits.d_in[0].task_id, max_steps=max_steps
-        ),
+        env_factory=make_env,
         preset=preset,
         config=config,
         keep_checkpoints=keep_checkpoints,
+        policy_factory=policy_factory,
     )

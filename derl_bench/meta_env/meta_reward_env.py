@@ -79,6 +79,10 @@ class MetaRewardEnv(gymnasium.Env):
     - ``DERL-CartPole-v0``, ``DERL-Pendulum-v0`` — Gymnasium classic control with the native
       reward hidden; MLP policies trained by the compact GRPO (``inner="es_rl"``: the ES+RL
       hybrid); episode primitives. ``derl_bench/envs/classic.py``.
+    - ``-v1`` of the six text ids below (the latest): the same tasks, with a cold-started
+      policy (behaviour cloning on D_in expert trajectories), the task line and the last 3
+      actions first in every observation, and ``cpu`` validation on all of V (the modules'
+      ``ENV_CARD`` version histories).
     - ``DERL-ScienceWorld-L0-v0``, ``-L1-v0``, ``-L2-v0`` — the real ScienceWorld simulator
       (one JVM per inner env, Java >= 8); L0 tests on ``dev`` variations, L1 on ``test``
       variations of the training tasks, L2 on held-out task types; a frozen MiniLM +
@@ -162,7 +166,9 @@ class MetaRewardEnv(gymnasium.Env):
     Face Hub where it is reachable), ``level`` (set by the id of leveled domains: ``"L0"``,
     ``"L1"``, ``"L2"``), ``inner`` (classic control: ``"grpo"`` default or ``"es_rl"``),
     ``fidelity`` (``"live"``, ``"table"``, ``"surrogate"``), ``table_dir`` (root of table
-    folders; default the shipped tables), ``noisy`` (surrogate only).
+    folders; default the shipped tables), ``noisy`` (surrogate only),
+    ``version`` (set by the id of versioned domains: the text domains' preset version, 0 when
+    absent; see ``derl_bench/inner/episode_presets.py``).
 
     ## Version History
     - v0: initial release (8:2 splits with seed 0; math presets in
@@ -196,6 +202,7 @@ class MetaRewardEnv(gymnasium.Env):
         fidelity: str = "live",
         table_dir: str | None = None,
         noisy: bool = False,
+        version: int | None = None,
     ) -> None:
         if fidelity not in FIDELITIES:
             raise ValueError(
@@ -226,6 +233,8 @@ class MetaRewardEnv(gymnasium.Env):
             extra["level"] = level
         if inner is not None:
             extra["inner"] = inner
+        if version is not None:
+            extra["version"] = version
         self.fidelity = fidelity
         self.identity_kwargs = {**extra, "inner_overrides": dict(overrides)}
         """The kwargs that change the numbers a meta-step returns (a table records them)."""

@@ -172,6 +172,10 @@ class ActionScoringConfig:
     """Keep only the last this many characters of an observation (its most recent text)
     before embedding it; ``None`` keeps all of it. Independently, MiniLM reads at most 256
     word pieces (about 1,000 characters of English) from the start of what it is given."""
+    context_lines: int = 0
+    """Also embed each of the state's first this many lines on its own (v1 text envs: the task
+    line and the recent actions) and give the head each line's elementwise product with the
+    action embedding; 0: the state is embedded whole only (v0)."""
 
     def __post_init__(self) -> None:
         if self.hidden_size <= 0:
@@ -180,6 +184,8 @@ class ActionScoringConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
             raise ValueError(f"temperature must be positive and finite, got {self.temperature}")
+        if not isinstance(self.context_lines, int) or self.context_lines < 0:
+            raise ValueError(f"context_lines must be an int >= 0, got {self.context_lines!r}")
         if self.max_state_chars is not None and self.max_state_chars <= 0:
             raise ValueError(
                 f"max_state_chars must be positive or None, got {self.max_state_chars}"
@@ -193,7 +199,10 @@ class ActionScoringPolicy(nn.Module):
     the score is ``w2 · relu(W1 [s, a, s*a] + b1) + b2`` and the policy is
     ``softmax(score / temperature)`` over the env's valid actions. ``W1`` is stored as three
     (hidden, d) blocks (``state_proj``, ``action_proj``, ``product_proj``) so that a batch
-    never materialises the concatenation. Weights start uniform in ±1/sqrt(fan_in) from
+    never materialises the concatenation. With ``context_lines`` = k > 0 the state's first k
+    lines ``l_1..l_k`` are embedded on their own too and ``W1`` gets k more blocks
+    (``line_proj``) for ``l_j * a``, so that the head can match an action against the task
+    line and the recent actions directly. Weights start uniform in ±1/sqrt(fan_in) from
     ``init_seed``; the output layer is scaled by 0.01, so the initial policy is close to
     uniform over the valid actions (as in CleanRL's actor heads). Implements
     :class:`~derl_bench.inner.policies.base.EpisodePolicy`; step records are
@@ -226,14 +235,18 @@ class ActionScoringPolicy(nn.Module):
         self.product_proj = nn.Linear(d, h, bias=False)
         self.dropout = nn.Dropout(self.config.dropout)
         self.out = nn.Linear(h, 1)
+        k = self.config.context_lines
+        self.line_proj = nn.ModuleList(nn.Linear(d, h, bias=False) for _ in range(k))
         generator = torch.Generator().manual_seed(self.config.init_seed)
-        bound1 = 1.0 / math.sqrt(3 * d)
+        bound1 = 1.0 / math.sqrt((3 + k) * d)
         with torch.no_grad():
             for layer in (self.state_proj, self.action_proj, self.product_proj):
                 layer.weight.uniform_(-bound1, bound1, generator=generator)
             self.state_proj.bias.zero_()
             self.out.weight.uniform_(-1.0, 1.0, generator=generator).mul_(0.01 / math.sqrt(h))
             self.out.bias.zero_()
+            for layer in self.line_proj:  # drawn last: v0 heads (k = 0) start as before
+                layer.weight.uniform_(-bound1, bound1, generator=generator)
 
     def logits(self, states: Sequence[str], actions: Sequence[Sequence[str]]) -> torch.Tensor:
         """Scores divided by the temperature, padded with ``-inf``.
@@ -265,6 +278,10 @@ class ActionScoringPolicy(nn.Module):
             + self.action_proj(a_emb)[index]
             + self.product_proj(s[:, None, :] * a)
         )
+        for j, layer in enumerate(self.line_proj):
+            lines = [(state.split("\n")[j : j + 1] or [""])[0] for state in states]
+            line = self.encoder.encode(lines).to(device)  # (n, d)
+            hidden = hidden + layer(line[:, None, :] * a)
         scores = self.out(self.dropout(torch.relu(hidden))).squeeze(-1)  # (n, width)
         scores = scores / self.config.temperature
         return scores.masked_fill(~mask, float("-inf"))

@@ -8,6 +8,7 @@ text-agent policy of the ``smoke`` and ``cpu`` presets). Its weights come from t
 from __future__ import annotations
 
 import functools
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -53,6 +54,7 @@ class SentenceEncoder:
     Attributes:
         n_encoded: Strings run through the model so far (cache misses).
         n_lookups: Strings asked for so far (hits + misses).
+        seconds: Wall seconds spent running the model so far (cache misses only).
 
     Raises:
         ValueError: If a size is not positive.
@@ -80,6 +82,7 @@ class SentenceEncoder:
         self.max_cache_entries = max_cache_entries
         self.n_encoded = 0
         self.n_lookups = 0
+        self.seconds = 0.0
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self._from_loader = False
 
@@ -124,10 +127,12 @@ class SentenceEncoder:
         cache = self._cache
         missing = sorted({t for t in texts if t not in cache}, key=len)
         fresh: dict[str, torch.Tensor] = {}
+        tic = time.perf_counter()
         for start in range(0, len(missing), self.batch_size):
             chunk = missing[start : start + self.batch_size]
             for text, row in zip(chunk, self._embed(chunk), strict=True):
                 fresh[text] = row.clone()
+        self.seconds += time.perf_counter() - tic
         self.n_encoded += len(missing)
         rows = []
         for text in texts:

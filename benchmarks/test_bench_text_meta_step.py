@@ -1,0 +1,61 @@
+"""One ``cpu`` meta-step of the cold-started text agents, with its time split and peak memory.
+
+Run (needs the data, Java for ScienceWorld; several minutes per case, one core):
+``.venv/bin/pytest benchmarks/test_bench_text_meta_step.py --benchmark-only -s``.
+
+Each case times one ``env.step("(g1 + g2 + g3 + g4) / 4")`` of a ``-v1`` id at the ``cpu``
+preset after the cold start was built (built by a warm-up untrained evaluation, which also
+fills the engines' caches). ``extra_info`` holds the trainer's split
+(``InnerResult.extra["seconds"]``): ``engine`` (env resets and steps while training),
+``policy`` (``act``; its ``encoder`` part), ``update``, ``validation``; the fractions
+``engine / total`` etc. (ratios, comparable across machines), the process's CPU seconds (on a
+shared machine wall seconds include waiting for a core) and the peak resident memory (GiB).
+Nothing is asserted about speed.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.data]
+META_REWARD = "(g1 + g2 + g3 + g4) / 4"
+
+
+@pytest.mark.parametrize("env_id", ["DERL-ALFWorld-L2-v1", "DERL-ScienceWorld-L2-v1"])
+@pytest.mark.benchmark(group="text-meta-step")
+def test_bench_cpu_meta_step(benchmark, env_id) -> None:  # noqa: ANN001
+    import gymnasium
+
+    import derl_bench  # noqa: F401  (registers the ids)
+
+    env = gymnasium.make(env_id, preset="cpu", budget=1)
+    env.unwrapped.trainer.evaluate_initial(seed=0)  # builds the cold start, warms the engine
+    results = {}
+
+    def meta_step() -> None:
+        env.reset(seed=0)
+        cpu = time.process_time()
+        _, reward, *_, info = env.step(META_REWARD)
+        results["cpu"] = time.process_time() - cpu
+        results["reward"] = reward
+        results["info"] = info
+
+    try:
+        benchmark.pedantic(meta_step, rounds=1, iterations=1)
+    finally:
+        env.close()
+    info = results["info"]
+    total = float(info["cost"]["wall_seconds"])
+    split = env.unwrapped.trainer.last_seconds
+    benchmark.extra_info.update(
+        validation_success=results["reward"],
+        wall_seconds=total,
+        cpu_seconds=results["cpu"],
+        peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        seconds=split,
+        fractions={k: round(v / total, 3) for k, v in split.items()},
+    )
+    print(env_id, benchmark.extra_info)
