@@ -10,7 +10,7 @@
 # Settings (environment variables, defaults in brackets): ENV [DERL-CartPole-v0], PRESET [smoke],
 # FIDELITY [live] (table / surrogate need `derl-bench run --fidelity`, issue 15, and >= 5 seeds),
 # BUDGET [16] (meta-steps: 16, 64 or 160), SEEDS [0,1,2], PROPOSALS [4], AGENTS
-# ["heuristic random"], EXECUTOR [sync], RUNS [runs/leaderboard-seed], LEADERBOARD [leaderboards].
+# ["heuristic random_tree"], EXECUTOR [sync], RUNS [runs/leaderboard-seed], LEADERBOARD [leaderboards].
 # Runs resume: rerunning after an interruption continues; finished runs are not retrained.
 # Measured (2 shared CPU cores, defaults): outcome-only 3 x 1 meta-step 19 s wall; heuristic
 # 3 x 16 meta-steps 2 min 48 s wall (67 s CPU); random 3 x 16 meta-steps: see CHANGELOG.md.
@@ -23,7 +23,7 @@ FIDELITY="${FIDELITY:-live}"
 BUDGET="${BUDGET:-16}"
 SEEDS="${SEEDS:-0,1,2}"
 PROPOSALS="${PROPOSALS:-4}"
-AGENTS="${AGENTS:-heuristic random}"
+AGENTS="${AGENTS:-heuristic random_tree}"
 EXECUTOR="${EXECUTOR:-sync}"
 RUNS="${RUNS:-runs/leaderboard-seed}"
 LEADERBOARD="${LEADERBOARD:-leaderboards}"
@@ -38,7 +38,8 @@ fi
 method_name() {
   case "$1" in
     heuristic) echo "Heuristic rewards (g1, g1 + g2, average)" ;;
-    random) echo "Random search" ;;
+    random) echo "Random search (frozen Meta-Optimizer samples)" ;;
+    random_tree) echo "Random expression trees (uniform)" ;;
     evolution) echo "Genetic programming" ;;
     cma) echo "CMA-ES (linear weights)" ;;
     llm_evolution) echo "LLM evolution (SmolLM2-135M)" ;;
@@ -50,7 +51,8 @@ method_name() {
 
 code_path() {
   case "$1" in
-    random) echo "derl_bench/baselines/random_search.py" ;;
+    random) echo "derl_bench/baselines/frozen_meta_optimizer.py" ;;
+    random_tree) echo "derl_bench/baselines/random_search.py" ;;
     cma) echo "derl_bench/baselines/cma_es.py" ;;
     *) echo "derl_bench/baselines/$1.py" ;;
   esac

@@ -193,7 +193,7 @@ def test_run_at_table_fidelity_writes_fidelity_clock_and_distinct_keys(tmp_path:
     result = run(
         ENV_ID,
         "heuristic",
-        budget=6,
+        budget=3,
         seed=0,
         preset="smoke",
         proposals_per_step=3,
@@ -204,7 +204,9 @@ def test_run_at_table_fidelity_writes_fidelity_clock_and_distinct_keys(tmp_path:
     record = load_result(result.path)
     assert record["fidelity"] == "table"
     assert record["env_spec"]["kwargs"]["fidelity"] == "table"
-    # The heuristic cycles its three meta-rewards: six meta-steps, three distinct keys.
+    # The heuristic's first three meta-rewards (g1, g1 + g2, the average; the shipped table
+    # holds them, not its fourth, g2): three meta-steps, three distinct keys.
+    assert len(record["meta_steps"]) == 3
     assert record["distinct_effective_meta_rewards"] == 3
     clock = record["clock"]
     charged = sum(s["cost"]["simulated_seconds"] for s in record["meta_steps"])
@@ -234,9 +236,9 @@ def test_cli_run_and_compare_take_fidelity(tmp_path: Path) -> None:
 
     out = tmp_path / "runs"
     args = ["--env", ENV_ID, "--preset", "smoke", "--fidelity", "surrogate", "--out", str(out)]
-    result = CliRunner().invoke(app, ["run", "--agent", "random", "--budget", "4", *args])
+    result = CliRunner().invoke(app, ["run", "--agent", "random_tree", "--budget", "4", *args])
     assert result.exit_code == 0, result.output
-    record = json.loads((out / ENV_ID / "random" / "seed0.json").read_text())
+    record = json.loads((out / ENV_ID / "random_tree" / "seed0.json").read_text())
     assert record["fidelity"] == "surrogate"
     bad = CliRunner().invoke(app, ["run", "--fidelity", "tabel"])
     assert bad.exit_code == 2 and "not a fidelity" in bad.output
