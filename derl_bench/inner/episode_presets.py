@@ -132,6 +132,7 @@ _TEXT_CHANGES_V1: dict[str, dict[str, Any]] = {
         recent_actions=3,
         cold_start_games=108,
         cold_start_epochs=40,
+        learning_rate=3e-3,
     ),
     "paper": _TEXT_CHANGES["paper"],
 }
@@ -141,7 +142,10 @@ behaviour-cloning cold start on expert trajectories of D_in (:mod:`derl_bench.in
 as the paper's agents start from RLVMR's SFT); ``cpu`` validates on all of V. ``paper`` is
 unchanged (its LLM agent's SFT is not built here). ``cpu`` cold start: 108 expert games (all of
 ALFWorld-L2's D_in; RLVMR uses about 200 trajectories), 40 epochs: cold-started validation
-success on all 28 V games of ALFWorld-L2 0.286 (24 games x 8 or 60 epochs gave 0.000)."""
+success on all 28 V games of ALFWorld-L2 0.286 (24 games x 8 or 60 epochs gave 0.000). Learning
+rate 3e-3: at the base's 3e-2 GRPO wiped the cold start out under every meta-reward (ALFWorld-L2,
+seed 0: 0.000-0.036 for all nine of the signal panel); at 1e-3 ``g1`` 0.286, ``g2 + g3 + g4``
+0.393, ``-g1`` 0.286 (no fall); at 3e-3 0.250, 0.321 and 0.214."""
 
 TEXT_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
     0: _TEXT_CHANGES,
