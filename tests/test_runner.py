@@ -178,9 +178,9 @@ def test_heuristic_cycles_and_is_deterministic():
     b = HeuristicAgent(primitive_names=("g1", "g2", "g3", "g4"), seed=7)
     first = a.propose(None, 2) + a.propose(None, 3)
     assert first == b.propose(None, 5)
-    assert first == ["g1", "g1 + g2", "(g1 + g2 + g3 + g4) / 4", "g1", "g1 + g2"]
+    assert first == ["g1", "g1 + g2", "(g1 + g2 + g3 + g4) / 4", "g2", "g1"]
     a.update([StepResult(meta_reward="g1", reward=0.3, info={})])
-    assert a.propose(None, 1) == ["(g1 + g2 + g3 + g4) / 4"]
+    assert a.propose(None, 1) == ["g1 + g2"]
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 6])
@@ -473,7 +473,7 @@ def test_resumed_round_gets_the_warm_start_before_its_first_new_meta_step(tmp_pa
     # round's warm start is set again before its one remaining meta-step.
     assert [e for e in ENV_EVENTS if e[0] != "make"] == [
         ("warm_start", "ckpt-after-round-1"),
-        ("step", "g1"),
+        ("step", "g2"),
         ("warm_start", "ckpt-after-round-2"),
-        ("step", "g1 + g2"),
+        ("step", "g1"),
     ]

@@ -149,12 +149,16 @@ def run_meta_step(
         task: What to run.
 
     Returns:
-        ``(reward, info)`` of ``env.step``.
+        ``(reward, info)`` of ``env.step``; a task this worker already trained is answered from
+        its env's cache with the numbers and cost of that training (``cache_hit`` False).
     """
     env = _worker_env(env_id, env_kwargs)
     env.reset(seed=task.seed)
     env.unwrapped.set_warm_start(task.warm_start)
     _, reward, _, _, info = env.step(task.meta_reward)
+    if info.get("cache_hit"):
+        # this worker trained it for an earlier task: the caller gets what training cost then
+        info = {**info, "cache_hit": False, "cost": env.unwrapped.training_cost(task.meta_reward)}
     if task.with_test and info.get("valid"):
         info = {**info, "test": env.unwrapped.evaluate_test(task.meta_reward)}
     return float(reward), info

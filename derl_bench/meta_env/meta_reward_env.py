@@ -424,6 +424,33 @@ class MetaRewardEnv(gymnasium.Env):
                 self._prefetched[key] = {k: outcome.info[k] for k in _COMPUTED_KEYS}
         return len(tasks)
 
+    def training_cost(self, meta_reward: object) -> dict[str, Any]:
+        """The cost of the training this env ran (or was given) for ``meta_reward``.
+
+        A cache hit costs nothing in this env (``info["cost"]`` is all zeros); an executor
+        worker that answers a task from its env's cache reports this cost instead, so the
+        caller's accounting is the same as if the worker had trained again.
+
+        Args:
+            meta_reward: A meta-reward already stepped at this episode's seed and warm start.
+
+        Returns:
+            The ``info["cost"]`` dict of the meta-step that trained it (``wall_seconds`` in s,
+            ``inner_steps``, ``rollouts``, ``tokens``, ``simulated_seconds``).
+
+        Raises:
+            KeyError: If this meta-reward was not trained at this seed and warm start.
+            InvalidMetaReward: If ``meta_reward`` does not parse.
+        """
+        parsed = parse(meta_reward, primitive_names=self.primitive_set.names)
+        key = (effective_key(parsed, self.key_scheme), self._seed, self._warm_start)
+        if key not in self._cache:
+            raise KeyError(
+                f"'{parsed.canonical}' was not trained at seed {self._seed} and this warm "
+                "start; step it first"
+            )
+        return dict(self._cache[key]["cost"])
+
     # -- runners --------------------------------------------------------------------------------
 
     def evaluate_test(self, meta_reward: str) -> dict[str, Any]:
