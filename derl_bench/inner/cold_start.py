@@ -48,6 +48,7 @@ __all__ = [
     "BC_BATCH_SIZE",
     "BC_LEARNING_RATE",
     "COLD_START_FORMAT_VERSION",
+    "EXPERT_STEPS_FORMAT_VERSION",
     "ColdStartSpec",
     "ExpertStep",
     "behaviour_clone",
@@ -57,8 +58,11 @@ __all__ = [
     "load_cold_start",
 ]
 
-COLD_START_FORMAT_VERSION = 1
-"""Bump when the construction below changes, so old caches are not reused."""
+COLD_START_FORMAT_VERSION = 2
+"""Bump when the behaviour cloning changes, so old heads are not reused (2: embeddings in an
+order independent of the hash seed)."""
+EXPERT_STEPS_FORMAT_VERSION = 1
+"""Bump when the recorded expert steps change, so old records are not reused."""
 BC_LEARNING_RATE = 3e-3
 """Adam learning rate of the behaviour cloning."""
 BC_BATCH_SIZE = 32
@@ -280,13 +284,13 @@ def behaviour_clone(policy: Any, steps: Sequence[ExpertStep], *, epochs: int) ->
     shared = policy.encoder
     # The last bits of an embedding depend on the padded batch it is computed in, so the shared
     # cache (filled by whatever ran before in the process) would make the weights' bits depend
-    # on history. Embed every string here in one fixed pass through a private cache instead.
+    # on history. Embed every string on its own through a private cache instead.
     if isinstance(shared, SentenceEncoder):
         policy.encoder = SentenceEncoder(
             shared.model,
             shared.tokenizer,
             max_length=shared.max_length,
-            batch_size=shared.batch_size,
+            batch_size=1,
         )
     lines = getattr(getattr(policy, "config", None), "context_lines", 0)
     texts = {r.state for r in records} | {a for r in records for a in r.actions}
@@ -359,7 +363,7 @@ def cold_start_path(
             "domain": spec.domain,
             "env": dict(spec.env_settings),
             "max_episode_steps": spec.max_episode_steps,
-            "format": COLD_START_FORMAT_VERSION,
+            "format": EXPERT_STEPS_FORMAT_VERSION,
         },
         sort_keys=True,
     )  # per task (plus the task key), so that any subset of D_in reuses the recorded episodes

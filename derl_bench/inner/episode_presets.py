@@ -120,10 +120,10 @@ _TEXT_CHANGES_V1: dict[str, dict[str, Any]] = {
         recent_actions=3,
         cold_start_games=2,
         cold_start_epochs=4,
-        policy_kwargs=(("context_lines", 2),),
+        policy_kwargs=(("context_lines", 2), ("unbatched_encoder", True)),
     ),
     "cpu": dict(
-        policy_kwargs=(("context_lines", 2),),
+        policy_kwargs=(("context_lines", 2), ("unbatched_encoder", True)),
         max_steps=6,
         group_size=4,
         max_episode_steps=20,

@@ -29,7 +29,12 @@ import torch
 from torch import nn
 
 from derl_bench.inner.models import minilm_path
-from derl_bench.inner.policies.sentence_encoder import SentenceEncoder, TextEncoder, load_minilm
+from derl_bench.inner.policies.sentence_encoder import (
+    SentenceEncoder,
+    TextEncoder,
+    load_minilm,
+    load_minilm_unbatched,
+)
 
 __all__ = [
     "ActionScoringConfig",
@@ -172,6 +177,10 @@ class ActionScoringConfig:
     """Keep only the last this many characters of an observation (its most recent text)
     before embedding it; ``None`` keeps all of it. Independently, MiniLM reads at most 256
     word pieces (about 1,000 characters of English) from the start of what it is given."""
+    unbatched_encoder: bool = False
+    """Embed every string on its own (:func:`load_minilm_unbatched`), so that embeddings, and
+    so a training's numbers, do not depend on what the process embedded before; False (v0):
+    the batched :func:`load_minilm`. Ignored when an encoder is passed."""
     context_lines: int = 0
     """Also embed each of the state's first this many lines on its own (v1 text envs: the task
     line and the recent actions) and give the head each line's elementwise product with the
@@ -228,7 +237,9 @@ class ActionScoringPolicy(nn.Module):
                 "pass a non-Module encoder (e.g. SentenceEncoder) so that its "
                 "weights stay out of the policy's state_dict"
             )
-        self.encoder: TextEncoder = encoder if encoder is not None else load_minilm()
+        if encoder is None:
+            encoder = load_minilm_unbatched() if self.config.unbatched_encoder else load_minilm()
+        self.encoder: TextEncoder = encoder
         d, h = self.encoder.dim, self.config.hidden_size
         self.state_proj = nn.Linear(d, h)
         self.action_proj = nn.Linear(d, h, bias=False)

