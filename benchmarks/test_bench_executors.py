@@ -23,7 +23,7 @@ CASES = {
         ["g1 + g2", "(g1 + g2 + g3 + g4) / 4", "g2 + g3 + g4", "g1 + 0.5 * g4"],
     ),
     "alfworld-l2-cpu-x2": (
-        "DERL-ALFWorld-L2-v0",
+        "DERL-ALFWorld-L2-v1",
         {"preset": "cpu"},
         ["g1 + g2", "(g1 + g2 + g3 + g4) / 4"],
     ),

@@ -61,8 +61,9 @@ __all__ = [
 COLD_START_FORMAT_VERSION = 2
 """Bump when the behaviour cloning changes, so old heads are not reused (2: embeddings in an
 order independent of the hash seed)."""
-EXPERT_STEPS_FORMAT_VERSION = 1
-"""Bump when the recorded expert steps change, so old records are not reused."""
+EXPERT_STEPS_FORMAT_VERSION = 2
+"""Bump when the recorded expert steps change, so old records are not reused (2: ScienceWorld's
+JVM with constant identity hashes lists a room's objects in another, now fixed, order)."""
 BC_LEARNING_RATE = 3e-3
 """Adam learning rate of the behaviour cloning."""
 BC_BATCH_SIZE = 32
@@ -120,7 +121,7 @@ class ColdStartSpec:
             )
 
     def key(self) -> str:
-        """The cache key: 16 hex digits of a SHA-256 of every field and the format version."""
+        """The cache key: 16 hex digits of a SHA-256 of every field and the format versions."""
         payload = json.dumps(
             {
                 "domain": self.domain,
@@ -132,6 +133,7 @@ class ColdStartSpec:
                 "policy": dict(self.policy_settings),
                 "data": self.data_sha256,
                 "format": COLD_START_FORMAT_VERSION,
+                "expert_format": EXPERT_STEPS_FORMAT_VERSION,
                 "bc": {"lr": BC_LEARNING_RATE, "batch": BC_BATCH_SIZE, "seed": BC_SEED},
             },
             sort_keys=True,

@@ -37,8 +37,9 @@ class SentenceEncoder:
 
     Embeddings are mean-pooled over the attention mask and L2-normalised (the
     sentence-transformers recipe of all-MiniLM-L6-v2). Strings not yet in the cache are encoded
-    in batches (sorted by length, to pad little); the cache keeps up to ``max_cache_entries``
-    embeddings and evicts the least recently used. Not an ``nn.Module`` on purpose: a policy
+    in batches (sorted by length, then text: little padding, and the same batches whatever
+    the hash seed); the cache keeps up to ``max_cache_entries`` embeddings and evicts the
+    least recently used. Not an ``nn.Module`` on purpose: a policy
     holding it does not register its weights, so they stay out of ``state_dict()`` and
     ``parameters()``. ``copy.deepcopy`` returns the same encoder (it is frozen and shared), and
     an encoder from :func:`load_minilm` pickles as a call to :func:`load_minilm`.
@@ -125,7 +126,9 @@ class SentenceEncoder:
         """
         self.n_lookups += len(texts)
         cache = self._cache
-        missing = sorted({t for t in texts if t not in cache}, key=len)
+        # by length, ties by text: the batches (and so the last bits of each embedding) must
+        # not depend on set iteration order, which PYTHONHASHSEED changes from run to run
+        missing = sorted({t for t in texts if t not in cache}, key=lambda t: (len(t), t))
         fresh: dict[str, torch.Tensor] = {}
         tic = time.perf_counter()
         for start in range(0, len(missing), self.batch_size):
