@@ -666,6 +666,13 @@ def signal(
             "the table then no longer describes the preset as published."
         ),
     ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Train every cell again (default: resume from OUT/ENV-PRESET.cells.jsonl).",
+        ),
+    ] = False,
 ) -> None:
     """Check that a domain separates meta-rewards: validation success per meta-reward and seed.
 
@@ -675,6 +682,8 @@ def signal(
     prints a Markdown table (mean ± std over seeds) with the SNR, a one-way ANOVA and whether
     -g1 falls below the untrained policy; also writes it with a JSON copy (statistics, lock hash,
     validation primitive means) to OUT/ENV-PRESET.md and .json (default OUT: docs/signal).
+    Each finished cell is appended to OUT/ENV-PRESET.cells.jsonl at once; running the same
+    command again resumes from it (cells of other settings or another lock are ignored).
 
     Example: derl-bench signal --env DERL-CartPole-v0 --preset cpu --seeds 0,1,2 --executor process
     """
@@ -710,6 +719,9 @@ def signal(
         )
     console = _stdout()
     started = time.perf_counter()
+    cells = out / f"{env}-{preset}.cells.jsonl"
+    if fresh and cells.exists():
+        cells.unlink()
     try:
         rows = signal_table(
             env,
@@ -719,6 +731,8 @@ def signal(
             env_kwargs={"inner_overrides": overrides} if overrides else None,
             notify=lambda line: console.print(line, markup=False),
             executor=executor,
+            cells_path=cells,
+            batch_size=2 if executor == "process" else None,
         )
     except ValueError as exc:
         _fail(str(exc))

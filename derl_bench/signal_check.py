@@ -193,6 +193,8 @@ def signal_table(
     notify: Callable[[str], None] | None = None,
     untrained: bool = True,
     executor: str | None = "sync",
+    cells_path: str | Path | None = None,
+    batch_size: int | None = None,
 ) -> list[SignalRow]:
     """Run one meta-step per (meta-reward, seed) on ``env_id`` and collect validation success.
 
@@ -208,12 +210,18 @@ def signal_table(
         executor: ``"sync"``, ``"process"`` or ``"ray"``
             (:func:`derl_bench.meta_env.executors.make_executor`); each seed's meta-rewards are
             one batch. Every executor gives the same numbers.
+        cells_path: A JSON Lines file of finished cells (one line per meta-reward and seed,
+            appended as each finishes), or None. Cells already in it for the same env id,
+            preset, ``env_kwargs`` and lock hash are read back instead of trained again, so an
+            interrupted check resumes where it stopped; lines of other settings are ignored.
+        batch_size: Meta-steps per executor call (e.g. 2 with a 2-worker process pool, so each
+            pair is saved as soon as it is done); None: each seed's panel in one call.
 
     Returns:
         One :class:`SignalRow` per meta-reward, in the given order, after the untrained row.
 
     Raises:
-        ValueError: If a meta-reward is invalid for the env.
+        ValueError: If a meta-reward is invalid for the env, or ``batch_size < 1``.
         RuntimeError: If a meta-step failed twice (worker died, engine crashed); the message
             names it and the error.
     """
@@ -225,7 +233,10 @@ def signal_table(
     )
     from derl_bench.meta_reward import InvalidMetaReward, parse
 
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
     kwargs = {"preset": preset, **(env_kwargs or {})}
+    store = _CellStore(cells_path, env_id=env_id, preset=preset, env_kwargs=env_kwargs or {})
     env = shared_env(env_id, kwargs)
     for meta_reward in meta_rewards:  # before any training, so a typo costs nothing
         try:
@@ -238,34 +249,56 @@ def signal_table(
     try:
         for seed in seeds:
             if untrained:
-                env.reset(seed=seed)
-                start = time.perf_counter()
-                initial = untrained_success(env.unwrapped.trainer, seed)
-                seconds = time.perf_counter() - start
-                if initial is None:
-                    del cells[UNTRAINED]
-                    untrained = False
-                else:
-                    cells[UNTRAINED].append((seed, initial[0], seconds, initial[1]))
+                done = store.get(UNTRAINED, seed)
+                if done is not None:
+                    cells[UNTRAINED].append(done)
                     if notify is not None:
-                        notify(f"seed {seed}: {UNTRAINED}  ->  {initial[0]:.3f}")
-            tasks = [MetaStepTask(meta_reward=m, seed=seed) for m in meta_rewards]
-            for outcome in runner.run(env_id, kwargs, tasks):
-                meta_reward = outcome.task.meta_reward
-                if outcome.failed:
-                    raise RuntimeError(
-                        f"seed {seed}: the meta-step of {meta_reward!r} failed twice: "
-                        f"{outcome.error}"
-                    )
-                info = outcome.info
-                if not info["valid"]:
-                    raise ValueError(f"{meta_reward!r} is invalid: {info['invalid_message']}")
-                seconds = float(info["cost"]["wall_seconds"])
-                means = dict(info.get("validation_primitive_means") or {})
-                reward = float(outcome.reward)
-                cells[meta_reward].append((seed, reward, seconds, means))
-                if notify is not None:
-                    notify(f"seed {seed}: {meta_reward}  ->  {reward:.3f}  ({seconds:.0f} s)")
+                        notify(f"seed {seed}: {UNTRAINED}  ->  {done[1]:.3f}  (resumed)")
+                else:
+                    env.reset(seed=seed)
+                    start = time.perf_counter()
+                    initial = untrained_success(env.unwrapped.trainer, seed)
+                    seconds = time.perf_counter() - start
+                    if initial is None:
+                        del cells[UNTRAINED]
+                        untrained = False
+                    else:
+                        cell = (seed, initial[0], seconds, initial[1])
+                        cells[UNTRAINED].append(cell)
+                        store.add(UNTRAINED, cell)
+                        if notify is not None:
+                            notify(f"seed {seed}: {UNTRAINED}  ->  {initial[0]:.3f}")
+            todo = []
+            for meta_reward in meta_rewards:
+                done = store.get(meta_reward, seed)
+                if done is None:
+                    todo.append(meta_reward)
+                else:
+                    cells[meta_reward].append(done)
+                    if notify is not None:
+                        notify(f"seed {seed}: {meta_reward}  ->  {done[1]:.3f}  (resumed)")
+            width = batch_size or max(1, len(todo))
+            for first in range(0, len(todo), width):
+                chunk = todo[first : first + width]
+                tasks = [MetaStepTask(meta_reward=m, seed=seed) for m in chunk]
+                for outcome in runner.run(env_id, kwargs, tasks):
+                    meta_reward = outcome.task.meta_reward
+                    if outcome.failed:
+                        raise RuntimeError(
+                            f"seed {seed}: the meta-step of {meta_reward!r} failed twice: "
+                            f"{outcome.error}"
+                        )
+                    info = outcome.info
+                    if not info["valid"]:
+                        raise ValueError(f"{meta_reward!r} is invalid: {info['invalid_message']}")
+                    seconds = float(info["cost"]["wall_seconds"])
+                    means = dict(info.get("validation_primitive_means") or {})
+                    reward = float(outcome.reward)
+                    cell = (seed, reward, seconds, means)
+                    cells[meta_reward].append(cell)
+                    store.add(meta_reward, cell)
+                    if notify is not None:
+                        notify(f"seed {seed}: {meta_reward}  ->  {reward:.3f}  ({seconds:.0f} s)")
     finally:
         runner.close()
         close_shared_envs()
@@ -279,6 +312,62 @@ def signal_table(
         )
         for name, runs in cells.items()
     ]
+
+
+class _CellStore:
+    """Finished cells of a signal check in a JSON Lines file (see ``signal_table``)."""
+
+    def __init__(
+        self, path: str | Path | None, *, env_id: str, preset: str, env_kwargs: dict[str, Any]
+    ) -> None:
+        from derl_bench.provenance import current_lock
+
+        self.path = None if path is None else Path(path)
+        self.settings = {
+            "env_id": env_id,
+            "preset": preset,
+            "env_kwargs": json.loads(json.dumps(env_kwargs, sort_keys=True, default=str)),
+            "lock_sha256": current_lock()["lock_sha256"],
+        }
+        self.done: dict[tuple[str, int], tuple[int, float, float, dict[str, float]]] = {}
+        if self.path is None or not self.path.is_file():
+            return
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by an interruption: that cell is trained again
+            if not isinstance(record, dict) or any(
+                record.get(k) != v for k, v in self.settings.items()
+            ):
+                continue
+            seed = int(record["seed"])
+            self.done[(record["meta_reward"], seed)] = (
+                seed,
+                float(record["validation_success"]),
+                float(record["wall_seconds"]),
+                dict(record.get("primitive_means") or {}),
+            )
+
+    def get(self, meta_reward: str, seed: int) -> tuple[int, float, float, dict[str, float]] | None:
+        return self.done.get((meta_reward, seed))
+
+    def add(self, meta_reward: str, cell: tuple[int, float, float, dict[str, float]]) -> None:
+        if self.path is None:
+            return
+        seed, success, seconds, means = cell
+        record = {
+            **self.settings,
+            "meta_reward": meta_reward,
+            "seed": seed,
+            "validation_success": success,
+            "wall_seconds": seconds,
+            "primitive_means": means,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
 
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:

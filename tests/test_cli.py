@@ -457,6 +457,52 @@ def test_signal_writes_the_table_with_the_untrained_reference(tmp_path):
     assert rows["(untrained policy)"]["validation_success"] == expected
 
 
+def test_signal_resumes_finished_cells_and_ignores_other_settings(tmp_path, monkeypatch):
+    # Real DERL-CartPole-v0 (smoke), one GRPO iteration: an interrupted check resumes.
+    args = [
+        "signal", "--env", "DERL-CartPole-v0", "--preset", "smoke", "--seeds", "0",
+        "--meta-rewards", "g1 + g2;-g1", "--inner", "max_steps=1", "--inner", "n_val=4",
+        "--out", str(tmp_path),
+    ]  # fmt: skip
+    first = _invoke(*args)
+    assert first.exit_code == 0, first.output
+    cells = tmp_path / "DERL-CartPole-v0-smoke.cells.jsonl"
+    assert len(cells.read_text().splitlines()) == 3  # untrained, g1 + g2, -g1
+    payload = json.loads((tmp_path / "DERL-CartPole-v0-smoke.json").read_text())
+    # Cut the last line as an interruption would: only that cell is trained again.
+    lines = cells.read_text().splitlines()
+    cells.write_text("\n".join(lines[:2]) + "\n" + lines[2][:20])
+    import derl_bench.meta_env.executors as executors
+
+    trained: list[str] = []
+    real_run = executors.SyncExecutor.run
+
+    def counting_run(self, env_id, env_kwargs, tasks):
+        trained.extend(t.meta_reward for t in tasks)
+        return real_run(self, env_id, env_kwargs, tasks)
+
+    monkeypatch.setattr(executors.SyncExecutor, "run", counting_run)
+    again = _invoke(*args)
+    assert again.exit_code == 0, again.output
+    assert trained == ["-g1"]
+    assert again.output.count("(resumed)") == 2
+    resumed = json.loads((tmp_path / "DERL-CartPole-v0-smoke.json").read_text())
+    assert resumed["untrained"] == payload["untrained"]  # read back, wall time included
+    assert resumed["rows"][0] == payload["rows"][0]
+    numbers = ("seeds", "validation_success", "primitive_means")  # -g1 was trained again
+    assert [{k: r[k] for k in numbers} for r in resumed["rows"]] == [
+        {k: r[k] for k in numbers} for r in payload["rows"]
+    ]
+    # Other settings (here n_val) do not reuse those cells; --fresh trains everything again.
+    trained.clear()
+    other = _invoke(*[a if a != "n_val=4" else "n_val=3" for a in args])
+    assert other.exit_code == 0, other.output
+    assert trained == ["g1 + g2", "-g1"] and "(resumed)" not in other.output
+    trained.clear()
+    fresh = _invoke(*args, "--fresh")
+    assert fresh.exit_code == 0 and trained == ["g1 + g2", "-g1"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
