@@ -18,7 +18,7 @@ bash scripts/setup_browser.sh
 status=0
 # Two pytest workers (pytest-xdist), a test file per worker at a time: the inner trainings pin
 # torch to one thread (numbers independent of the core count), so one process uses one core.
-.venv/bin/python -m pytest -q -n 2 --dist loadfile "$@" || status=$?
+.venv/bin/python -m pytest -q -n 2 --dist loadfile --durations=15 "$@" || status=$?
 if (( status == 5 )); then
   echo "run_tests: pytest collected no tests (exit code 5); treating that as a failure." >&2
   exit 1

@@ -50,6 +50,32 @@ def test_math_adapter_scores_a_real_gsm8k_answer_with_the_meta_reward():
         skyrl_gym.make("derl_math", extras={"meta_reward": "g1"})
 
 
+@pytest.mark.parametrize("source", ["math", "arith"])
+def test_math_adapter_scores_real_math_and_arith_answers(source):
+    if source == "math":
+        from derl_bench.envs.math_data import load_math
+
+        record = load_math("test")[0]  # MATH-500
+    else:
+        from derl_bench.envs.arith import arith_record
+
+        record = arith_record(0)
+    extras = {
+        "meta_reward": "g1 + g2",
+        "reward_spec": {"ground_truth": record.answer},
+        "source": source,
+        "question": record.question,
+    }
+    right = skyrl_gym.make("derl_math", extras=extras)
+    right.init([{"role": "user", "content": record.question}])
+    out = right.step(f"Step 1: work.\nStep 2: more.\nThe answer is \\boxed{{{record.answer}}}.")
+    values = out["metadata"]["primitive_values"]
+    assert out["done"] and values["g1"] > 1  # the reference answer is verified correct
+    assert out["reward"] == pytest.approx(values["g1"] + values["g2"])
+    wrong = skyrl_gym.make("derl_math", extras=extras).step("The answer is \\boxed{-987654}.")
+    assert wrong["metadata"]["primitive_values"]["g1"] == pytest.approx(EPSILON)
+
+
 @pytest.mark.slow
 def test_alfworld_adapter_plays_a_real_game_to_success():
     game = next(g for g in list_games("valid_seen") if task_type_of(g) == "look_at_obj_in_light")
