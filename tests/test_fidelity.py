@@ -260,3 +260,13 @@ def test_fast_predict_equals_scikit_learn_predict(table: FidelityTable) -> None:
         for regressor in surrogate.regressors.values():
             fast, slow = fast_predict(regressor, x), regressor.predict(x)
             assert np.allclose(fast, slow, rtol=1e-6, atol=1e-7), model
+
+
+def test_recorded_answers_are_looked_up_under_the_versioned_id():
+    from derl_bench.fidelity.answers import env_id_for
+
+    assert env_id_for("alfworld", "L2", 1) == "DERL-ALFWorld-L2-v1"
+    assert env_id_for("alfworld", "L2") == "DERL-ALFWorld-L2-v0"
+    assert env_id_for("cartpole", None) == "DERL-CartPole-v0"
+    with pytest.raises(ValueError, match="version=7"):
+        env_id_for("alfworld", "L2", 7)

@@ -32,18 +32,30 @@ IDENTITY_KWARGS = (
 env made with the same values as the one it was built with."""
 
 
-def env_id_for(domain: str, level: str | None) -> str:
-    """The registered id of ``(domain, level)`` (the table folder's prefix).
+def env_id_for(domain: str, level: str | None, version: int | None = None) -> str:
+    """The registered id of ``(domain, level, version)`` (the table folder's prefix).
+
+    Args:
+        domain: Domain name, e.g. ``"alfworld"``.
+        level: Split level (``"L0"``-``"L2"``) or None for domains without levels.
+        version: The id's version kwarg (text domains: 1 for ``-v1``); None: an id registered
+            without one (the ``-v0`` ids).
 
     Raises:
-        ValueError: If no registered id has that domain and level.
+        ValueError: If no registered id has that domain, level and version.
     """
     from derl_bench._registration import ENV_SPECS
 
     for env_id, kwargs in ENV_SPECS:
-        if kwargs.get("domain") == domain and kwargs.get("level") == level:
+        if (
+            kwargs.get("domain") == domain
+            and kwargs.get("level") == level
+            and kwargs.get("version") == version
+        ):
             return env_id
-    raise ValueError(f"no registered id has domain={domain!r}, level={level!r}")
+    raise ValueError(
+        f"no registered id has domain={domain!r}, level={level!r}, version={version!r}"
+    )
 
 
 @functools.cache

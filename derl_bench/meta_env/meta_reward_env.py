@@ -257,7 +257,7 @@ class MetaRewardEnv(gymnasium.Env):
             from derl_bench.primitives import get_primitive_set
 
             self._answers = RecordedAnswers(
-                env_id_for(domain, level),
+                env_id_for(domain, level, version),
                 preset,
                 fidelity,
                 self.identity_kwargs,
