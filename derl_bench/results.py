@@ -44,6 +44,7 @@ __all__ = [
     "ResultRecord",
     "ResultSchemaError",
     "best_meta_step",
+    "ChainedTestRecord",
     "cost_record",
     "derl_bench_version",
     "distinct_effective",
@@ -140,6 +141,21 @@ class BestRecord(TypedDict):
     """Its validation_success, in [0, 1]."""
 
 
+class ChainedTestRecord(TypedDict):
+    """Test success of DERL-pop's chained policy, scored without training.
+
+    arXiv 2512.13399, DERL-pop: each round's trainings warm-start from the previous round's best
+    checkpoint, and the paper reports that chained policy.
+    """
+
+    test_success: float | None
+    """Fraction of the test split the best meta-step's checkpoint solves, in [0, 1]."""
+    n_test: int
+    """Number of test tasks."""
+    cost: CostRecord
+    """Cost of the evaluation (``inner_steps`` 0)."""
+
+
 class AgentRecord(TypedDict):
     """The outer agent of a run."""
 
@@ -199,6 +215,9 @@ class ResultRecord(TypedDict):
     """Number of test tasks; None if not run."""
     test_cost: CostRecord | None
     """Cost of the test training and evaluation; None if not run."""
+    chained_test: NotRequired[ChainedTestRecord]
+    """DERL-pop only: the chained policy (the best meta-step's warm-started checkpoint) scored
+    on test as it is, the paper's DERL-pop number; ``test_success`` is a fresh policy's."""
     total_cost: CostRecord
     """Sum of all meta-step costs and the test cost."""
     hardware: HardwareRecord
@@ -553,7 +572,8 @@ def result_record(
         proposals_per_step: Meta-rewards proposed per agent call.
         meta_steps: Every meta-step so far, in order.
         test: What ``env.unwrapped.evaluate_test`` returned (``test_success``, ``n_test``,
-            ``cost``), or None if the test did not run.
+            ``cost``), or None if the test did not run; DERL-pop runs add ``"chained"``, what
+            ``evaluate_checkpoint_test`` returned for the best meta-step's checkpoint.
         started_at: ISO 8601 UTC start of the run.
         status: ``"finished"``, or ``"failed"`` if an exception stopped the run.
         error: ``"Type: message"`` of that exception; None if finished.
@@ -571,7 +591,19 @@ def result_record(
     from derl_bench.provenance import provenance
 
     test_cost = None if test is None else cost_record(test["cost"], "evaluate_test()['cost']")
+    chained = None if test is None else test.get("chained")
+    chained_record = (
+        None
+        if chained is None
+        else ChainedTestRecord(
+            test_success=finite_or_none(chained["test_success"]),
+            n_test=int(chained["n_test"]),
+            cost=cost_record(chained["cost"], "evaluate_checkpoint_test()['cost']"),
+        )
+    )
     costs = [step["cost"] for step in meta_steps] + ([test_cost] if test_cost else [])
+    if chained_record is not None:
+        costs.append(chained_record["cost"])
     return ResultRecord(
         schema_version=SCHEMA_VERSION,
         derl_bench_version=derl_bench_version(),
@@ -589,6 +621,7 @@ def result_record(
         test_success=None if test is None else finite_or_none(test["test_success"]),
         n_test=None if test is None else int(test["n_test"]),
         test_cost=test_cost,
+        **({"chained_test": chained_record} if chained_record is not None else {}),
         total_cost=sum_costs(costs),
         hardware=hardware_info(),
         fidelity=fidelity,

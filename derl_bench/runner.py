@@ -360,6 +360,7 @@ def _run_episode(
         store.note_resume()
         say(f"resuming: {len(meta_steps.stored)} of {budget} meta-steps done ({store.path})")
     steps: list[MetaStepRecord] = []
+    checkpoints: dict[int, str] = {}  # meta-step index -> info["checkpoint_id"] (DERL-pop)
     test: Mapping[str, Any] | None = None
     clock = {"simulated": 0.0, "agent": 0.0, "stopped": False}
 
@@ -431,6 +432,8 @@ def _run_episode(
                     stop = done.terminated or done.truncated
                     step = meta_step_record(index, meta_reward, done.reward, done.info)
                     steps.append(step)
+                    if done.info.get("checkpoint_id"):
+                        checkpoints[index] = str(done.info["checkpoint_id"])
                     charged = step["cost"].get("simulated_seconds", step["cost"]["wall_seconds"])
                     clock["simulated"] += float(charged)
                     if over_budget():
@@ -464,6 +467,14 @@ def _run_episode(
                     bar.note(f"test: training a fresh policy under {best['canonical']}")
                     test = _jsonable(dict(base.evaluate_test(best["meta_reward"])))
                     store.set_test(best["meta_reward"], test)
+                # DERL-pop: also the chained policy as it is (the paper's number)
+                chained = checkpoints.get(_best_index(steps))
+                warm_starts = hasattr(agent, "next_warm_start")
+                if chained is not None and warm_starts and "chained" not in test:
+                    bar.note("test: scoring the chained (warm-started) policy as it is")
+                    scored = _jsonable(dict(base.evaluate_checkpoint_test(chained)))
+                    test = {**test, "chained": scored}
+                    store.set_test(best["meta_reward"], test)
     except BaseException as exc:
         _record_failure(store, path, record, exc)
         raise
@@ -471,6 +482,18 @@ def _run_episode(
     written = _write(path, final)
     store.finish(final)
     return RunResult(path=written, record=final)
+
+
+def _best_index(steps: list[MetaStepRecord]) -> int:
+    """Index of the meta-step :func:`best_meta_step` picks (-1 if none is valid)."""
+    valid = [
+        s
+        for s in steps
+        if s["valid"] and s["validation_success"] is not None and s["canonical"] is not None
+    ]
+    if not valid:
+        return -1
+    return max(valid, key=lambda s: float(s["validation_success"]))["index"]  # type: ignore[arg-type]
 
 
 def _record_failure(

@@ -82,3 +82,39 @@ def test_derl_pop_warm_starts_from_real_checkpoints_with_lineage(tmp_path: Path)
     round_one = record["meta_steps"][:2]
     best = max((s for s in round_one if s["valid"]), key=lambda s: s["validation_success"])
     assert parent["meta_reward"] == best["canonical"]
+    # the chained policy (the paper's DERL-pop number) is that checkpoint scored as it is,
+    # beside the fresh policy's test_success
+    chained = record["chained_test"]
+    assert chained["n_test"] == 4 and chained["cost"]["inner_steps"] == 0
+    assert 0.0 <= record["test_success"] <= 1.0
+    best_canonical = record["best"]["canonical"]
+    candidates = [folder / e["id"] for e in lineages if e["meta_reward"] == best_canonical]
+    assert candidates
+    import gymnasium
+
+    env = gymnasium.make(ENV, preset="smoke", **SMALL)
+    try:
+        env.reset(seed=0)
+        base = env.unwrapped
+        scores = {base.evaluate_checkpoint_test(str(c))["test_success"] for c in candidates}
+        assert chained["test_success"] in scores
+        with pytest.raises(FileNotFoundError, match="keep_checkpoints"):
+            env.unwrapped.evaluate_checkpoint_test(str(tmp_path / "no-such-checkpoint"))
+    finally:
+        env.close()
+
+
+def test_only_warm_starting_agents_get_a_chained_test(tmp_path: Path) -> None:
+    result = run(
+        ENV,
+        "heuristic",
+        budget=1,
+        seed=0,
+        preset="smoke",
+        proposals_per_step=1,
+        out_dir=tmp_path,
+        env_kwargs=SMALL,
+        progress=False,
+    )
+    record = load_result(result.path)
+    assert record["test_success"] is not None and "chained_test" not in record

@@ -151,3 +151,19 @@ class InnerTrainer(Protocol):
     def evaluate_test(self, meta_reward: MetaReward, *, seed: int) -> EvalResult:
         """Train a fresh policy on the whole training pool (D_in ∪ V), evaluate on test."""
         ...
+
+    def evaluate_checkpoint(self, checkpoint: str, *, seed: int) -> EvalResult:
+        """Greedy success on test of a saved policy (a ``keep_checkpoints`` folder), untrained.
+
+        DERL-pop's reported number: the chained policy, warm-started round after round, scored
+        as it is (arXiv 2512.13399 §3.2, "population-based variant"), beside the fresh policy of
+        :meth:`evaluate_test`.
+
+        Args:
+            checkpoint: A folder written by this trainer's ``train`` (``InnerResult.checkpoint``).
+            seed: Seed of evaluation-time randomness (greedy play uses none on most domains).
+
+        Raises:
+            FileNotFoundError: If the folder holds no policy of this trainer.
+        """
+        ...

@@ -302,6 +302,27 @@ class EpisodeGRPOTrainer:
             for env in envs:
                 env.close()
 
+    def evaluate_checkpoint(self, checkpoint: str, *, seed: int) -> EvalResult:
+        """Greedy success on test of a policy saved by :meth:`train` (DERL-pop's chained policy).
+
+        Raises:
+            FileNotFoundError: If ``checkpoint/policy.pt`` does not exist.
+        """
+        path = Path(checkpoint) / "policy.pt"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no policy at {path}: pass a folder this trainer saved (info['checkpoint_id'] of "
+                "a meta-step of an env made with keep_checkpoints=...)"
+            )
+        policy = self.policy_factory(seed)
+        policy.load_state_dict(torch.load(path, weights_only=True))
+        envs = [self.env_factory() for _ in range(self.config.n_envs)]
+        try:
+            return self._evaluate(policy, self.test, seed, envs)[0]
+        finally:
+            for env in envs:
+                env.close()
+
     def evaluate_initial(
         self, tasks: Sequence[EpisodeTask] | None = None, *, seed: int = 0
     ) -> tuple[EvalResult, float]:

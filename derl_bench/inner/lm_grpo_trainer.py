@@ -16,6 +16,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -310,6 +311,25 @@ class LMGRPOTrainer:
         policy, tokenizer, _, _ = self.train_policy(
             meta_reward, self.train_pool, seed=seed, init=None
         )
+        return self._evaluate(policy, tokenizer, self.test)
+
+    @_with_torch_threads
+    def evaluate_checkpoint(self, checkpoint: str, *, seed: int) -> EvalResult:
+        """Greedy pass@1 on test of a policy saved by :meth:`train` (DERL-pop's chained policy).
+
+        ``seed`` is accepted for the same call as the agent trainers'; greedy decoding does not
+        depend on it.
+
+        Raises:
+            FileNotFoundError: If ``checkpoint`` is not a folder.
+        """
+        del seed
+        if not Path(checkpoint).is_dir():
+            raise FileNotFoundError(
+                f"no checkpoint folder {checkpoint}: pass info['checkpoint_id'] of a meta-step of "
+                "an env made with keep_checkpoints=..."
+            )
+        policy, tokenizer = load_policy(self.config, data_dir=self.data_dir, init=checkpoint)
         return self._evaluate(policy, tokenizer, self.test)
 
     @_with_torch_threads

@@ -489,6 +489,48 @@ class MetaRewardEnv(gymnasium.Env):
             "primitive_means": dict(result.primitive_means),
         }
 
+    def evaluate_checkpoint_test(self, checkpoint: str) -> dict[str, Any]:
+        """Score a saved policy on test as it is, without training (DERL-pop's chained policy).
+
+        DERL-pop reports the policy it chained round after round (each round's trainings warm-start
+        from the previous round's best checkpoint; arXiv 2512.13399 §3.2), not a fresh one; the
+        runner scores both for agents with warm starts. Live fidelity only: a table or surrogate
+        keeps no policies.
+
+        Args:
+            checkpoint: ``info["checkpoint_id"]`` of a meta-step of this env (made with
+                ``keep_checkpoints``).
+
+        Returns:
+            ``{"test_success": float in [0, 1], "n_test": int, "checkpoint_id": str,
+            "cost": {...}}``; the cost has ``inner_steps`` 0 (nothing is trained).
+
+        Raises:
+            ValueError: At the table or surrogate fidelity.
+            FileNotFoundError: If the folder holds no policy of this env's trainer.
+        """
+        if self._answers is not None:
+            raise ValueError(
+                f"fidelity={self.fidelity!r} keeps no trained policies; score a chained policy "
+                "with fidelity='live' and keep_checkpoints=..."
+            )
+        start = time.perf_counter()
+        with pinned_torch_threads(self.torch_threads):
+            result = self.trainer.evaluate_checkpoint(str(checkpoint), seed=self._seed)
+        seconds = time.perf_counter() - start
+        return {
+            "test_success": float(result.success),
+            "n_test": int(result.n),
+            "checkpoint_id": str(checkpoint),
+            "cost": {
+                "wall_seconds": seconds,
+                "inner_steps": 0,
+                "rollouts": int(result.n),
+                "tokens": int(result.tokens),
+                "simulated_seconds": seconds,
+            },
+        }
+
     # -- internals ------------------------------------------------------------------------------
 
     def _observation(self) -> dict[str, Any]:

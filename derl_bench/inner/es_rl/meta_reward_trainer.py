@@ -85,7 +85,7 @@ class ESRLInnerTrainer:
 
         return ClassicControlInnerEnv(self.domain)
 
-    def _hybrid(self, meta_reward: MetaReward, seed: int, counters: dict[str, Any]) -> Any:
+    def _hybrid(self, meta_reward: MetaReward | None, seed: int, counters: dict[str, Any]) -> Any:
         from derl_bench.inner.es_rl import ESRLHybrid
 
         horizon = self._env().score_horizon
@@ -103,6 +103,8 @@ class ESRLInnerTrainer:
                 n_steps=len(infos),
             )
             values = self.primitive_set.compute([trajectory], [None])
+            if meta_reward is None:  # an agent loaded only to be evaluated never trains
+                raise RuntimeError("this ES+RL agent was made for evaluation only")
             rewards, bad = safe_rewards(meta_reward, values)
             counters["nonfinite"] += int(bad)
             counters["values"].append(values[0])
@@ -174,6 +176,25 @@ class ESRLInnerTrainer:
                 num_episodes_per_iter=self.config.tasks_per_step * self.config.group_size,
                 log_interval=0,
             )
+            return self._evaluate(hybrid, self.test, seed)
+        finally:
+            hybrid.close()
+
+    def evaluate_checkpoint(self, checkpoint: str, *, seed: int) -> EvalResult:
+        """Greedy success on test of an agent saved by :meth:`train` (DERL-pop's chained policy).
+
+        Raises:
+            FileNotFoundError: If ``checkpoint/es_rl.pth`` does not exist.
+        """
+        path = Path(checkpoint) / "es_rl.pth"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no ES+RL agent at {path}: pass info['checkpoint_id'] of a meta-step of an env "
+                "made with keep_checkpoints=..."
+            )
+        hybrid = self._hybrid(None, seed, {"nonfinite": 0, "values": []})
+        try:
+            hybrid.load(path, strict=False)
             return self._evaluate(hybrid, self.test, seed)
         finally:
             hybrid.close()
