@@ -670,9 +670,17 @@ def signal(
         bool,
         typer.Option(
             "--fresh",
-            help="Train every cell again (default: resume from OUT/ENV-PRESET.cells.jsonl).",
+            help="Train every cell again (default: reuse the table's entries made under this "
+            "lock).",
         ),
     ] = False,
+    table_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Root of table folders the cells are kept in (default: the shipped tables, "
+            "derl_bench/fidelity/tables, as `fidelity build`)."
+        ),
+    ] = None,
 ) -> None:
     """Check that a domain separates meta-rewards: validation success per meta-reward and seed.
 
@@ -682,8 +690,10 @@ def signal(
     prints a Markdown table (mean ± std over seeds) with the SNR, a one-way ANOVA and whether
     -g1 falls below the untrained policy; also writes it with a JSON copy (statistics, lock hash,
     validation primitive means) to OUT/ENV-PRESET.md and .json (default OUT: docs/signal).
-    Each finished cell is appended to OUT/ENV-PRESET.cells.jsonl at once; running the same
-    command again resumes from it (cells of other settings or another lock are ignored).
+    Each finished cell is at once an entry of the (env id, preset) fidelity table (family
+    "panel", no test success; with --inner overrides a folder of its own): running the same
+    command again resumes from it, and `fidelity build` / the table and surrogate fidelities use
+    it. Only entries made under the current lock are reused.
 
     Example: derl-bench signal --env DERL-CartPole-v0 --preset cpu --seeds 0,1,2 --executor process
     """
@@ -719,19 +729,20 @@ def signal(
         )
     console = _stdout()
     started = time.perf_counter()
-    cells = out / f"{env}-{preset}.cells.jsonl"
-    if fresh and cells.exists():
-        cells.unlink()
+    from derl_bench.fidelity_build import SignalCells
+
+    env_kwargs = {"inner_overrides": overrides} if overrides else None
     try:
+        cells = SignalCells(env, preset, env_kwargs, root=table_dir, fresh=fresh)
         rows = signal_table(
             env,
             preset=preset,
             seeds=_parse_seeds(seeds),
             meta_rewards=chosen,
-            env_kwargs={"inner_overrides": overrides} if overrides else None,
+            env_kwargs=env_kwargs,
             notify=lambda line: console.print(line, markup=False),
             executor=executor,
-            cells_path=cells,
+            store=cells,
             batch_size=2 if executor == "process" else None,
         )
     except ValueError as exc:

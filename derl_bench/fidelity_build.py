@@ -33,11 +33,14 @@ from derl_bench.meta_reward import InvalidMetaReward, parse
 __all__ = [
     "DEFAULT_SAMPLE",
     "BuildSummary",
+    "SignalCells",
     "build_table",
     "design_sample",
     "entry_provenance",
+    "open_table_folder",
     "parse_sample",
     "record_probe_bank",
+    "table_row",
 ]
 
 DEFAULT_SAMPLE = "panel,sweep:12,corpus:12,random:12,evolution:8"
@@ -226,6 +229,129 @@ class BuildSummary:
     """Wall seconds of this call."""
 
 
+def open_table_folder(base: Any, env_id: str, preset: str, folder: str | Path) -> dict[str, Any]:
+    """Create a table folder's ``meta.json`` for this env, or check that it describes this env.
+
+    Args:
+        base: The live ``MetaRewardEnv`` (``env.unwrapped``) whose meta-steps go in the table.
+        env_id: Its id.
+        preset: Its preset.
+        folder: The table folder (created if missing).
+
+    Returns:
+        The folder's metadata (``meta.json`` as a dict).
+
+    Raises:
+        ValueError: If the folder holds a table of another configuration (other ``inner``
+            overrides or key scheme); the message names both and says to use another folder.
+    """
+    folder = Path(folder)
+    scheme: KeyScheme = base.key_scheme
+    meta_path = folder / "meta.json"
+    identity = json.loads(json.dumps(base.identity_kwargs))
+    if meta_path.is_file():
+        meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta["key_scheme"] != scheme.as_dict() or meta.get("env_kwargs") != identity:
+            raise ValueError(
+                f"{folder} holds a table of another configuration ({meta.get('env_kwargs')}, "
+                f"{meta['key_scheme']['name']}); this build is {identity}, {scheme.name}. Use "
+                "another --out."
+            )
+        return meta
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "env_id": env_id,
+        "preset": preset,
+        "env_kwargs": identity,
+        "key_scheme": scheme.as_dict(),
+        "invariance": trainer_invariance(base.trainer).reason,
+        "primitive_set": base.primitive_set.name,
+        "instruction": base.instruction,
+        "probe_bank": "probe_bank.parquet",
+        "build_command": f"derl-bench fidelity build --env {env_id} --preset {preset}",
+        **{k: v for k, v in entry_provenance().items() if k != "created_at"},
+    }
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return meta
+
+
+class SignalCells:
+    """Where ``derl-bench signal`` keeps its finished cells: entries of a fidelity table.
+
+    A signal cell (one meta-reward, one seed, one live meta-step) is a table entry of the
+    ``panel`` family without test success, so a signal check both resumes from and adds to the
+    (env id, preset) table that ``derl-bench fidelity build`` extends (and that the ``table`` and
+    ``surrogate`` fidelities answer from); a build later skips what the check trained, and the
+    check reuses what a build trained. Only entries made under the current lock file are reused.
+    With ``inner`` overrides the entries go to a folder of their own,
+    ``<env id>-<preset>-<8 hex digits of the overrides>``, never into the preset's table.
+
+    Args:
+        env_id: A registered id.
+        preset: Its preset.
+        env_kwargs: The check's further ``gymnasium.make`` kwargs (e.g. ``inner_overrides``).
+        root: Root of table folders (default: the shipped tables, as ``fidelity build``).
+        fresh: Reuse nothing (every cell is trained again; the new entries win).
+
+    Raises:
+        ValueError: If the folder holds a table of another configuration.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        preset: str,
+        env_kwargs: dict[str, Any] | None = None,
+        *,
+        root: str | Path | None = None,
+        fresh: bool = False,
+    ) -> None:
+        import hashlib
+
+        from derl_bench.meta_env.executors import shared_env
+        from derl_bench.provenance import lock_file_sha256
+
+        base = shared_env(env_id, {"preset": preset, **(env_kwargs or {})}).unwrapped
+        folder = table_dir(env_id, preset, root)
+        if env_kwargs:
+            text = json.dumps(base.identity_kwargs, sort_keys=True, default=str)
+            folder = folder.with_name(
+                f"{folder.name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+            )
+        open_table_folder(base, env_id, preset, folder)
+        self.folder = folder
+        self.scheme: KeyScheme = base.key_scheme
+        self.done: dict[tuple[str, int], tuple[float, float, dict[str, float]]] = {}
+        if fresh:
+            return
+        lock = lock_file_sha256()
+        for row in FidelityTable(folder).frame.to_dict(orient="records"):
+            if row.get("lock_sha256") != lock:
+                continue
+            self.done[(str(row["key"]), int(row["seed"]))] = (
+                float(row["validation_success"]),
+                float(row["wall_seconds"]),
+                dict(json.loads(row["validation_primitive_means"])),
+            )
+
+    def _key(self, meta_reward: str) -> str:
+        return effective_key(parse(meta_reward, self.scheme.primitive_names), self.scheme)
+
+    def get(self, meta_reward: str, seed: int) -> tuple[float, float, dict[str, float]] | None:
+        """``(validation success, wall seconds, validation primitive means)`` or None."""
+        return self.done.get((self._key(meta_reward), int(seed)))
+
+    def add(self, meta_reward: str, seed: int, info: dict[str, Any]) -> None:
+        """Append the meta-step whose ``info`` the env returned, as one shard."""
+        key = self._key(meta_reward)
+        write_shard(self.folder, [table_row(key, seed, "panel", info, entry_provenance())])
+        self.done[(key, int(seed))] = (
+            float(info["validation_success"]),
+            float(info["cost"]["wall_seconds"]),
+            dict(info.get("validation_primitive_means") or {}),
+        )
+
+
 def entry_provenance() -> dict[str, Any]:
     """Version, git hash, lock hash and UTC time, stamped on every table entry and report."""
     from derl_bench.provenance import lock_file_sha256
@@ -239,7 +365,14 @@ def entry_provenance() -> dict[str, Any]:
     }
 
 
-def _row(key: str, seed: int, family: str, info: dict[str, Any], prov: dict[str, Any]) -> dict:
+def table_row(
+    key: str, seed: int, family: str, info: dict[str, Any], prov: dict[str, Any]
+) -> dict[str, Any]:
+    """One table entry (every column of :data:`~derl_bench.fidelity.table.COLUMNS`).
+
+    Built from a meta-step's ``info``, with ``info["test"]`` (what ``evaluate_test`` returned)
+    when test success was measured, else NaN test columns.
+    """
     test = info.get("test") or {}
     cost = info["cost"]
     return {
@@ -314,31 +447,7 @@ def build_table(
     base = env.unwrapped
     scheme: KeyScheme = base.key_scheme
     folder = table_dir(env_id, preset, out)
-    meta_path = folder / "meta.json"
-    identity = json.loads(json.dumps(base.identity_kwargs))
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta["key_scheme"] != scheme.as_dict() or meta.get("env_kwargs") != identity:
-            raise ValueError(
-                f"{folder} holds a table of another configuration ({meta.get('env_kwargs')}, "
-                f"{meta['key_scheme']['name']}); this build is {identity}, {scheme.name}. Use "
-                "another --out."
-            )
-    else:
-        folder.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "env_id": env_id,
-            "preset": preset,
-            "env_kwargs": identity,
-            "key_scheme": scheme.as_dict(),
-            "invariance": trainer_invariance(base.trainer).reason,
-            "primitive_set": base.primitive_set.name,
-            "instruction": base.instruction,
-            "probe_bank": "probe_bank.parquet",
-            "build_command": f"derl-bench fidelity build --env {env_id} --preset {preset}",
-            **{k: v for k, v in entry_provenance().items() if k != "created_at"},
-        }
-        meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    meta = open_table_folder(base, env_id, preset, folder)
     bank_path = folder / meta.get("probe_bank", "probe_bank.parquet")
     if not bank_path.is_file():
         say("recording the probe bank (the initial policy's rollouts)")
@@ -346,9 +455,16 @@ def build_table(
         pd.DataFrame(bank, columns=list(scheme.primitive_names)).to_parquet(bank_path, index=False)
 
     try:
-        done = FidelityTable(folder).done()
+        held = FidelityTable(folder)
     except TableMissing:
-        done = set()
+        done: set[tuple[str, int]] = set()
+    else:  # an entry without test success (a signal check's) is trained again when tests are on
+        done = {
+            (key, entry.seed)
+            for key in held.keys
+            for entry in held.entries(key)
+            if not with_test or entry.test_success is not None
+        }
     names = scheme.primitive_names
     runner = make_executor(executor, **({"max_workers": max_workers} if max_workers else {}))
     stats = {"trained": 0, "skipped": 0}
@@ -386,7 +502,7 @@ def build_table(
                 if outcome.failed or not outcome.info.get("valid"):
                     failed.append(f"{canonical} @ {seed}: {outcome.error or 'invalid'}")
                     continue
-                rows.append(_row(key, seed, family, outcome.info, prov))
+                rows.append(table_row(key, seed, family, outcome.info, prov))
                 done.add((key, seed))
             write_shard(folder, rows)
             stats["trained"] += len(rows)

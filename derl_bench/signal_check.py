@@ -17,13 +17,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 __all__ = [
     "BAD_META_REWARD",
     "SIGNAL_META_REWARDS",
+    "CellStore",
     "SignalStatistics",
     "signal_statistics",
     "UNTRAINED",
@@ -193,7 +194,7 @@ def signal_table(
     notify: Callable[[str], None] | None = None,
     untrained: bool = True,
     executor: str | None = "sync",
-    cells_path: str | Path | None = None,
+    store: CellStore | None = None,
     batch_size: int | None = None,
 ) -> list[SignalRow]:
     """Run one meta-step per (meta-reward, seed) on ``env_id`` and collect validation success.
@@ -210,10 +211,10 @@ def signal_table(
         executor: ``"sync"``, ``"process"`` or ``"ray"``
             (:func:`derl_bench.meta_env.executors.make_executor`); each seed's meta-rewards are
             one batch. Every executor gives the same numbers.
-        cells_path: A JSON Lines file of finished cells (one line per meta-reward and seed,
-            appended as each finishes), or None. Cells already in it for the same env id,
-            preset, ``env_kwargs`` and lock hash are read back instead of trained again, so an
-            interrupted check resumes where it stopped; lines of other settings are ignored.
+        store: Where finished cells are kept as each finishes (:class:`CellStore`), or None.
+            Cells it already holds are read back instead of trained again, so an interrupted
+            check resumes where it stopped. The untrained row is always scored again (greedy
+            play of the initial policy; a cold-started policy is scored once per process).
         batch_size: Meta-steps per executor call (e.g. 2 with a 2-worker process pool, so each
             pair is saved as soon as it is done); None: each seed's panel in one call.
 
@@ -236,7 +237,6 @@ def signal_table(
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1 or None, got {batch_size}")
     kwargs = {"preset": preset, **(env_kwargs or {})}
-    store = _CellStore(cells_path, env_id=env_id, preset=preset, env_kwargs=env_kwargs or {})
     env = shared_env(env_id, kwargs)
     for meta_reward in meta_rewards:  # before any training, so a typo costs nothing
         try:
@@ -249,34 +249,26 @@ def signal_table(
     try:
         for seed in seeds:
             if untrained:
-                done = store.get(UNTRAINED, seed)
-                if done is not None:
-                    cells[UNTRAINED].append(done)
-                    if notify is not None:
-                        notify(f"seed {seed}: {UNTRAINED}  ->  {done[1]:.3f}  (resumed)")
+                env.reset(seed=seed)
+                start = time.perf_counter()
+                initial = untrained_success(env.unwrapped.trainer, seed)
+                seconds = time.perf_counter() - start
+                if initial is None:
+                    del cells[UNTRAINED]
+                    untrained = False
                 else:
-                    env.reset(seed=seed)
-                    start = time.perf_counter()
-                    initial = untrained_success(env.unwrapped.trainer, seed)
-                    seconds = time.perf_counter() - start
-                    if initial is None:
-                        del cells[UNTRAINED]
-                        untrained = False
-                    else:
-                        cell = (seed, initial[0], seconds, initial[1])
-                        cells[UNTRAINED].append(cell)
-                        store.add(UNTRAINED, cell)
-                        if notify is not None:
-                            notify(f"seed {seed}: {UNTRAINED}  ->  {initial[0]:.3f}")
+                    cells[UNTRAINED].append((seed, initial[0], seconds, initial[1]))
+                    if notify is not None:
+                        notify(f"seed {seed}: {UNTRAINED}  ->  {initial[0]:.3f}")
             todo = []
             for meta_reward in meta_rewards:
-                done = store.get(meta_reward, seed)
+                done = None if store is None else store.get(meta_reward, seed)
                 if done is None:
                     todo.append(meta_reward)
                 else:
-                    cells[meta_reward].append(done)
+                    cells[meta_reward].append((seed, *done))
                     if notify is not None:
-                        notify(f"seed {seed}: {meta_reward}  ->  {done[1]:.3f}  (resumed)")
+                        notify(f"seed {seed}: {meta_reward}  ->  {done[0]:.3f}  (resumed)")
             width = batch_size or max(1, len(todo))
             for first in range(0, len(todo), width):
                 chunk = todo[first : first + width]
@@ -294,9 +286,9 @@ def signal_table(
                     seconds = float(info["cost"]["wall_seconds"])
                     means = dict(info.get("validation_primitive_means") or {})
                     reward = float(outcome.reward)
-                    cell = (seed, reward, seconds, means)
-                    cells[meta_reward].append(cell)
-                    store.add(meta_reward, cell)
+                    cells[meta_reward].append((seed, reward, seconds, means))
+                    if store is not None:
+                        store.add(meta_reward, seed, info)
                     if notify is not None:
                         notify(f"seed {seed}: {meta_reward}  ->  {reward:.3f}  ({seconds:.0f} s)")
     finally:
@@ -314,60 +306,20 @@ def signal_table(
     ]
 
 
-class _CellStore:
-    """Finished cells of a signal check in a JSON Lines file (see ``signal_table``)."""
+class CellStore(Protocol):
+    """Where a signal check keeps finished cells, so an interrupted check resumes.
 
-    def __init__(
-        self, path: str | Path | None, *, env_id: str, preset: str, env_kwargs: dict[str, Any]
-    ) -> None:
-        from derl_bench.provenance import current_lock
+    The CLI passes :class:`derl_bench.fidelity_build.SignalCells` (cells are entries of the
+    (env id, preset) fidelity table).
+    """
 
-        self.path = None if path is None else Path(path)
-        self.settings = {
-            "env_id": env_id,
-            "preset": preset,
-            "env_kwargs": json.loads(json.dumps(env_kwargs, sort_keys=True, default=str)),
-            "lock_sha256": current_lock()["lock_sha256"],
-        }
-        self.done: dict[tuple[str, int], tuple[int, float, float, dict[str, float]]] = {}
-        if self.path is None or not self.path.is_file():
-            return
-        for line in self.path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by an interruption: that cell is trained again
-            if not isinstance(record, dict) or any(
-                record.get(k) != v for k, v in self.settings.items()
-            ):
-                continue
-            seed = int(record["seed"])
-            self.done[(record["meta_reward"], seed)] = (
-                seed,
-                float(record["validation_success"]),
-                float(record["wall_seconds"]),
-                dict(record.get("primitive_means") or {}),
-            )
+    def get(self, meta_reward: str, seed: int) -> tuple[float, float, dict[str, float]] | None:
+        """``(validation success, wall seconds, validation primitive means)`` or None."""
+        ...
 
-    def get(self, meta_reward: str, seed: int) -> tuple[int, float, float, dict[str, float]] | None:
-        return self.done.get((meta_reward, seed))
-
-    def add(self, meta_reward: str, cell: tuple[int, float, float, dict[str, float]]) -> None:
-        if self.path is None:
-            return
-        seed, success, seconds, means = cell
-        record = {
-            **self.settings,
-            "meta_reward": meta_reward,
-            "seed": seed,
-            "validation_success": success,
-            "wall_seconds": seconds,
-            "primitive_means": means,
-        }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
+    def add(self, meta_reward: str, seed: int, info: dict[str, Any]) -> None:
+        """Keep the finished meta-step (``info`` as the env returned it)."""
+        ...
 
 
 def _fmt(value: float | None, spec: str = ".2f") -> str:

@@ -426,7 +426,7 @@ def test_signal_writes_the_table_with_the_untrained_reference(tmp_path):
     result = _invoke(
         "signal", "--env", "DERL-CartPole-v0", "--preset", "smoke", "--seeds", "0,1",
         "--meta-rewards", "g1 + g2;-g1", "--inner", "max_steps=1", "--inner", "n_val=4",
-        "--out", str(tmp_path),
+        "--out", str(tmp_path), "--table-dir", str(tmp_path / "tables"),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     table = (tmp_path / "DERL-CartPole-v0-smoke.md").read_text()
@@ -457,21 +457,34 @@ def test_signal_writes_the_table_with_the_untrained_reference(tmp_path):
     assert rows["(untrained policy)"]["validation_success"] == expected
 
 
-def test_signal_resumes_finished_cells_and_ignores_other_settings(tmp_path, monkeypatch):
-    # Real DERL-CartPole-v0 (smoke), one GRPO iteration: an interrupted check resumes.
+def test_signal_cells_are_table_entries_and_a_rerun_resumes(tmp_path, monkeypatch):
+    # Real DERL-CartPole-v0 (smoke), one GRPO iteration: an interrupted check resumes, and its
+    # cells are entries of a fidelity table (the overrides' own folder) that a build reuses.
+    from derl_bench.fidelity.table import FidelityTable
+
+    tables = tmp_path / "tables"
     args = [
         "signal", "--env", "DERL-CartPole-v0", "--preset", "smoke", "--seeds", "0",
         "--meta-rewards", "g1 + g2;-g1", "--inner", "max_steps=1", "--inner", "n_val=4",
-        "--out", str(tmp_path),
+        "--out", str(tmp_path), "--table-dir", str(tables),
     ]  # fmt: skip
     first = _invoke(*args)
     assert first.exit_code == 0, first.output
-    cells = tmp_path / "DERL-CartPole-v0-smoke.cells.jsonl"
-    assert len(cells.read_text().splitlines()) == 3  # untrained, g1 + g2, -g1
+    (folder,) = tables.iterdir()
+    assert folder.name.startswith("DERL-CartPole-v0-smoke-")  # overrides: never the preset's
+    table = FidelityTable(folder)
+    assert table.meta["env_kwargs"]["inner_overrides"] == {"max_steps": 1, "n_val": 4}
+    assert sorted(e.canonical for k in table.keys for e in table.entries(k)) == ["-g1", "g1 + g2"]
+    assert all(e.test_success is None and e.seed == 0 for k in table.keys for e in table.entries(k))
     payload = json.loads((tmp_path / "DERL-CartPole-v0-smoke.json").read_text())
-    # Cut the last line as an interruption would: only that cell is trained again.
-    lines = cells.read_text().splitlines()
-    cells.write_text("\n".join(lines[:2]) + "\n" + lines[2][:20])
+    by_name = {r["meta_reward"]: r for r in payload["rows"]}
+    for key in table.keys:
+        (entry,) = table.entries(key)
+        assert by_name[entry.canonical]["validation_success"] == [entry.validation_success]
+    # Drop the last shard as an interruption before its write would: only that cell trains again.
+    shards = sorted(folder.glob("entries-*.parquet"))
+    assert len(shards) == 2
+    shards[-1].unlink()
     import derl_bench.meta_env.executors as executors
 
     trained: list[str] = []
@@ -485,19 +498,22 @@ def test_signal_resumes_finished_cells_and_ignores_other_settings(tmp_path, monk
     again = _invoke(*args)
     assert again.exit_code == 0, again.output
     assert trained == ["-g1"]
-    assert again.output.count("(resumed)") == 2
+    assert again.output.count("(resumed)") == 1
     resumed = json.loads((tmp_path / "DERL-CartPole-v0-smoke.json").read_text())
-    assert resumed["untrained"] == payload["untrained"]  # read back, wall time included
-    assert resumed["rows"][0] == payload["rows"][0]
-    numbers = ("seeds", "validation_success", "primitive_means")  # -g1 was trained again
+    numbers = ("seeds", "validation_success", "primitive_means")
+    assert {k: resumed["untrained"][k] for k in numbers} == {
+        k: payload["untrained"][k] for k in numbers
+    }
+    assert resumed["rows"][0] == payload["rows"][0]  # read back, wall time included
     assert [{k: r[k] for k in numbers} for r in resumed["rows"]] == [
         {k: r[k] for k in numbers} for r in payload["rows"]
     ]
-    # Other settings (here n_val) do not reuse those cells; --fresh trains everything again.
+    # Other settings (here n_val) go to another folder and reuse nothing; --fresh trains again.
     trained.clear()
     other = _invoke(*[a if a != "n_val=4" else "n_val=3" for a in args])
     assert other.exit_code == 0, other.output
     assert trained == ["g1 + g2", "-g1"] and "(resumed)" not in other.output
+    assert len(list(tables.iterdir())) == 2
     trained.clear()
     fresh = _invoke(*args, "--fresh")
     assert fresh.exit_code == 0 and trained == ["g1 + g2", "-g1"]
@@ -514,7 +530,7 @@ def test_signal_resumes_finished_cells_and_ignores_other_settings(tmp_path, monk
 def test_signal_rejects_bad_input_with_a_clear_error(tmp_path, args, message):
     result = _invoke(
         "signal", "--env", "DERL-CartPole-v0", "--preset", "smoke", "--seeds", "0",
-        "--out", str(tmp_path), *args,
+        "--out", str(tmp_path), "--table-dir", str(tmp_path / "tables"), *args,
     )  # fmt: skip
     assert result.exit_code == 2, result.output
     assert message in result.output

@@ -169,6 +169,16 @@ def test_build_is_resumable_and_records_provenance(tmp_path: Path) -> None:
     _, reward, _, _, info = env.step("g4")
     assert reward == built.lookup(info["effective_key"], 1).validation_success
     assert info["answer"]["seed"] == 1
+    # Entries without test success (as a signal check or --no-test records) are trained again
+    # by a build that measures test success; the later entry wins.
+    tested = build_table(
+        ENV_ID, "smoke", [0], **{**kwargs, "meta_rewards": ["g4"], "with_test": True}
+    )
+    assert (tested.trained, tested.skipped) == (1, 0)
+    (entry,) = [
+        e for e in FidelityTable(first.folder).entries(info["effective_key"]) if e.seed == 0
+    ]
+    assert entry.test_success is not None
 
 
 def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
