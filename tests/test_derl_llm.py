@@ -8,6 +8,7 @@ update tests are fakes computed from the proposals (labelled as such).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +326,22 @@ def test_llm_evolution_local_replies_are_constrained_meta_rewards(tiny_lm_folder
     )
     for text in agent.propose(OBS, 3):
         parse(text, primitive_names=NAMES)  # a random tiny LM: only the grammar makes this hold
+
+
+def test_parse_rate_command_measures_the_cold_started_meta_optimizer(
+    tiny_lm_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The acceptance's measurement (docs/meta_optimizer/constrained_decoding.md) on a tiny local
+    # model: with --cold-start the cpu Meta-Optimizer is cold-started (SFT cached) and sampled.
+    from derl_bench.baselines.meta_optimizer.parse_rate import main
+
+    monkeypatch.setenv("DERL_BENCH_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "parse.json"
+    result = main(
+        ["--model", str(tiny_lm_folder), "--samples", "4", "--cold-start", "--out", str(out)]
+    )
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    assert result["cold_start"] is True
+    assert result["constrained"]["samples"] == 4 and result["constrained"]["parsed"] == 4
+    assert result["unconstrained"]["samples"] == 4
+    assert list((tmp_path / "cache").rglob("adapter_config.json"))  # the SFT'd LoRA adapter

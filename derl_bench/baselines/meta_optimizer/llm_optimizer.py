@@ -114,6 +114,17 @@ class LLMMetaOptimizer:
 
     # -- set-up ---------------------------------------------------------------------------------
 
+    def setup(self, observation: Any) -> None:
+        """Load the model and run (or load from the cache) the cold-start SFT, once.
+
+        :meth:`sample` calls it on first use; call it directly to use :attr:`model` alone.
+
+        Args:
+            observation: The env observation (its ``primitives`` text fixes the prompt).
+        """
+        if self.model is None:
+            self._setup(observation)
+
     def _setup(self, observation: Any) -> None:
         s = self.settings
         model, tokenizer = self._given or load_causal_lm(s.backbone, device=s.device)

@@ -9,6 +9,8 @@ the official post-processing (first line, stripped, trailing ``.`` removed). Run
         --out docs/meta_optimizer/constrained_parse.json   (one line)
 
 The result file holds the counts, the timing, examples and the provenance (lock hash, versions).
+``--cold-start`` measures the Meta-Optimizer the ``derl`` agent samples at ``cpu`` (SmolLM2 +
+LoRA after the cold-start SFT on the generated corpus) instead of the un-fine-tuned model.
 """
 
 from __future__ import annotations
@@ -133,6 +135,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--modes", default="constrained,unconstrained")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="measure the derl agent's cpu Meta-Optimizer after its cold-start SFT (LoRA on "
+        "SmolLM2, corpus seed 0; built once and cached) instead of the un-fine-tuned model",
+    )
     args = parser.parse_args(argv)
     import gymnasium
 
@@ -143,11 +151,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     observation, _ = env.reset(seed=0)
     names = tuple(env.unwrapped.primitive_set.names)
     env.close()
-    model, tokenizer = load_causal_lm(args.model)
+    if args.cold_start:
+        from derl_bench.baselines.meta_optimizer import config_for_preset
+        from derl_bench.baselines.meta_optimizer.llm_optimizer import LLMMetaOptimizer
+
+        optimizer = LLMMetaOptimizer(config_for_preset("cpu", backbone=args.model), names, seed=0)
+        optimizer.setup(observation)  # loads the model, runs (or loads) the cold-start SFT
+        model, tokenizer = optimizer.model, optimizer.tokenizer
+        model.eval()
+    else:
+        model, tokenizer = load_causal_lm(args.model)
     result = {
         "command": "python -m derl_bench.baselines.meta_optimizer.parse_rate "
         + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
         "model": args.model,
+        "cold_start": bool(args.cold_start),
         "env": args.env,
         "primitive_names": list(names),
         **measure_parse_rate(
