@@ -353,6 +353,7 @@ def solution_text(
     *,
     step_markers: bool = True,
     final: Literal["both", "boxed", "hashes"] = "both",
+    working: bool = True,
 ) -> str:
     r"""Write a problem's solution step by step.
 
@@ -362,11 +363,12 @@ def solution_text(
             \boxed{N}.`` (so g3 sees at least two markers); ``False``: bare ``a op b = c`` lines.
         final: ``"both"`` (the reference: ``\boxed{N}`` then a ``#### N`` line), ``"boxed"``
             (``The answer is \boxed{N}.`` only) or ``"hashes"`` (``#### N`` only).
+        working: ``False``: no ``a op b = c`` lines, only the final line(s) (a direct answer).
 
     Returns:
         The solution text, lines joined by ``\n``, no trailing newline.
     """
-    lines = [s.text() for s in problem.steps]
+    lines = [s.text() for s in problem.steps] if working else []
     boxed = f"The answer is \\boxed{{{problem.answer}}}."
     if final in ("both", "boxed"):
         lines.append(boxed)

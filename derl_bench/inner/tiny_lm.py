@@ -357,12 +357,18 @@ class ArithTinyLMConfig:
     """Fraction of warm-up targets ending with ``\\boxed{N}`` (the rest: ``#### N``), in [0, 1]."""
     step_marker_fraction: float = 0.5
     """Fraction of warm-up targets written with ``Step i:`` markers, in [0, 1]."""
+    direct_fraction: float = 0.0
+    """Fraction of warm-up targets that give the final answer without working (no ``a op b = c``
+    lines, no markers), in [0, 1]. A tiny model answering a 2-3 step problem at once is mostly
+    wrong, so a policy warmed up on both modes solves more when GRPO shifts it to working: the
+    latent skill an outcome reward can elicit (``DERL-Arith-v1``). 0 draws nothing (v0's
+    warm-up, bit for bit, under v0's cache key)."""
     seed: int = 0
     """Seed of the format draw, the initialisation and the warm-up order."""
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("boxed_fraction", "step_marker_fraction"):
+        for name in ("boxed_fraction", "step_marker_fraction", "direct_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 problems.append(f"{name}={value} must be in [0, 1]")
@@ -391,7 +397,10 @@ def arith_sft_pairs(config: ArithTinyLMConfig) -> list[tuple[str, str]]:
         problem = generate_problem(WARMUP_SEED_START + i)
         final = "boxed" if rng.random() < config.boxed_fraction else "hashes"
         markers = rng.random() < config.step_marker_fraction
-        completion = solution_text(problem, step_markers=markers, final=final)
+        working = not (config.direct_fraction > 0 and rng.random() < config.direct_fraction)
+        completion = solution_text(
+            problem, step_markers=markers and working, final=final, working=working
+        )
         pairs.append((plain_prompt(problem.question), f" {completion}"))
     return pairs
 
@@ -418,9 +427,12 @@ def arith_tiny_lm_path(config: ArithTinyLMConfig | None = None) -> Path:
     from derl_bench.envs.arith import ARITH_GENERATOR_VERSION
 
     config = config or ArithTinyLMConfig()
+    fields = asdict(config)
+    if fields["direct_fraction"] == 0.0:  # v0's warm-up keeps v0's cache key
+        del fields["direct_fraction"]
     payload = json.dumps(
         {
-            "config": asdict(config),
+            "config": fields,
             "generator": ARITH_GENERATOR_VERSION,
             "format": ARITH_TINY_LM_FORMAT_VERSION,
         },
