@@ -130,9 +130,14 @@ Version history: v0 initial (random MiniLM scoring head; cpu validates on 8 V ga
   v1 (issue 14): observations start with the task line and the last 3 commands
   (recent_actions=3); smoke/cpu policies start from a behaviour-cloning cold start on the
   planner's trajectories of D_in games (derl_bench/inner/cold_start.py; cpu: 108 games x 40
-  epochs, cold-started validation success 0.286 on ALFWorld-L2's 28 V games); cpu validates on
-  all of V and tests on 32 games; the MiniLM head also matches actions against the task and
-  recent-actions lines (context_lines=2)."""
+  epochs, cold-started validation success 0.321 on ALFWorld-L2's 28 V games, 0.286 before
+  embeddings were made independent of batching); cpu validates on all of V and tests on 32
+  games; the MiniLM head also matches actions against the task and recent-actions lines
+  (context_lines=2).
+Signal (docs/signal/DERL-ALFWorld-L2-v1-cpu.md; `derl-bench signal --env DERL-ALFWorld-L2-v1
+  --preset cpu --seeds 0,1,2 --executor process`): SNR 0.57, ANOVA p 0.47 over the eight
+  sensible panel rewards (means 0.190-0.321, seed std 0.072), -g1 0.214 below the untrained
+  0.321. At cpu this id does not rank meta-rewards yet; a meta-step takes 73-82 s on 2 cores."""
 """Env card: splits, step limit and step score of the ALFWorld domain."""
 
 
