@@ -471,7 +471,7 @@ def arith_tiny_lm_path(config: ArithTinyLMConfig | None = None) -> Path:
             (tmp / "derl_tiny_lm.json").write_text(
                 json.dumps(
                     {
-                        "config": asdict(config),
+                        "config": fields,  # v0's: without direct_fraction (the same bytes)
                         "generator": ARITH_GENERATOR_VERSION,
                         "sft_loss": losses,
                     }
