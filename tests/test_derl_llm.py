@@ -241,6 +241,28 @@ def test_lora_cpu_path_updates_only_the_adapter(
     assert list((tmp_path / "cache").rglob("adapter_config.json"))
 
 
+def test_run_seeds_share_one_cold_start_unless_asked_for_their_own(
+    tiny_lm_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DERL_BENCH_CACHE", str(tmp_path / "cache"))
+    small = {"backbone": str(tiny_lm_folder), "corpus_size": 8, "sft_epochs": 1, "lora_rank": 4}
+    first = DERLAgent(primitive_names=NAMES, seed=0, **small)
+    first.propose(OBS, 2)
+    assert first.sft_losses  # trained here
+    other = DERLAgent(primitive_names=NAMES, seed=5, **small)
+    assert other.corpus == first.corpus
+    other.propose(OBS, 2)
+    assert other.sft_losses == []  # the same cold start, loaded from the cache
+    assert len(list((tmp_path / "cache").rglob("adapter_config.json"))) == 1
+    own = DERLAgent(primitive_names=NAMES, seed=5, cold_start_seed=None, **small)
+    assert own.corpus != first.corpus
+    own.propose(OBS, 2)
+    assert own.sft_losses  # its own cold start
+    assert len(list((tmp_path / "cache").rglob("adapter_config.json"))) == 2
+    with pytest.raises(ValueError, match="cold_start_seed"):
+        config_for_preset("cpu", cold_start_seed=-1)
+
+
 def test_char_gru_is_an_explicit_ablation_with_a_sane_learning_rate() -> None:
     assert config_for_preset("cpu").backbone == "smollm2-135m"
     gru = config_for_preset("paper", backbone="char-gru")

@@ -68,7 +68,8 @@ class LLMMetaOptimizer:
     Args:
         settings: The validated configuration (an LLM ``backbone``).
         primitive_names: The env's primitive names.
-        seed: Seeds the corpus, LoRA initialisation, SFT batches and sampling.
+        seed: The run seed: seeds sampling and the outer adapter's initialisation, and the
+            cold start too when ``settings.cold_start_seed`` is None (else that seed does).
         model: Optional ``(model, tokenizer)`` already loaded (tests, notebooks); by default
             ``settings.backbone`` is loaded with :func:`.lm.load_causal_lm`.
         cache_sft: Cache the SFT result on disk (default True).
@@ -95,9 +96,14 @@ class LLMMetaOptimizer:
         self.settings = settings
         self.primitive_names = check_primitive_names(primitive_names)
         self.seed = int(seed)
-        corpus_seed, self._init_seed, self._sft_seed, sample_seed = np.random.SeedSequence(
-            self.seed
+        self.cold_start_seed = (
+            self.seed if settings.cold_start_seed is None else int(settings.cold_start_seed)
+        )
+        corpus_seed, self._init_seed, self._sft_seed, _ = np.random.SeedSequence(
+            self.cold_start_seed
         ).generate_state(4)
+        _, run_init_seed, _, sample_seed = np.random.SeedSequence(self.seed).generate_state(4)
+        self._adapter_seed = int(run_init_seed) + 1
         self.corpus = generate_corpus(self.primitive_names, settings.corpus_size, int(corpus_seed))
         self._given = model
         self._cache_sft = cache_sft
@@ -161,7 +167,7 @@ class LLMMetaOptimizer:
             "sft_epochs": s.sft_epochs,
             "sft_batch_size": s.sft_batch_size,
             "sft_lr": s.sft_lr,
-            "seed": self.seed,
+            "seed": self.cold_start_seed,
             "torch": torch.__version__,
         }
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
@@ -197,7 +203,7 @@ class LLMMetaOptimizer:
             if self._cache_sft:
                 self._save(sft, folder)
         merged = sft.merge_and_unload()
-        return self._with_adapter(merged, int(self._init_seed) + 1)
+        return self._with_adapter(merged, self._adapter_seed)
 
     def _full_cold_start(self, model: Any, folder: Path) -> Any:
         if self._cache_sft and (folder / "model.safetensors").exists():
