@@ -44,6 +44,7 @@ __all__ = [
     "ResultRecord",
     "ResultSchemaError",
     "best_meta_step",
+    "best_step",
     "ChainedTestRecord",
     "cost_record",
     "derl_bench_version",
@@ -516,6 +517,22 @@ def meta_step_record(
     return record
 
 
+def best_step(steps: Sequence[MetaStepRecord]) -> MetaStepRecord | None:
+    """The valid meta-step with the highest validation_success (ties: the earliest), or None.
+
+    The one choice of "best" (:func:`best_meta_step` summarises it; the runner scores its
+    checkpoint for DERL-pop's chained test).
+    """
+    best: MetaStepRecord | None = None
+    for step in steps:
+        score = step["validation_success"]
+        if not step["valid"] or score is None or step["canonical"] is None:
+            continue
+        if best is None or score > best["validation_success"]:  # type: ignore[operator]
+            best = step
+    return best
+
+
 def best_meta_step(steps: Sequence[MetaStepRecord]) -> BestRecord | None:
     """Pick the valid meta-step with the highest validation_success (ties: the earliest).
 
@@ -526,13 +543,7 @@ def best_meta_step(steps: Sequence[MetaStepRecord]) -> BestRecord | None:
         The best one's meta-reward, canonical form and validation_success; None if no step
         was valid.
     """
-    best: MetaStepRecord | None = None
-    for step in steps:
-        score = step["validation_success"]
-        if not step["valid"] or score is None or step["canonical"] is None:
-            continue
-        if best is None or score > best["validation_success"]:  # type: ignore[operator]
-            best = step
+    best = best_step(steps)
     if best is None:
         return None
     return BestRecord(

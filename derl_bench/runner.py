@@ -53,6 +53,7 @@ from derl_bench.results import (
     ResultRecord,
     ResultSchemaError,
     best_meta_step,
+    best_step,
     meta_step_record,
     result_record,
     validate_result,
@@ -468,7 +469,8 @@ def _run_episode(
                     test = _jsonable(dict(base.evaluate_test(best["meta_reward"])))
                     store.set_test(best["meta_reward"], test)
                 # DERL-pop: also the chained policy as it is (the paper's number)
-                chained = checkpoints.get(_best_index(steps))
+                chosen = best_step(steps)  # the step best_meta_step summarised
+                chained = None if chosen is None else checkpoints.get(chosen["index"])
                 warm_starts = hasattr(agent, "next_warm_start")
                 if chained is not None and warm_starts and "chained" not in test:
                     bar.note("test: scoring the chained (warm-started) policy as it is")
@@ -482,18 +484,6 @@ def _run_episode(
     written = _write(path, final)
     store.finish(final)
     return RunResult(path=written, record=final)
-
-
-def _best_index(steps: list[MetaStepRecord]) -> int:
-    """Index of the meta-step :func:`best_meta_step` picks (-1 if none is valid)."""
-    valid = [
-        s
-        for s in steps
-        if s["valid"] and s["validation_success"] is not None and s["canonical"] is not None
-    ]
-    if not valid:
-        return -1
-    return max(valid, key=lambda s: float(s["validation_success"]))["index"]  # type: ignore[arg-type]
 
 
 def _record_failure(

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LINEAGE_KEY", "save_checkpoint"]
+__all__ = ["LINEAGE_KEY", "checkpoint_path", "save_checkpoint"]
 
 LINEAGE_KEY = ("parent", "meta_reward", "seed")
 """Lineage fields that name a checkpoint: the same training saves to the same folder."""
@@ -42,3 +42,26 @@ def save_checkpoint(
     write(path)
     (path / "lineage.json").write_text(json.dumps({"id": checkpoint_id, **lineage}, indent=1))
     return str(path)
+
+
+def checkpoint_path(checkpoint: str | Path, name: str | None = None) -> Path:
+    """The saved policy inside a checkpoint folder (``checkpoint/name``, or the folder itself).
+
+    Args:
+        checkpoint: A folder :func:`save_checkpoint` returned (``info["checkpoint_id"]``).
+        name: The trainer's weights file in it (e.g. ``"policy.pt"``); None for a trainer that
+            saves a whole folder (a Hugging Face model).
+
+    Returns:
+        The path, checked to exist.
+
+    Raises:
+        FileNotFoundError: If it does not exist; the message says where checkpoints come from.
+    """
+    path = Path(checkpoint) if name is None else Path(checkpoint) / name
+    if not (path.is_dir() if name is None else path.is_file()):
+        raise FileNotFoundError(
+            f"no saved policy at {path}: pass info['checkpoint_id'] of a meta-step of an env "
+            "made with keep_checkpoints=... (a folder this trainer saved)"
+        )
+    return path

@@ -25,10 +25,11 @@ Validation and test are greedy: success rate over the tasks (each task once).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from derl_bench.inner.advantages import (
     reward_to_go_advantages,
 )
 from derl_bench.inner.base import Cost, EvalResult, InnerResult
-from derl_bench.inner.checkpoints import save_checkpoint
+from derl_bench.inner.checkpoints import checkpoint_path, save_checkpoint
 from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import PrimitiveSet
@@ -250,9 +251,8 @@ class EpisodeGRPOTrainer:
             ``validation`` (all of it; ``validation_encoder`` its embedding part).
         """
         start = time.perf_counter()
-        envs = [self.env_factory() for _ in range(self.config.n_envs)]
         timings: dict[str, float] = {}
-        try:
+        with self._engines() as envs:
             policy, curve, stats = self._train(
                 meta_reward, seed, init, self.splits.d_in, envs, timings
             )
@@ -262,9 +262,6 @@ class EpisodeGRPOTrainer:
             validation, validation_score = self._evaluate(policy, self.val, seed, envs)
             timings["validation"] = time.perf_counter() - tic
             timings["validation_encoder"] = getattr(encoder, "seconds", 0.0) - encoder_before
-        finally:
-            for env in envs:
-                env.close()
         self.last_seconds = {k: round(v, 3) for k, v in sorted(timings.items())}
         checkpoint = None
         if self.keep_checkpoints is not None:
@@ -292,15 +289,21 @@ class EpisodeGRPOTrainer:
             },
         )
 
-    def evaluate_test(self, meta_reward: MetaReward, *, seed: int) -> EvalResult:
-        """Train a fresh policy on D_in ∪ V under ``meta_reward``; greedy success on test."""
+    @contextlib.contextmanager
+    def _engines(self) -> Iterator[list[Any]]:
+        """``n_envs`` fresh engine envs, closed on exit (one per rollout worker slot)."""
         envs = [self.env_factory() for _ in range(self.config.n_envs)]
         try:
-            policy, _, _ = self._train(meta_reward, seed, None, self.splits.train_pool, envs)
-            return self._evaluate(policy, self.test, seed, envs)[0]
+            yield envs
         finally:
             for env in envs:
                 env.close()
+
+    def evaluate_test(self, meta_reward: MetaReward, *, seed: int) -> EvalResult:
+        """Train a fresh policy on D_in ∪ V under ``meta_reward``; greedy success on test."""
+        with self._engines() as envs:
+            policy, _, _ = self._train(meta_reward, seed, None, self.splits.train_pool, envs)
+            return self._evaluate(policy, self.test, seed, envs)[0]
 
     def evaluate_checkpoint(self, checkpoint: str, *, seed: int) -> EvalResult:
         """Greedy success on test of a policy saved by :meth:`train` (DERL-pop's chained policy).
@@ -308,20 +311,11 @@ class EpisodeGRPOTrainer:
         Raises:
             FileNotFoundError: If ``checkpoint/policy.pt`` does not exist.
         """
-        path = Path(checkpoint) / "policy.pt"
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"no policy at {path}: pass a folder this trainer saved (info['checkpoint_id'] of "
-                "a meta-step of an env made with keep_checkpoints=...)"
-            )
+        path = checkpoint_path(checkpoint, "policy.pt")
         policy = self.policy_factory(seed)
         policy.load_state_dict(torch.load(path, weights_only=True))
-        envs = [self.env_factory() for _ in range(self.config.n_envs)]
-        try:
+        with self._engines() as envs:
             return self._evaluate(policy, self.test, seed, envs)[0]
-        finally:
-            for env in envs:
-                env.close()
 
     def evaluate_initial(
         self, tasks: Sequence[EpisodeTask] | None = None, *, seed: int = 0
@@ -342,12 +336,8 @@ class EpisodeGRPOTrainer:
             key = (key, tuple(t.key for t in chosen))
             if key in self._initial_results:
                 return self._initial_results[key]
-        envs = [self.env_factory() for _ in range(self.config.n_envs)]
-        try:
+        with self._engines() as envs:
             outcome = self._evaluate(policy, chosen, seed, envs)
-        finally:
-            for env in envs:
-                env.close()
         if key is not None:
             self._initial_results[key] = outcome
         return outcome

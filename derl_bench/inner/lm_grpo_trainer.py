@@ -16,13 +16,13 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from derl_bench.envs.records import MathRecord
 from derl_bench.inner.base import Cost, EvalResult, InnerResult
+from derl_bench.inner.checkpoints import checkpoint_path
 from derl_bench.inner.lm_grpo_config import LMGRPOConfig
 from derl_bench.inner.lm_policy import (
     format_prompt,
@@ -324,12 +324,8 @@ class LMGRPOTrainer:
             FileNotFoundError: If ``checkpoint`` is not a folder.
         """
         del seed
-        if not Path(checkpoint).is_dir():
-            raise FileNotFoundError(
-                f"no checkpoint folder {checkpoint}: pass info['checkpoint_id'] of a meta-step of "
-                "an env made with keep_checkpoints=..."
-            )
-        policy, tokenizer = load_policy(self.config, data_dir=self.data_dir, init=checkpoint)
+        folder = checkpoint_path(checkpoint)
+        policy, tokenizer = load_policy(self.config, data_dir=self.data_dir, init=str(folder))
         return self._evaluate(policy, tokenizer, self.test)
 
     @_with_torch_threads

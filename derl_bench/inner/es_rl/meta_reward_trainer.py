@@ -28,7 +28,7 @@ import torch
 
 from derl_bench.envs.episode import EpisodeSplits, EpisodeTask, Trajectory
 from derl_bench.inner.base import Cost, EvalResult, InnerResult
-from derl_bench.inner.checkpoints import LINEAGE_KEY, save_checkpoint
+from derl_bench.inner.checkpoints import LINEAGE_KEY, checkpoint_path, save_checkpoint
 from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
 from derl_bench.inner.episode_grpo_trainer import run_episodes
 from derl_bench.meta_reward import MetaReward, safe_rewards
@@ -186,12 +186,7 @@ class ESRLInnerTrainer:
         Raises:
             FileNotFoundError: If ``checkpoint/es_rl.pth`` does not exist.
         """
-        path = Path(checkpoint) / "es_rl.pth"
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"no ES+RL agent at {path}: pass info['checkpoint_id'] of a meta-step of an env "
-                "made with keep_checkpoints=..."
-            )
+        path = checkpoint_path(checkpoint, "es_rl.pth")
         hybrid = self._hybrid(None, seed, {"nonfinite": 0, "values": []})
         try:
             hybrid.load(path, strict=False)
