@@ -10,7 +10,9 @@
 # Settings (environment variables, defaults in brackets): ENV [DERL-CartPole-v0], PRESET [smoke],
 # FIDELITY [live] (table / surrogate need `derl-bench run --fidelity`, issue 15, and >= 5 seeds),
 # BUDGET [16] (meta-steps: 16, 64 or 160), SEEDS [0,1,2], PROPOSALS [4], AGENTS
-# ["heuristic random_tree"], EXECUTOR [sync], RUNS [runs/leaderboard-seed], LEADERBOARD [leaderboards].
+# ["heuristic random_tree"], EXECUTOR [sync], RUNS [runs/leaderboard-seed/FIDELITY-PRESET-BUDGET],
+# LEADERBOARD [leaderboards]. `derl_pop` is skipped at table/surrogate fidelity: its warm starts
+# need the checkpoints of live trainings, and without them it is `derl` (tables hold cold starts).
 # Runs resume: rerunning after an interruption continues; finished runs are not retrained.
 # Measured (2 shared CPU cores, defaults): outcome-only 3 x 1 meta-step 19 s wall; heuristic
 # 3 x 16 meta-steps 2 min 48 s wall (67 s CPU); random 3 x 16 meta-steps: see CHANGELOG.md.
@@ -25,7 +27,7 @@ SEEDS="${SEEDS:-0,1,2}"
 PROPOSALS="${PROPOSALS:-4}"
 AGENTS="${AGENTS:-heuristic random_tree}"
 EXECUTOR="${EXECUTOR:-sync}"
-RUNS="${RUNS:-runs/leaderboard-seed}"
+RUNS="${RUNS:-runs/leaderboard-seed/$FIDELITY-$PRESET-$BUDGET}"
 LEADERBOARD="${LEADERBOARD:-leaderboards}"
 BENCH=.venv/bin/derl-bench
 AUTHORS="derl_bench maintainers"
@@ -74,6 +76,10 @@ for seed in "${seed_list[@]}"; do files+=("$RUNS/outcome_only/$ENV/heuristic/see
   --out "$LEADERBOARD/$ENV/$track--outcome-only.json"
 
 for agent in $AGENTS; do
+  if [[ "$agent" == "derl_pop" && "$FIDELITY" != "live" ]]; then
+    echo "skipping derl_pop at fidelity $FIDELITY: its warm starts need live checkpoints" >&2
+    continue
+  fi
   "$BENCH" run --env "$ENV" --agent "$agent" --budget "$BUDGET" --proposals "$PROPOSALS" \
     --seeds "$SEEDS" --preset "$PRESET" "${fidelity_args[@]}" --out "$RUNS/search" \
     --executor "$EXECUTOR" --no-progress

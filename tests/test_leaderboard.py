@@ -395,9 +395,33 @@ def test_render_escapes_submission_text_in_both_outputs() -> None:
     assert 'href="https://example.org/a?b=1&amp;c=&lt;d&gt;"' in page
     assert "javascript:" not in page.replace("[x](javascript:alert(3))", "")
     row = next(line for line in markdown.splitlines() if "alert\\(1\\)" in line)
-    assert row.count(" | ") == 9  # ten columns: no pipe from a submission breaks the row
+    assert row.count(" | ") == 10  # eleven columns: no pipe from a submission breaks the row
     assert "A \\| B" in row
     assert markdown_text("[x](javascript:alert(3))") == "\\[x\\]\\(javascript:alert\\(3\\)\\)"
+
+
+def test_derl_pops_chained_test_is_shown_beside_not_ranked() -> None:
+    from derl_bench.leaderboards.ranking import rank_tracks
+
+    submissions = [r.submission for r in validate_paths(SHIPPED)]
+    live = [s for s in submissions if s.track.fidelity == "live"]
+    entry = next(s for s in live if s.role == "entry")
+    chained = [0.25 + 0.25 * i for i in range(len(entry.results))]
+    results = tuple(
+        {**r, "chained_test": {"test_success": v, "n_test": 4, "cost": r["test_cost"]}}
+        for r, v in zip(entry.results, chained, strict=True)
+    )
+    pop = dataclasses.replace(entry, method="Warm-started entry", results=results)
+    (ranking,) = rank_tracks([*(s for s in live if s is not entry), pop])
+    row = next(r for r in ranking.rows if r.submission is pop)
+    assert row.chained_test_mean == pytest.approx(float(np.mean(chained)))
+    plain = rank_tracks([entry, *(s for s in live if s is not entry)])[0]
+    assert [r.test_success for r in plain.rows if r.submission is entry] == [row.test_success]
+    assert all(r.chained_test_mean is None for r in ranking.rows if r is not row)
+    pages = render_outputs([*(s for s in live if s is not entry), pop])
+    line = next(x for x in pages["README.md"].splitlines() if "Warm-started entry" in x)
+    assert f"| {np.mean(chained):.3f} |" in line
+    assert f'data-sort="{np.mean(chained):.6f}"' in pages["index.html"]
 
 
 def test_render_is_deterministic_and_the_committed_pages_are_fresh() -> None:

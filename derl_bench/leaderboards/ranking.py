@@ -163,6 +163,10 @@ class TrackRow:
     """Mean of test success."""
     best_validation_mean: float
     """Mean over seeds of the best validation success."""
+    chained_test_mean: float | None = None
+    """DERL-pop: mean over seeds of the chained (warm-started) policy's test success, the
+    number the paper reports (result field ``chained_test``); None unless every seed has it.
+    Not ranked: every entry is ranked by a fresh policy's test success."""
     improvement: Interval | None
     """P(improvement) over the outcome-only baseline; None for the baseline or without one."""
     rank: int
@@ -187,6 +191,13 @@ def _per_seed(submission: Submission) -> tuple[tuple[int, ...], np.ndarray]:
     ordered = sorted(submission.results, key=lambda r: r["seed"])
     seeds = tuple(int(r["seed"]) for r in ordered)
     return seeds, np.array([float(r["test_success"]) for r in ordered], dtype=np.float64)
+
+
+def _chained_mean(submission: Submission) -> float | None:
+    values = [(r.get("chained_test") or {}).get("test_success") for r in submission.results]
+    if not values or any(v is None for v in values):
+        return None
+    return float(np.mean(np.asarray(values, dtype=np.float64)))
 
 
 def rank_track(track: Track, submissions: Sequence[Submission]) -> TrackRanking:
@@ -219,6 +230,7 @@ def rank_track(track: Track, submissions: Sequence[Submission]) -> TrackRanking:
                 iqm=iqm_interval(column),
                 mean=mean_interval(column),
                 best_validation_mean=submission.reported.best_validation_mean,
+                chained_test_mean=_chained_mean(submission),
                 improvement=improvement,
             )
         )

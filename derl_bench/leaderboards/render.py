@@ -32,6 +32,7 @@ from derl_bench.leaderboards.ranking import (
     AggregateRanking,
     Interval,
     TrackRanking,
+    TrackRow,
     aggregate_rankings,
     rank_tracks,
 )
@@ -145,9 +146,16 @@ def trajectory_svg(ranking: TrackRanking) -> bytes:
 
 # -------------------------------------------------------------------------------- Markdown
 
+
+def _chained(row: TrackRow) -> str:
+    """DERL-pop's chained-policy test mean, or an en dash (text, no markup to escape)."""
+    return "–" if row.chained_test_mean is None else f"{row.chained_test_mean:.3f}"
+
+
 _MD_HEADER = (
     "| rank | method | authors | agent | seeds | test IQM [95 % CI] | test mean [95 % CI] "
-    "| P(improvement over outcome-only) [95 % CI] | best validation (mean) | code |"
+    "| P(improvement over outcome-only) [95 % CI] | best validation (mean) "
+    "| chained test (mean) | code |"
 )
 
 
@@ -156,7 +164,7 @@ def _md_track(ranking: TrackRanking) -> list[str]:
         f"### {markdown_text(ranking.track.title)}",
         "",
         _MD_HEADER,
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in ranking.rows:
         s = row.submission
@@ -164,7 +172,7 @@ def _md_track(ranking: TrackRanking) -> list[str]:
             f"| {_rank(row)} | {markdown_text(s.method)}{_role(s)} "
             f"| {markdown_text(', '.join(s.authors))} | {markdown_text(s.agent_name)} "
             f"| {len(row.seeds)} | {_fmt(row.iqm)} | {_fmt(row.mean)} | {_fmt(row.improvement)} "
-            f"| {row.best_validation_mean:.3f} | {markdown_text(s.code_url)} |"
+            f"| {row.best_validation_mean:.3f} | {_chained(row)} | {markdown_text(s.code_url)} |"
         )
     if ranking.baseline is None:
         lines += ["", "No outcome-only baseline on this track: P(improvement) is not shown."]
@@ -199,7 +207,10 @@ def _md_aggregate(aggregate: AggregateRanking) -> list[str]:
 
 _EXPLAIN = (
     "Test success is that of a fresh policy trained under a run's best meta-reward (by "
-    "validation success) and scored once on the test split. IQM: interquartile mean over seeds; "
+    "validation success) and scored once on the test split, for every entry alike. Chained "
+    "test: DERL-pop's best meta-step's warm-started policy scored on test as it is (the number "
+    "the paper reports for DERL-pop; live tracks only), shown beside, not ranked. "
+    "IQM: interquartile mean over seeds; "
     f"intervals: 95 % percentile stratified bootstrap over seeds ({BOOTSTRAP_REPS} resamples, "
     "fixed seed). P(improvement): probability that a run of the entry beats a run of the "
     "outcome-only baseline (the paper's outcome reward `g1`; ties count one half). Rank `=k`: "
@@ -336,6 +347,7 @@ def _html_track(ranking: TrackRanking) -> list[str]:
         "test mean [95 % CI]",
         "P(improvement over outcome-only) [95 % CI]",
         "best validation (mean)",
+        "chained test (mean)",
         "code",
     )
     parts = [
@@ -362,6 +374,11 @@ def _html_track(ranking: TrackRanking) -> list[str]:
             + _interval_td(row.mean)
             + _interval_td(row.improvement)
             + _td(f"{row.best_validation_mean:.3f}", numeric=True)
+            + _td(
+                _chained(row),
+                sort=-1 if row.chained_test_mean is None else f"{row.chained_test_mean:.6f}",
+                numeric=True,
+            )
             + f'<td data-sort="{_e(s.code_url)}">{_code_html(s.code_url)}</td>'
             + "</tr>"
         )
