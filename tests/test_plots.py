@@ -168,9 +168,15 @@ def test_validation_curves_best_so_far_and_mean_over_seeds(tmp_path):
     np.testing.assert_allclose(a.best, [[0.5, 0.6], [0.4, 0.4], [0.6, 0.8]])
     # seed 0: means 0.3, 0.1 (the invalid step is left out); seed 1: 0.6, 0.55
     np.testing.assert_allclose(a.mean, [[0.45, 0.325], [0.3, 0.1], [0.6, 0.55]])
+    # the best-so-far band of the plot: mean over seeds with its 95 % bootstrap interval
+    np.testing.assert_allclose(a.best_ci[0], a.best[0])
+    assert np.all(a.best_ci[1] <= a.best_ci[0]) and np.all(a.best_ci[0] <= a.best_ci[2])
+    assert np.all(a.best_ci[1] >= a.best[1]) and np.all(a.best_ci[2] <= a.best[2])
+    assert a.best_ci[2, 1] - a.best_ci[1, 1] > 0  # seeds differ: the interval has width
     b = curves["b"]
     assert b.n_seeds == 1 and list(b.iterations) == [0]
     np.testing.assert_allclose(b.best[:, 0], [0.5, 0.5, 0.5])
+    np.testing.assert_allclose(b.best_ci[:, 0], [0.5, 0.5, 0.5])  # one seed: no width
 
 
 def test_primitive_usage_counts_valid_meta_rewards_only(tmp_path):

@@ -87,6 +87,11 @@ class ValidationCurve:
     mean: np.ndarray
     """float64, shape (3, n_iterations): mean, min and max over seeds of the mean validation
     success of the iteration's valid meta-steps; nan where no seed has one."""
+    best_ci: np.ndarray
+    """float64, shape (3, n_iterations): mean over seeds of the best validation success so far
+    and its 95 % percentile-bootstrap interval over seeds (rliable,
+    :func:`derl_bench.report.intervals.mean_interval`), over the runs that reached the
+    iteration."""
 
 
 def _band(per_run: list[list[float]], n_iterations: int) -> np.ndarray:
@@ -98,6 +103,18 @@ def _band(per_run: list[list[float]], n_iterations: int) -> np.ndarray:
         return np.stack(
             [np.nanmean(table, axis=0), np.nanmin(table, axis=0), np.nanmax(table, axis=0)]
         )
+
+
+def _ci_band(per_run: list[list[float]], n_iterations: int) -> np.ndarray:
+    from derl_bench.report.intervals import mean_interval
+
+    band = np.full((3, n_iterations), np.nan)
+    for i in range(n_iterations):
+        column = np.array([run[i] for run in per_run if len(run) > i], dtype=np.float64)
+        if column.size:
+            interval = mean_interval(column[:, None])
+            band[:, i] = (interval.value, interval.low, interval.high)
+    return band
 
 
 def validation_curves(results: Sequence[LoadedResult]) -> list[ValidationCurve]:
@@ -138,6 +155,7 @@ def validation_curves(results: Sequence[LoadedResult]) -> list[ValidationCurve]:
                 iterations=np.arange(n_iterations, dtype=np.int64),
                 best=_band(best_runs, n_iterations),
                 mean=_band(mean_runs, n_iterations),
+                best_ci=_ci_band(best_runs, n_iterations),
             )
         )
     return curves

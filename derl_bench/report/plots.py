@@ -5,7 +5,8 @@
 ``RUN_DIR/plots``, three per env id:
 
 - ``<env>__validation.png``: best-so-far and mean validation success per outer iteration, one
-  line per agent (mean over seeds) with a shaded min–max band over seeds;
+  line per agent (mean over seeds); the best-so-far band is the 95 % bootstrap interval of
+  that mean (rliable), the per-iteration mean's band the min–max over seeds;
 - ``<env>__primitives.png``: per agent, the share of valid meta-rewards that use each primitive
   g_i, per outer iteration (pooled over seeds);
 - ``<env>__structures.png``: per agent, the shares of stable, unstable and invalid meta-rewards
@@ -72,8 +73,8 @@ def _plot_validation(env_id: str, curves: list[ValidationCurve], path: Path) -> 
     left, right = figure.subplots(1, 2, sharey=True)
     n_iterations = max(len(c.iterations) for c in curves)
     for axes, attribute, title in (
-        (left, "best", "best validation success so far"),
-        (right, "mean", "mean validation success of the iteration"),
+        (left, "best_ci", "best validation success so far (band: 95 % CI)"),
+        (right, "mean", "mean validation success of the iteration (band: min–max)"),
     ):
         for curve in curves:
             mean, low, high = getattr(curve, attribute)
@@ -82,7 +83,7 @@ def _plot_validation(env_id: str, curves: list[ValidationCurve], path: Path) -> 
             axes.fill_between(curve.iterations, low, high, color=line.get_color(), alpha=0.2)
         axes.set_title(title)
         _iteration_axis(axes, n_iterations)
-    left.set_ylabel("validation success (mean over seeds, band: min–max)")
+    left.set_ylabel("validation success (mean over seeds)")
     left.legend(loc="lower right", fontsize="small")
     figure.suptitle(env_id)
     return _save(figure, path)
