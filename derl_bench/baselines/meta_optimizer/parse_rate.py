@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -57,6 +58,7 @@ def measure_parse_rate(
     max_new_tokens: int = 128,
     seed: int = 0,
     modes: tuple[str, ...] = ("constrained", "unconstrained"),
+    progress: Any = None,
 ) -> dict[str, Any]:
     """Draw ``samples`` replies per mode and count those that ``parse`` accepts.
 
@@ -71,6 +73,7 @@ def measure_parse_rate(
         max_new_tokens: Token budget of a reply.
         seed: Seed of the sampler.
         modes: Any of ``"constrained"`` and ``"unconstrained"``.
+        progress: Optional ``progress(mode, n_drawn, seconds)``, called about every 100 samples.
 
     Returns:
         Per mode: ``samples``, ``parsed``, ``share``, ``redrawn`` (stuck constrained samples
@@ -107,6 +110,8 @@ def measure_parse_rate(
             )
             texts += [s.text for s in drawn]
             redrawn += again
+            if progress is not None and len(texts) % 100 < n:
+                progress(mode, len(texts), time.perf_counter() - start)
         seconds = time.perf_counter() - start
         reasons = Counter(_parses(t, primitive_names) for t in texts)
         parsed = reasons.pop(None, 0)
@@ -134,6 +139,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--modes", default="constrained,unconstrained")
+    parser.add_argument(
+        "--unconstrained-samples",
+        type=int,
+        default=None,
+        help="samples of the unconstrained mode (default: --samples)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
         "--cold-start",
@@ -161,28 +172,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model.eval()
     else:
         model, tokenizer = load_causal_lm(args.model)
-    result = {
+    result: dict[str, Any] = {
         "command": "python -m derl_bench.baselines.meta_optimizer.parse_rate "
-        + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": args.model,
         "cold_start": bool(args.cold_start),
         "env": args.env,
         "primitive_names": list(names),
-        **measure_parse_rate(
-            model,
-            tokenizer,
-            primitives_text=str(observation["primitives"]),
-            primitive_names=names,
-            samples=args.samples,
-            seed=args.seed,
-            modes=tuple(args.modes.split(",")),
-        ),
-        "provenance": provenance(torch_threads=args.threads),
     }
-    text = json.dumps(result, indent=2)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    modes = tuple(args.modes.split(","))
+
+    def report(mode: str, drawn: int, seconds: float) -> None:
+        print(f"{mode}: {drawn} samples in {seconds:.0f} s", file=sys.stderr, flush=True)
+
+    for i, mode in enumerate(modes):  # the file is written after each mode (a partial result)
+        count = args.samples if mode == "constrained" else args.unconstrained_samples
+        result.update(
+            measure_parse_rate(
+                model,
+                tokenizer,
+                primitives_text=str(observation["primitives"]),
+                primitive_names=names,
+                samples=args.samples if count is None else count,
+                seed=args.seed,
+                modes=(mode,),
+                progress=report,
+            )
+        )
+        result["complete"] = i == len(modes) - 1
+        result["provenance"] = provenance(torch_threads=args.threads)
+        text = json.dumps(result, indent=2)
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text + "\n")
     print(text)
     return result
 
