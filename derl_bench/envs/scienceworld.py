@@ -49,11 +49,14 @@ from gymnasium import spaces
 
 from derl_bench.envs.episode import EpisodeSplits, EpisodeTask
 from derl_bench.envs.scienceworld_rules import (
+    CANDIDATE_RULES,
     DEFAULT_MAX_ACTIONS,
     INEFFECTIVE_PATTERNS,
     action_object,
     build_candidates,
+    expert_path,
     inventory_items,
+    match_action,
     step_checks,
     task_words,
 )
@@ -63,11 +66,13 @@ __all__ = [
     "ENV_CARD",
     "INEFFECTIVE_PATTERNS",
     "L2_HELD_OUT_TASKS",
+    "SCIENCEWORLD_VERSIONS",
     "SMOKE_TASKS",
     "TASK_NAMES",
     "ScienceWorldInnerEnv",
     "action_object",
     "build_candidates",
+    "expert_path",
     "scienceworld_splits",
     "scienceworld_variations",
     "step_checks",
@@ -278,7 +283,9 @@ class ScienceWorldInnerEnv(gymnasium.Env):
         recent_actions: Show the last this many actions of the episode on a line
             ``"Recent actions: <a1>; ...; <ak>"`` (``none`` at reset) right after the task
             line, so that an encoder reading only the start of the text sees them; 0 (v0)
-            shows none. ``DERL-ScienceWorld-*-v1`` use 3.
+            shows none. ``DERL-ScienceWorld-*-v1`` and ``-v2`` use 3.
+        candidate_rules: The candidate rule version (1: ``-v0``/``-v1``; 2: ``-v2``; see
+            :func:`~derl_bench.envs.scienceworld_rules.build_candidates`).
 
     Raises:
         ImportError: Without the ``scienceworld`` package.
@@ -295,6 +302,7 @@ class ScienceWorldInnerEnv(gymnasium.Env):
         max_steps: int = DEFAULT_MAX_STEPS,
         max_actions: int = DEFAULT_MAX_ACTIONS,
         recent_actions: int = 0,
+        candidate_rules: int = 1,
     ) -> None:
         self._sim: Any = None
         if task not in TASK_NAMES:
@@ -305,7 +313,12 @@ class ScienceWorldInnerEnv(gymnasium.Env):
             )
         if recent_actions < 0:
             raise ValueError(f"recent_actions must be >= 0, got {recent_actions}")
+        if candidate_rules not in CANDIDATE_RULES:
+            raise ValueError(
+                f"candidate_rules must be one of {list(CANDIDATE_RULES)}, got {candidate_rules!r}"
+            )
         self.recent_actions = int(recent_actions)
+        self.candidate_rules = int(candidate_rules)
         self.default_task = EpisodeTask(
             domain="scienceworld", task_id=task, variation=variation, task_type=task
         )
@@ -320,6 +333,7 @@ class ScienceWorldInnerEnv(gymnasium.Env):
         self._actions: list[str] = []
         self._handled: list[str] = []
         self._valid: list[str] = []
+        self._raw: dict[str, Any] = {}
         self._done = True
         self._sim = _start_simulator()
 
@@ -397,9 +411,8 @@ class ScienceWorldInnerEnv(gymnasium.Env):
         return _clean(text)
 
     def _info(self, raw: dict[str, Any], *, success: bool) -> dict[str, Any]:
-        self._valid = build_candidates(
-            raw["valid"], self._description, raw["inv"], self.max_actions, self._handled
-        )
+        self._raw = raw
+        self._valid = self.candidates(self.candidate_rules, self.max_actions)
         return {
             "valid_actions": list(self._valid),
             "success": success,
@@ -409,6 +422,38 @@ class ScienceWorldInnerEnv(gymnasium.Env):
         }
 
     # -- helpers for tests and oracles ------------------------------------------------------
+
+    def candidates(self, rules: int, max_actions: int) -> list[str]:
+        """The current state's candidate list under candidate rule ``rules`` (any version).
+
+        ``info["valid_actions"]`` is ``candidates(self.candidate_rules, self.max_actions)``;
+        other arguments serve comparisons of rule versions (e.g. gold-action coverage).
+        """
+        return build_candidates(
+            self._raw.get("valid", ()),
+            self._description,
+            self._raw.get("inv", ""),
+            max_actions,
+            self._handled,
+            rules=rules,
+        )
+
+    def expert_action(self, action: str) -> str | None:
+        """The valid action the string ``action`` stands for in the current state (experts only).
+
+        ``action`` itself if the simulator lists it among its valid action-object combinations,
+        else the combination whose objects ``action`` names by other referents
+        (:func:`~derl_bench.envs.scienceworld_rules.match_action`), else None. Reads the
+        simulator's object tables (tens of milliseconds); candidates never use it.
+        """
+        if self._sim is None:
+            raise RuntimeError("expert_action() on a closed ScienceWorldInnerEnv")
+        combos = self._sim.get_valid_action_object_combinations_with_templates()
+        if any(c["action"] == action for c in combos):
+            return action
+        table = self._sim.get_all_object_ids_types_referents_LUTJSON()
+        referents = {str(k): list(v.get("referents", ())) for k, v in table.items()}
+        return match_action(action, combos, referents, inventory_items(self._raw.get("inv", "")))
 
     def gold_action_sequence(self, task: EpisodeTask) -> list[str]:
         """The simulator's gold action sequence of ``task`` (for tests and oracles only).
@@ -443,6 +488,18 @@ class ScienceWorldInnerEnv(gymnasium.Env):
             self.close()
         except Exception:  # noqa: BLE001 - never raise from a finaliser
             pass
+
+
+SCIENCEWORLD_VERSIONS: dict[int, dict[str, Any]] = {
+    0: {"candidate_rules": 1, "max_actions": DEFAULT_MAX_ACTIONS, "expert": "gold"},
+    1: {"candidate_rules": 1, "max_actions": DEFAULT_MAX_ACTIONS, "expert": "gold"},
+    2: {"candidate_rules": 2, "max_actions": 128, "expert": "teleport"},
+}
+"""Env version of ``DERL-ScienceWorld-*-vN`` -> the inner env's candidate rule and bound
+(``ScienceWorldInnerEnv(candidate_rules=..., max_actions=...)``) and the cold start's expert:
+``"gold"`` replays the gold action sequence as is; ``"teleport"`` plays
+:func:`~derl_bench.envs.scienceworld_rules.expert_path` of it, each action as the valid
+combination it stands for (:meth:`ScienceWorldInnerEnv.expert_action`)."""
 
 
 # -- splits -----------------------------------------------------------------------------------
@@ -507,6 +564,7 @@ def scienceworld_splits(
     tasks: Sequence[str] | None = None,
     seed: int = 0,
     max_variations: int | None = None,
+    max_d_in_variations: int | None = None,
 ) -> EpisodeSplits:
     """The L0 / L1 / L2 task splits of ScienceWorld (see :data:`ENV_CARD`).
 
@@ -522,6 +580,9 @@ def scienceworld_splits(
         seed: Shuffle seed of the D_in / V split (0 for the registered ids).
         max_variations: Cap on variations per task and split (evenly spaced over the sorted
             indices, applied before the D_in / V split); None keeps all.
+        max_d_in_variations: If set (> ``max_variations``), D_in also gets the training
+            variations of an evenly spaced cap of this size that are not in the capped pool, so
+            D_in grows while V and test stay those of ``max_variations`` (``-v2`` ``cpu``).
 
     Returns:
         The :class:`EpisodeSplits`; ``held_out_types`` lists the held-out tasks at L2.
@@ -534,6 +595,13 @@ def scienceworld_splits(
         raise ValueError(f"level must be 'L0', 'L1' or 'L2', got {level!r}")
     if max_variations is not None and max_variations < 1:
         raise ValueError(f"max_variations must be >= 1 or None, got {max_variations}")
+    if max_d_in_variations is not None and (
+        max_variations is None or max_d_in_variations <= max_variations
+    ):
+        raise ValueError(
+            f"max_d_in_variations={max_d_in_variations} needs a smaller max_variations "
+            f"(got {max_variations}); leave it None to draw D_in from the capped pool only"
+        )
     names = list(dict.fromkeys(tasks if tasks is not None else TASK_NAMES))
     variations = scienceworld_variations(names)
     if level == "L2":
@@ -554,7 +622,10 @@ def scienceworld_splits(
         order = rng.permutation(len(pool))
         n_val = max(1, round(0.2 * len(pool))) if len(pool) >= 2 else 0
         val += _tasks_of(name, sorted(pool[i] for i in order[:n_val]))
-        d_in += _tasks_of(name, sorted(pool[i] for i in order[n_val:]))
+        extra: list[int] = []
+        if max_d_in_variations is not None:
+            extra = [v for v in _cap(variations[name][0], max_d_in_variations) if v not in pool]
+        d_in += _tasks_of(name, sorted([*(pool[i] for i in order[n_val:]), *extra]))
     split = 1 if level == "L0" else 2
     test = [
         task
