@@ -42,7 +42,21 @@ RULES = {1: 64, 2: None}  # rule version -> max_actions (None: the -v2 env's, re
 
 
 def _games(preset: str, level: str, version: int) -> tuple[Any, int, int]:
-    """(the cold start's D_in tasks, its episode cap, D_in size) of ``(preset, level, version)``."""
+    """(the cold start's D_in tasks, its episode cap, D_in size) of ``(preset, level, version)``.
+
+    Level ``all-tasks``: the first training variation of each of the 30 tasks, no cap (a look
+    beyond the preset's task subset).
+    """
+    if level == "all-tasks":
+        from derl_bench.envs import scienceworld as sw
+        from derl_bench.envs.episode import EpisodeTask
+
+        first = {n: v[0][0] for n, v in sw.scienceworld_variations(sw.TASK_NAMES).items()}
+        tasks = tuple(
+            EpisodeTask(domain="scienceworld", task_id=n, variation=v, task_type=n)
+            for n, v in first.items()
+        )
+        return tasks, 10_000, len(tasks)
     from derl_bench.inner.cold_start import cold_start_tasks
     from derl_bench.inner.episode_presets import episode_preset
     from derl_bench.meta_env.episode_domains import scienceworld_preset_splits
@@ -61,7 +75,8 @@ def _play(env: Any, task: Any, actions: list[str], *, map_actions: bool, dump: b
         action = (env.expert_action(planned) or planned) if map_actions else planned
         step: dict[str, Any] = {"action": action, "planned": planned}
         for rules, cap in RULES.items():
-            step[f"rule{rules}"] = action in env.candidates(rules, cap or env.max_actions)
+            kept = env.candidates(rules, cap or env.max_actions)
+            step[f"rule{rules}"], step[f"n_rule{rules}"] = action in kept, len(kept)
         if dump:
             step["state"] = {
                 "valid": list(env._raw["valid"]),
@@ -96,6 +111,8 @@ def _summary(records: list[dict], cap: int) -> dict[str, Any]:
         hit = sum(s[f"rule{rules}"] for s in capped)
         out[f"covered_rule{rules}"] = hit
         out[f"coverage_rule{rules}"] = round(hit / max(1, len(capped)), 4)
+        sizes = [s[f"n_rule{rules}"] for s in capped]
+        out[f"mean_candidates_rule{rules}"] = round(sum(sizes) / max(1, len(sizes)), 1)
     missed: dict[str, int] = {}
     for step in capped:
         if not step["rule2"]:
@@ -121,6 +138,7 @@ def _recompute(dump: dict) -> None:
                             s["handled"], rules=rules,
                         )  # fmt: skip
                         step[f"rule{rules}"] = step["action"] in kept
+                        step[f"n_rule{rules}"] = len(kept)
 
 
 def _markdown(result: dict) -> str:
@@ -133,8 +151,8 @@ def _markdown(result: dict) -> str:
         f"Made by `{result['command']}` (lock `{result['lock_sha256']}`).",
         "",
         "| level | expert | games | cap | length min/median/max | > cap | success in cap "
-        "| steps in cap | rule 1 | rule 2 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| steps in cap | rule 1 | rule 2 | mean candidates 1 / 2 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for level, experts in result["summary"].items():
         for expert, s in experts.items():
@@ -143,7 +161,8 @@ def _markdown(result: dict) -> str:
                 f"{s['length_median']}/{s['length_max']} | {s['longer_than_cap']} | "
                 f"{s['success_within_cap']}/{s['games']} | {s['steps_within_cap']} | "
                 f"{s['covered_rule1']} ({s['coverage_rule1']:.3f}) | "
-                f"{s['covered_rule2']} ({s['coverage_rule2']:.3f}) |"
+                f"{s['covered_rule2']} ({s['coverage_rule2']:.3f}) | "
+                f"{s['mean_candidates_rule1']} / {s['mean_candidates_rule2']} |"
             )
     lines.append("")
     for level, experts in result["summary"].items():
@@ -157,7 +176,7 @@ def main(argv: list[str]) -> int:
     """Run the script (see the module docstring); returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="cpu", choices=["smoke", "cpu", "paper"])
-    parser.add_argument("--levels", default="L0,L2")
+    parser.add_argument("--levels", default="L0,L2", help="L0, L1, L2 and/or all-tasks")
     parser.add_argument("--out", type=Path, default=None, help="JSON to write (and .md)")
     parser.add_argument("--dump", type=Path, default=None, help="save per-step states here")
     parser.add_argument("--from-dump", type=Path, default=None, help="recompute a dump")

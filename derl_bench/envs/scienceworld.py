@@ -493,7 +493,7 @@ class ScienceWorldInnerEnv(gymnasium.Env):
 SCIENCEWORLD_VERSIONS: dict[int, dict[str, Any]] = {
     0: {"candidate_rules": 1, "max_actions": DEFAULT_MAX_ACTIONS, "expert": "gold"},
     1: {"candidate_rules": 1, "max_actions": DEFAULT_MAX_ACTIONS, "expert": "gold"},
-    2: {"candidate_rules": 2, "max_actions": 128, "expert": "teleport"},
+    2: {"candidate_rules": 2, "max_actions": 96, "expert": "teleport"},
 }
 """Env version of ``DERL-ScienceWorld-*-vN`` -> the inner env's candidate rule and bound
 (``ScienceWorldInnerEnv(candidate_rules=..., max_actions=...)``) and the cold start's expert:

@@ -275,7 +275,11 @@ def _ranked_v1(
 
 _V2_DROPPED_VERBS = ("eat ", "flush ", "disconnect ", "dunk ")
 _V2_ALWAYS = ("look around", "inventory", "wait1", "wait")
-_V2_ANY_OBJECT_VERBS = ("focus on", "pick up")
+_V2_ANY_OBJECT_VERBS = ("focus on", "pick up", "open", "activate", "deactivate")
+_V2_VERB_RANK: dict[str, int] = {
+    "focus on": 0, "pick up": 1, "move": 2, "open": 3, "activate": 3, "deactivate": 3,
+    "pour": 4, "use": 4, "connect": 4, "put down": 5, "read": 5, "mix": 6, "look at": 6,
+}  # fmt: skip
 
 
 def _held(action: str, verb: str, items: Sequence[frozenset[str]]) -> bool:
@@ -332,7 +336,7 @@ def _ranked_v2(
             else:
                 tier = 6
         obj = action[len(verb) :].strip()
-        ranked.append((tier, -overlap, VERB_RANK.get(verb, 6), obj, action))
+        ranked.append((tier, -overlap, _V2_VERB_RANK.get(verb, 7), obj, action))
     ranked.sort()
     return ranked
 
@@ -422,7 +426,8 @@ def match_action(
     ``action`` matches a combination if it reads as the combination's text with each object
     replaced by any of that object's referents, optionally followed by a qualifier (`` in
     inventory``, `` containing ...``); a qualifier containing ``in inventory`` needs an object
-    one of whose referents is an inventory item. Among matches the longest referents win, then
+    one of whose referents is an inventory item's name (up to its first comma: ``thermometer,
+    currently reading ...``). Among matches the longest referents win, then
     the shortest qualifiers, then the alphabetically first text.
 
     Args:
@@ -441,7 +446,7 @@ def match_action(
     if action in texts:
         return action
     verb = action.split(" ", 1)[0]
-    held = set(inventory_names)
+    held = {name.split(",", 1)[0].strip() for name in inventory_names}
     best: tuple[int, int, str] | None = None
     for combo in combos:
         text = combo["action"]
