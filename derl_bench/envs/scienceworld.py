@@ -11,8 +11,8 @@ noElectricalAction), which is what makes short tasks feasible within tens of ste
 
 **Candidate actions** (``info["valid_actions"]``, at most ``max_actions``, default 64): a
 bounded, deterministic subset of the simulator's valid actions that depends only on that list,
-the task description and the inventory (never on the gold path); the rule is in
-:mod:`derl_bench.envs.scienceworld_rules`.
+the task description and the inventory (never on the gold path); the rules (1 for ``-v0`` and
+``-v1``, 2 for ``-v2``) are in :mod:`derl_bench.envs.scienceworld_rules`.
 
 **Actions.** ``step`` takes an ``int`` index into the last ``info["valid_actions"]`` (index
 ``i`` selects ``valid_actions[i % len(valid_actions)]``, so that every element of the
@@ -147,20 +147,21 @@ CPU_TASKS: tuple[str, ...] = (
 )
 
 ENV_CARD = f"""\
-ScienceWorld (scienceworld>=1.2, Java >= 8), simplification "{SIMPLIFICATIONS}".
-Observation: Text = "Task: <description>" + the simulator's answer + "Inventory: <items>"
-(+ the room description when the answer was not a look). Action: Discrete({DEFAULT_MAX_ACTIONS})
-index into info["valid_actions"] (a bounded, deterministic candidate list built from the
-simulator's valid actions, the task description and the inventory; never from the gold path),
-or an action string. Success: task completed with score 100. terminated at success or score < 0;
-truncated after {DEFAULT_MAX_STEPS} steps. Step score: mean of binary checks effective (not a
-failure/no-op message), novel (action not taken before in the episode), goal-relevant (names a
-word of the task description). Splits: training pool = the simulator's `train` variations of the
-training tasks, split D_in/V 8:2 per task (shuffle seed 0); L0 test = `dev` variations, L1 test =
-`test` variations of the training tasks; L2 trains on the 20 tasks outside L2_HELD_OUT_TASKS
-(task groups 3 electricity, 7 lifespan, 9 inclined planes) and tests on the `test` variations
-of the 10 held-out tasks. Presets restrict the tasks to SMOKE_TASKS {list(SMOKE_TASKS)} or
-CPU_TASKS {list(CPU_TASKS)} and cap the variations per task and split (evenly spaced).
+ScienceWorld (scienceworld>=1.2, Java >= 8), simplification "{SIMPLIFICATIONS}". Observation:
+Text = "Task: <description>" + the simulator's answer + "Inventory: <items>" (+ the room
+description when the answer was not a look). Action: Discrete({DEFAULT_MAX_ACTIONS}) (v2:
+Discrete(96)) index into info["valid_actions"] (a bounded, deterministic candidate list built
+from the simulator's valid actions, the task description and the inventory; never from the gold
+path), or an action string. Success: task completed with score 100. terminated at success or
+score < 0; truncated after {DEFAULT_MAX_STEPS} steps. Step score: mean of binary checks
+effective (not a failure/no-op message), novel (action not taken before in the episode),
+goal-relevant (names a word of the task description). Splits: training pool = the simulator's
+`train` variations of the training tasks, split D_in/V 8:2 per task (shuffle seed 0); L0 test =
+`dev` variations, L1 test = `test` variations of the training tasks; L2 trains on the 20 tasks
+outside L2_HELD_OUT_TASKS (task groups 3 electricity, 7 lifespan, 9 inclined planes) and tests
+on the `test` variations of the 10 held-out tasks. Presets restrict the tasks to SMOKE_TASKS
+{list(SMOKE_TASKS)} or CPU_TASKS {list(CPU_TASKS)} and cap the variations per task and split
+(evenly spaced).
 Version history: v0 initial (random MiniLM scoring head; cpu validates on 8 V tasks).
 v1 (issue 14): a "Recent actions" line (the last 3) follows the task line (recent_actions=3);
 smoke/cpu policies start from a behaviour-cloning cold start on the simulator's gold action
@@ -172,6 +173,19 @@ JVM launch, not on the id): the simulator's JVM runs with constant identity hash
 (DETERMINISTIC_JVM), so the same seed and policy give the same episode on every launch; the
 MiniLM encoder batches strings by (length, text), so embeddings do not depend on PYTHONHASHSEED;
 v1 embeds every string on its own. Golden results regenerated.
+v2 (issue 14): v1's cold start imitated 95 of 344 gold steps on the 32 L2 D_in games (cpu): the
+gold paths walk through doors (open door to R, go to R) that "easy" leaves open and teleport
+skips, and name held objects by long referents ("move egg butterfly egg in inventory to red
+box") that no candidate spells. v2 changes three things: the cold start's expert plays
+expert_path(gold) (each door/go-to run one "teleport to R"; scienceworld_rules.py), each action
+as the valid combination it stands for (ScienceWorldInnerEnv.expert_action); the candidates
+follow rule 2 with at most 96 (candidate_rules=2, max_actions=96; SCIENCEWORLD_VERSIONS); cpu's
+D_in draws on 30 training variations per task instead of 8 (V and test unchanged), so the
+cold start imitates 108 games. Gold-action coverage on cpu's cold-start games (fraction of
+expert steps whose action is a candidate; docs/scienceworld/gold-coverage-cpu.md, made by
+scripts/scienceworld_gold_coverage.py): L2 v1 0.276 (95/344), v2 1.000 (587/587); L0 v1
+0.257 (111/432), v2 1.000 (459/459). Presets otherwise as v1 (episode cap 20: the longest
+gold path of these games has 16 steps, the longest v2 expert path 6).
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 

@@ -1,4 +1,4 @@
-"""ScienceWorld's candidate-action and step-score rules (pure functions of text).
+"""ScienceWorld's candidate-action, step-score and expert rules (pure functions of text).
 
 Used by :class:`derl_bench.envs.scienceworld.ScienceWorldInnerEnv`; no simulator needed here.
 
@@ -20,6 +20,26 @@ deterministic subset that depends only on that list, the task description and th
    single-object actions; (4) other goal-relevant two-object actions; (5) the rest
    (two-object actions that are not goal-relevant).
 3. The first ``max_actions`` of that ranking, sorted alphabetically, are the candidates.
+
+This is *rule 1* (``DERL-ScienceWorld-*-v0``/``-v1``). *Rule 2* (``-v2``, at most 96; chosen
+so that every action of the ``-v2`` cold start's expert, :func:`expert_path`, is kept on the
+``cpu`` D_in games, measured by ``scripts/scienceworld_gold_coverage.py``) drops only
+duplicates, ``reset task``, ``task``, the verbs ``eat, flush, disconnect, dunk``, ``go to``
+when ``teleport to`` exists, actions naming ``agent`` and single-object actions on a room, a
+door or ``inventory``, and ranks into tiers, each sorted by the number of task-description
+words the action names (more first; for tiers 2 and 4 the words of the destination), then
+by its own verb order (``focus on``, ``pick up``, ``move``, ``open``/``activate``/
+``deactivate``, ``pour``/``use``/``connect``, ``put down``/``read``, ``mix``/``look at``,
+the rest), object and action:
+(0) ``look around``, ``inventory``, ``wait1``, ``wait`` and every ``teleport to <room>``;
+(1) single-object actions naming a task word or on a held object (in the inventory, or the
+object of an earlier single-object action); (2) two-object actions whose first object is held
+(named ``... in inventory``, or its words a subset or superset of a held object's, as
+``flower pot`` and the inventory's ``flower pot 6``) and whose destination names a task word (``move
+butterfly to red box``); (3) ``focus on``, ``pick up``, ``open``, ``activate`` and
+``deactivate`` of any other object (a find task's answer is named nowhere); (4) other
+two-object actions of a held object; (5) other two-object actions naming a task word;
+(6) other single-object actions; (7) the rest.
 
 *Goal-relevant* means the action's object words (its words minus the template words of
 :data:`TEMPLATE_WORDS` and :data:`STOPWORDS`) share a word with the task description's words
@@ -215,8 +235,7 @@ def build_candidates(
         max_actions: Bound on the result.
         handled: Objects of the episode's earlier single-object actions
             (:func:`action_object`), treated like inventory items for tier 2.
-        rules: The rule version (:data:`CANDIDATE_RULES`): 1 is the module docstring's rule,
-            2 the v2 rule of :func:`_ranked_v2`.
+        rules: The rule version (:data:`CANDIDATE_RULES`; both in the module docstring).
 
     Returns:
         At most ``max_actions`` distinct action strings, sorted alphabetically.
@@ -299,7 +318,7 @@ def _held(action: str, verb: str, items: Sequence[frozenset[str]]) -> bool:
 def _ranked_v2(
     valid: Sequence[str], description: str, inventory: str, handled: Sequence[str]
 ) -> list[tuple[int, int, int, str, str]]:
-    """Rule 2: ``(tier, -overlap, verb rank, object, action)``, sorted (see ENV_CARD v2)."""
+    """Rule 2 (the module docstring): ``(tier, -overlap, verb rank, object, action)``, sorted."""
     goal = task_words(description)
     items = [*inventory_items(inventory), *handled]
     item_words = [w for w in map(frozenset, map(_words, items)) if w]
