@@ -578,7 +578,7 @@ def scienceworld_splits(
     tasks: Sequence[str] | None = None,
     seed: int = 0,
     max_variations: int | None = None,
-    max_d_in_variations: int | None = None,
+    max_train_variations: int | None = None,
 ) -> EpisodeSplits:
     """The L0 / L1 / L2 task splits of ScienceWorld (see :data:`ENV_CARD`).
 
@@ -594,9 +594,9 @@ def scienceworld_splits(
         seed: Shuffle seed of the D_in / V split (0 for the registered ids).
         max_variations: Cap on variations per task and split (evenly spaced over the sorted
             indices, applied before the D_in / V split); None keeps all.
-        max_d_in_variations: If set (> ``max_variations``), D_in also gets the training
-            variations of an evenly spaced cap of this size that are not in the capped pool, so
-            D_in grows while V and test stay those of ``max_variations`` (``-v2`` ``cpu``).
+        max_train_variations: Cap on the training pool's variations per task (D_in and V),
+            in place of ``max_variations`` (which still caps the test split); None: as
+            ``max_variations``. ``-v2`` ``cpu`` uses 40 (and 10 for the test split).
 
     Returns:
         The :class:`EpisodeSplits`; ``held_out_types`` lists the held-out tasks at L2.
@@ -609,13 +609,9 @@ def scienceworld_splits(
         raise ValueError(f"level must be 'L0', 'L1' or 'L2', got {level!r}")
     if max_variations is not None and max_variations < 1:
         raise ValueError(f"max_variations must be >= 1 or None, got {max_variations}")
-    if max_d_in_variations is not None and (
-        max_variations is None or max_d_in_variations <= max_variations
-    ):
-        raise ValueError(
-            f"max_d_in_variations={max_d_in_variations} needs a smaller max_variations "
-            f"(got {max_variations}); leave it None to draw D_in from the capped pool only"
-        )
+    if max_train_variations is not None and max_train_variations < 1:
+        raise ValueError(f"max_train_variations must be >= 1 or None, got {max_train_variations}")
+    pool_cap = max_variations if max_train_variations is None else max_train_variations
     names = list(dict.fromkeys(tasks if tasks is not None else TASK_NAMES))
     variations = scienceworld_variations(names)
     if level == "L2":
@@ -632,14 +628,11 @@ def scienceworld_splits(
     d_in: list[EpisodeTask] = []
     val: list[EpisodeTask] = []
     for name in train_names:
-        pool = _cap(variations[name][0], max_variations)
+        pool = _cap(variations[name][0], pool_cap)
         order = rng.permutation(len(pool))
         n_val = max(1, round(0.2 * len(pool))) if len(pool) >= 2 else 0
         val += _tasks_of(name, sorted(pool[i] for i in order[:n_val]))
-        extra: list[int] = []
-        if max_d_in_variations is not None:
-            extra = [v for v in _cap(variations[name][0], max_d_in_variations) if v not in pool]
-        d_in += _tasks_of(name, sorted([*(pool[i] for i in order[n_val:]), *extra]))
+        d_in += _tasks_of(name, sorted(pool[i] for i in order[n_val:]))
     split = 1 if level == "L0" else 2
     test = [
         task

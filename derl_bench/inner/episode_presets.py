@@ -162,16 +162,14 @@ TEXT_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
 LATEST_TEXT_VERSION = max(TEXT_PRESET_VERSIONS)
 """The newest env version shared by both text domains."""
 
-_SCIENCEWORLD_CHANGES_V2: dict[str, dict[str, Any]] = {
-    "smoke": _TEXT_CHANGES_V1["smoke"],
-    "cpu": dict(_TEXT_CHANGES_V1["cpu"], max_episode_steps=20),
-    "paper": _TEXT_CHANGES["paper"],
-}
-"""ScienceWorld, env version 2 (``DERL-ScienceWorld-*-v2``): v1's presets; what changes is the
-env (candidate rule 2 with at most 96 candidates, the cold start's teleporting expert:
-``SCIENCEWORLD_VERSIONS`` in ``envs/scienceworld.py``) and, at ``cpu``, a larger D_in
-(``SCIENCEWORLD_D_IN_VARIATIONS`` in ``meta_env/episode_domains.py``), so that the cold start
-imitates 108 games."""
+_SCIENCEWORLD_CHANGES_V2: dict[str, dict[str, Any]] = dict(_TEXT_CHANGES_V1)
+"""ScienceWorld, env version 2 (``DERL-ScienceWorld-*-v2``): v1's presets. What changes is the
+env (candidate rule 2 with at most 96 candidates and the cold start's teleporting expert:
+``SCIENCEWORLD_VERSIONS`` in ``envs/scienceworld.py``) and, at ``cpu``, the training pool (40
+variations per task split 32:8 into D_in / V: ``SCIENCEWORLD_TRAIN_VARIATIONS`` in
+``meta_env/episode_domains.py``), so that the cold start imitates 108 games and L2 validates
+on 32. The episode cap stays 20: on ``cpu``'s cold-start games the longest gold path has 16
+steps and the longest path of the v2 expert 6 (docs/scienceworld/gold-coverage-cpu.md)."""
 
 SCIENCEWORLD_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
     **TEXT_PRESET_VERSIONS,

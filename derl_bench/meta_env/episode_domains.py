@@ -30,11 +30,12 @@ SCIENCEWORLD_PRESET_TASKS: dict[str, tuple[str, int | None]] = {
 }
 """ScienceWorld task subset of each preset: (constant in ``envs/scienceworld.py``, or ``""`` for
 all 30 tasks; variations per task and split, ``None`` for all). Part of the preset's identity."""
-SCIENCEWORLD_D_IN_VARIATIONS: dict[int, dict[str, int]] = {2: {"cpu": 30}}
-"""Env version -> preset -> ``max_d_in_variations`` of :func:`scienceworld_splits
-<derl_bench.envs.scienceworld.scienceworld_splits>` (D_in grows, V and test stay): ``-v2``
-``cpu`` draws D_in from 30 training variations per task instead of 8, so that its cold start
-imitates 108 games (27 per L2 training task) instead of 32 (L2) or 48 (L0)."""
+SCIENCEWORLD_TRAIN_VARIATIONS: dict[int, dict[str, int]] = {2: {"cpu": 40}}
+"""Env version -> preset -> ``max_train_variations`` of :func:`scienceworld_splits
+<derl_bench.envs.scienceworld.scienceworld_splits>` (the training pool's cap per task; the test
+split keeps the preset's cap): ``-v2`` ``cpu`` splits 40 training variations per task 32:8
+into D_in / V instead of 10 (8:2), so that its cold start imitates 108 games (27 per L2
+training task, not 8) and one V game is 1/32 of L2's validation success (not 1/8)."""
 
 EPISODE_INSTRUCTION = (
     "Generate a mathematical formula, the reward function used to train an agent with GRPO. "
@@ -353,7 +354,7 @@ def scienceworld_preset_splits(level: str, preset: str, version: int = 0) -> Any
         level,
         tasks=getattr(sw, subset) if subset else None,
         max_variations=max_variations,
-        max_d_in_variations=SCIENCEWORLD_D_IN_VARIATIONS.get(version, {}).get(preset),
+        max_train_variations=SCIENCEWORLD_TRAIN_VARIATIONS.get(version, {}).get(preset),
     )
 
 
