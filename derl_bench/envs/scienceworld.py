@@ -57,6 +57,7 @@ from derl_bench.envs.scienceworld_rules import (
     expert_path,
     inventory_items,
     match_action,
+    object_parents,
     step_checks,
     task_words,
 )
@@ -457,8 +458,9 @@ class ScienceWorldInnerEnv(gymnasium.Env):
 
         ``action`` itself if the simulator lists it among its valid action-object combinations,
         else the combination whose objects ``action`` names by other referents
-        (:func:`~derl_bench.envs.scienceworld_rules.match_action`), else None. Reads the
-        simulator's object tables (tens of milliseconds); candidates never use it.
+        (:func:`~derl_bench.envs.scienceworld_rules.match_action`), else None (no or an
+        ambiguous match). Reads the simulator's object tables and tree (tens of
+        milliseconds); candidates never use it.
         """
         if self._sim is None:
             raise RuntimeError("expert_action() on a closed ScienceWorldInnerEnv")
@@ -467,7 +469,8 @@ class ScienceWorldInnerEnv(gymnasium.Env):
             return action
         table = self._sim.get_all_object_ids_types_referents_LUTJSON()
         referents = {str(k): list(v.get("referents", ())) for k, v in table.items()}
-        return match_action(action, combos, referents, inventory_items(self._raw.get("inv", "")))
+        parents = object_parents(self._sim.getObjectTree())
+        return match_action(action, combos, referents, parents)
 
     def gold_action_sequence(self, task: EpisodeTask) -> list[str]:
         """The simulator's gold action sequence of ``task`` (for tests and oracles only).

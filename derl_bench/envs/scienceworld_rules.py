@@ -55,7 +55,8 @@ check: its delta is the native reward, which the contract keeps away from the pr
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "CANDIDATE_RULES",
@@ -73,6 +74,7 @@ __all__ = [
     "is_effective",
     "is_goal_relevant",
     "match_action",
+    "object_parents",
     "step_checks",
     "task_words",
 ]
@@ -432,22 +434,73 @@ def _frame(text: str, referents: Sequence[Sequence[str]]) -> re.Pattern[str] | N
     return re.compile("".join(parts))
 
 
+def object_parents(tree: dict) -> dict[str, str]:
+    """Object id -> the id of the object containing it, from ScienceWorld's object tree.
+
+    Args:
+        tree: ``ScienceWorldEnv.getObjectTree()`` (nested ``{"uuid", "contents": {...}}``).
+
+    Returns:
+        A dict of string ids (the root has no entry).
+    """
+    parents: dict[str, str] = {}
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        for child in (node.get("contents") or {}).values():
+            parents[str(child["uuid"])] = str(node["uuid"])
+            stack.append(child)
+    return parents
+
+
+_PLACE = re.compile(r"(?:^| )(?:in|on) ")
+
+
+def _inside(
+    obj: str, qualifier: str, referents: Mapping[str, Sequence[str]], parents: Mapping[str, str]
+) -> bool:
+    """Whether each place a qualifier names (``in X``, ``on X``) can be a container of ``obj``.
+
+    True without such a place; else some ``in``/``on`` tail of the qualifier must start with a
+    referent of one of ``obj``'s containers (not followed by a number: ``flower pot`` is not
+    ``flower pot 6``).
+    """
+    starts = [m.end() for m in _PLACE.finditer(qualifier)]
+    if not starts:
+        return True
+    names: set[str] = set()
+    node = parents.get(obj)
+    for _ in range(64):  # the tree is shallow; the bound only guards against a cycle
+        if node is None:
+            break
+        names.update(referents.get(node, ()))
+        node = parents.get(node)
+    for start in starts:
+        tail = qualifier[start:]
+        for name in names:
+            if tail == name or (
+                tail.startswith(name + " ") and not tail[len(name) + 1 : len(name) + 2].isdigit()
+            ):
+                return True
+    return False
+
+
 def match_action(
     action: str,
-    combos: Sequence[dict],
-    referents: dict[str, Sequence[str]],
-    inventory_names: Sequence[str] = (),
+    combos: Sequence[Mapping[str, Any]],
+    referents: Mapping[str, Sequence[str]],
+    parents: Mapping[str, str],
 ) -> str | None:
     """The valid action-object combination an action typed with other object names stands for.
 
-    Gold action sequences name objects by long referents (``move egg butterfly egg in inventory
-    to red box``) where the valid-action list has short ones (``move butterfly to red box``).
-    ``action`` matches a combination if it reads as the combination's text with each object
-    replaced by any of that object's referents, optionally followed by a qualifier (`` in
-    inventory``, `` containing ...``); a qualifier containing ``in inventory`` needs an object
-    one of whose referents is an inventory item's name (up to its first comma: ``thermometer,
-    currently reading ...``). Among matches the longest referents win, then
-    the shortest qualifiers, then the alphabetically first text.
+    Gold action sequences name objects by other referents than the valid-action list (``move
+    egg butterfly egg in inventory to red box`` for ``move butterfly to red box``; ``focus on
+    living thing in flower pot 6`` for ``focus on adult pea plant``). ``action`` matches a
+    combination if it reads as the combination's text with each object replaced by any of that
+    object's referents, optionally followed by a qualifier (`` in inventory``, `` in flower pot
+    6``, `` containing ...``) whose places (``in X``, ``on X``) name a container of the object
+    (:func:`_inside`). Among matches the longest referents win, then the shortest qualifiers;
+    a tie between different combinations is ambiguous (None).
 
     Args:
         action: The action string (e.g. from a gold action sequence).
@@ -456,17 +509,16 @@ def match_action(
             and ``obj_ids``).
         referents: Object id (a string) -> its referents
             (``get_all_object_ids_types_referents_LUTJSON()[id]["referents"]``).
-        inventory_names: Item names of the inventory (:func:`inventory_items`).
+        parents: Object id -> its container's id (:func:`object_parents`).
 
     Returns:
-        ``action`` itself if it is a valid combination's text, else the best match, else None.
+        ``action`` itself if it is a valid combination's text, else the best unambiguous
+        match, else None.
     """
-    texts = [c["action"] for c in combos]
-    if action in texts:
+    if any(c["action"] == action for c in combos):
         return action
     verb = action.split(" ", 1)[0]
-    held = {name.split(",", 1)[0].strip() for name in inventory_names}
-    best: tuple[int, int, str] | None = None
+    scored: list[tuple[int, int, str]] = []
     for combo in combos:
         text = combo["action"]
         if text.split(" ", 1)[0] != verb:
@@ -479,12 +531,15 @@ def match_action(
         named = qualified = 0
         for k, obj in enumerate(ids):
             qualifier = match.group(f"q{k}")
-            if "in inventory" in qualifier and not held & set(referents.get(obj, ())):
+            if not _inside(obj, qualifier, referents, parents):
                 break
             named += len(match.group(f"r{k}"))
             qualified += len(qualifier)
         else:
-            key = (-named, qualified, text)
-            if best is None or key < best:
-                best = key
-    return None if best is None else best[2]
+            scored.append((-named, qualified, text))
+    if not scored:
+        return None
+    scored.sort()
+    if len(scored) > 1 and scored[1][:2] == scored[0][:2] and scored[1][2] != scored[0][2]:
+        return None
+    return scored[0][2]
