@@ -15,13 +15,18 @@ of rule 1 (``DERL-ScienceWorld-*-v0``/``-v1``) and of rule 2 (``-v2``):
 
 It also reports each expert's path lengths against the versions' episode caps
 (``max_episode_steps``) and whether the path succeeds within the cap. Only the engine runs (no
-policy, no training); about 3-4 minutes per level at ``cpu`` on one core
-(run one level at a time on a shared machine).
+policy, no training); about 3-4 minutes per level at ``cpu`` on one core.
 
-Run (writes the JSON and a Markdown table next to it; the JSON holds the lock hash):
+Run (writes the JSON and a Markdown table next to it; the JSON holds the lock hash; one level
+per run keeps each under 5 CPU minutes; ``--dump`` does not change the numbers):
 
-    .venv/bin/python scripts/scienceworld_gold_coverage.py --preset cpu --levels L0,L2 \
-        --out docs/scienceworld/gold-coverage-cpu.json
+    .venv/bin/python scripts/scienceworld_gold_coverage.py --preset cpu --levels L2 \
+        --out docs/scienceworld/gold-coverage-cpu-L2.json --dump /tmp/swr/dump_L2.json
+    .venv/bin/python scripts/scienceworld_gold_coverage.py --preset cpu --levels L0 \
+        --out docs/scienceworld/gold-coverage-cpu-L0.json --dump /tmp/swr/dump_L0.json
+
+``--levels all-tasks`` plays the first training variation of each of the 30 tasks instead
+(no episode cap; about 5 CPU minutes).
 
 ``--dump FILE`` also saves every expert step's state (the simulator's valid actions, inventory,
 handled objects) so that ``--from-dump FILE`` recomputes the coverage of changed rules without

@@ -179,14 +179,17 @@ gold paths walk through doors (open door to R, go to R) that "easy" leaves open 
 skips, and name held objects by long referents ("move egg butterfly egg in inventory to red
 box") that no candidate spells. v2 changes three things: the cold start's expert plays
 expert_path(gold) (each door/go-to run one "teleport to R"; scienceworld_rules.py), each action
-as the valid combination it stands for (ScienceWorldInnerEnv.expert_action); the candidates
-follow rule 2 with at most 96 (candidate_rules=2, max_actions=96; SCIENCEWORLD_VERSIONS); cpu's
-D_in draws on 30 training variations per task instead of 8 (V and test unchanged), so the
-cold start imitates 108 games. Gold-action coverage on cpu's cold-start games (fraction of
-expert steps whose action is a candidate; docs/scienceworld/gold-coverage-cpu.md, made by
-scripts/scienceworld_gold_coverage.py): L2 v1 0.276 (95/344), v2 1.000 (587/587); L0 v1
-0.257 (111/432), v2 1.000 (459/459). Presets otherwise as v1 (episode cap 20: the longest
-gold path of these games has 16 steps, the longest v2 expert path 6).
+as the valid combination it stands for (ScienceWorldInnerEnv.expert_action, matching referents
+and containers); the candidates follow rule 2 with at most 96 (candidate_rules=2,
+max_actions=96; SCIENCEWORLD_VERSIONS); cpu splits 40 training variations per task 32:8 into
+D_in/V (v1: 10, 8:2; the test split keeps its cap of 10), so the cold start imitates 108 games
+and L2 validates on 32. Gold-action coverage on cpu's cold-start games (fraction of expert
+steps whose action is a candidate; docs/scienceworld/gold-coverage-cpu-L0.md, -L2.md, made by
+scripts/scienceworld_gold_coverage.py): L2 v1 0.276 (95/344), v2 1.000 (582/582, 108/108
+expert episodes succeed); L0 v1 0.257 (111/432), v2 1.000 (454/454). Presets otherwise as v1
+(episode cap 20: the longest gold path of these games has 16 steps, the longest v2 expert path
+6). The v2 expert suits find-* and lifespan-* (the cpu tasks); on time-dependent tasks
+(identify-life-stages-*) teleporting skips ticks the gold path relies on.
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 

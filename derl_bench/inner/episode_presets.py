@@ -169,7 +169,7 @@ env (candidate rule 2 with at most 96 candidates and the cold start's teleportin
 variations per task split 32:8 into D_in / V: ``SCIENCEWORLD_TRAIN_VARIATIONS`` in
 ``meta_env/episode_domains.py``), so that the cold start imitates 108 games and L2 validates
 on 32. The episode cap stays 20: on ``cpu``'s cold-start games the longest gold path has 16
-steps and the longest path of the v2 expert 6 (docs/scienceworld/gold-coverage-cpu.md)."""
+steps and the longest path of the v2 expert 6 (docs/scienceworld/gold-coverage-cpu-L2.md)."""
 
 SCIENCEWORLD_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
     **TEXT_PRESET_VERSIONS,
