@@ -469,7 +469,7 @@ def test_rule_2_candidates_hold_every_v2_expert_action_on_real_d_in_games(env):
     # an object named by its container, a held egg named "living thing", a held flower pot
     for key in (
         "scienceworld/find-plant/34/0",
-        "scienceworld/find-living-thing/66/0",
+        "scienceworld/find-living-thing/69/0",
         "scienceworld/find-plant/0/0",
     ):
         task = d_in[key]
