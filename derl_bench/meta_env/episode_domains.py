@@ -372,7 +372,9 @@ def build_scienceworld(
     The preset picks the task subset (:data:`SCIENCEWORLD_PRESET_TASKS`); validation and test
     use the first ``n_val`` / ``n_test`` tasks of V and of the level's test split. From env
     version 1 the policy starts from a cold start cloned from the simulator's gold action
-    sequences of D_in tasks (:mod:`derl_bench.inner.cold_start`).
+    sequences of D_in tasks (:mod:`derl_bench.inner.cold_start`). Version 2 changes the
+    candidate rule, the expert (``SCIENCEWORLD_VERSIONS`` in ``envs/scienceworld.py``) and the
+    ``cpu`` training pool (:data:`SCIENCEWORLD_TRAIN_VARIATIONS`).
 
     Raises:
         ValueError: On an unknown level, preset or override.
