@@ -25,6 +25,10 @@ ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
     ("DERL-ALFWorld-L0-v1", {"domain": "alfworld", "level": "L0", "version": 1}),
     ("DERL-ALFWorld-L1-v1", {"domain": "alfworld", "level": "L1", "version": 1}),
     ("DERL-ALFWorld-L2-v1", {"domain": "alfworld", "level": "L2", "version": 1}),
+    # ScienceWorld v2: candidate rule 2 and a teleporting expert (envs/scienceworld.py card).
+    ("DERL-ScienceWorld-L0-v2", {"domain": "scienceworld", "level": "L0", "version": 2}),
+    ("DERL-ScienceWorld-L1-v2", {"domain": "scienceworld", "level": "L1", "version": 2}),
+    ("DERL-ScienceWorld-L2-v2", {"domain": "scienceworld", "level": "L2", "version": 2}),
 )
 """(id, kwargs) of every env this package registers."""
 

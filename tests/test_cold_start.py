@@ -190,6 +190,13 @@ def test_text_presets_v0_are_unchanged_and_v1_cold_start_and_validate_on_all_of_
         assert episode_preset(domain, "paper", version=1) == episode_preset(domain, "paper")
     with pytest.raises(ValueError, match="known: \\[0, 1\\]"):
         episode_preset("alfworld", "cpu", version=7)
+    with pytest.raises(ValueError, match="known: \\[0, 1\\]"):
+        episode_preset("alfworld", "cpu", version=2)  # ScienceWorld only
+    for preset in ("smoke", "cpu", "paper"):  # v2 changes the env and the cpu pool only
+        v2 = episode_preset("scienceworld", preset, version=2)
+        assert v2 == episode_preset("scienceworld", preset, version=1)
+    with pytest.raises(ValueError, match="known: \\[0, 1, 2\\]"):
+        episode_preset("scienceworld", "cpu", version=3)
     with pytest.raises(ValueError, match="only env version 0"):
         episode_preset("cartpole", "cpu", version=1)
 

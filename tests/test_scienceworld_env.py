@@ -18,8 +18,11 @@ from derl_bench.envs.episode import EpisodeTask, Trajectory
 from derl_bench.envs.scienceworld import CPU_TASKS, L2_HELD_OUT_TASKS, SMOKE_TASKS, TASK_NAMES
 from derl_bench.envs.scienceworld_rules import (
     build_candidates,
+    expert_path,
     inventory_items,
     is_effective,
+    match_action,
+    object_parents,
     step_checks,
     task_words,
 )
@@ -140,6 +143,94 @@ def test_task_constants_are_consistent():
     for subset in (SMOKE_TASKS, CPU_TASKS):
         assert set(subset) <= set(TASK_NAMES)
         assert set(subset) & set(L2_HELD_OUT_TASKS) and set(subset) - set(L2_HELD_OUT_TASKS)
+
+
+def test_expert_path_teleports_drops_answers_and_renames_verbs():
+    gold = [
+        "open door to greenhouse", "go to greenhouse", "open door to outside", "go to outside",
+        "look around", "focus on butterfly", "pick up butterfly", "open door to kitchen",
+        "go to kitchen", "move egg butterfly egg in inventory to red box", "0",
+        "examine substance in metal pot", "drop light bulb", "open door to hallway",
+    ]  # fmt: skip
+    assert expert_path(gold) == [
+        "teleport to outside", "look around", "focus on butterfly", "pick up butterfly",
+        "teleport to kitchen", "move egg butterfly egg in inventory to red box",
+        "look at substance in metal pot", "put down light bulb",
+    ]  # fmt: skip
+
+
+# Objects of find-plant variation 34 after "teleport to greenhouse" (ids, referents and
+# containers as the real simulator lists them, abridged): the gold path's "focus on living
+# thing in flower pot 6" is the pea plant, not the banana tree in flower pot 9.
+REFERENTS = {
+    "3462": ["pea plant", "adult pea plant", "living thing", "organism"],
+    "3447": ["banana tree", "adult banana tree", "living thing", "organism"],
+    "3507": ["flower pot", "flower pot 6", "flower pot 6 containing pea plant and soil"],
+    "3477": ["flower pot", "flower pot 9"],
+    "5769": ["red box", "box"],
+    "17595": ["inventory"],
+    "17418": ["greenhouse", "room"],
+}
+TREE = {"uuid": "1", "contents": {
+    "greenhouse": {"uuid": "17418", "contents": {
+        "pot6": {"uuid": "3507", "contents": {"pea": {"uuid": "3462", "contents": {}}}},
+        "pot9": {"uuid": "3477", "contents": {"tree": {"uuid": "3447", "contents": {}}}},
+        "box": {"uuid": "5769", "contents": {}},
+        "agent": {"uuid": "17592", "contents": {"inv": {"uuid": "17595", "contents": {}}}},
+    }},
+}}  # fmt: skip
+COMBOS = [
+    {"action": "focus on adult banana tree", "obj_ids": [3447]},
+    {"action": "focus on adult pea plant", "obj_ids": [3462]},
+    {"action": "focus on flower pot 6", "obj_ids": [3507]},
+    {"action": "move flower pot to red box", "obj_ids": [3507, 5769]},
+    {"action": "teleport to greenhouse", "obj_ids": [17418]},
+]
+
+
+def test_match_action_reads_long_referents_and_their_containers():
+    parents = object_parents(TREE)
+    assert parents["3462"] == "3507" and parents["17595"] == "17592" and "1" not in parents
+    assert match_action("teleport to greenhouse", COMBOS, REFERENTS, parents) == (
+        "teleport to greenhouse"
+    )
+    assert match_action("focus on living thing in flower pot 6", COMBOS, REFERENTS, parents) == (
+        "focus on adult pea plant"
+    )
+    assert match_action("focus on living thing in flower pot 9", COMBOS, REFERENTS, parents) == (
+        "focus on adult banana tree"
+    )
+    assert match_action("focus on living thing", COMBOS, REFERENTS, parents) is None  # ambiguous
+    assert match_action("focus on living thing in red box", COMBOS, REFERENTS, parents) is None
+    moved = {**TREE["contents"]["greenhouse"]["contents"]}
+    pot = moved.pop("pot6")
+    moved["agent"] = {"uuid": "17592", "contents": {"inv": {"uuid": "17595", "contents": {
+        "pot6": pot}}}}  # fmt: skip
+    held = object_parents({"uuid": "1", "contents": {"g": {"uuid": "17418", "contents": moved}}})
+    gold = "move flower pot 6 containing pea plant and soil in inventory to red box"
+    assert match_action(gold, COMBOS, REFERENTS, held) == "move flower pot to red box"
+    assert match_action(gold, COMBOS, REFERENTS, parents) is None  # the pot is not held yet
+    assert match_action("eat flower pot 6", COMBOS, REFERENTS, parents) is None
+
+
+def test_rule_2_keeps_held_moves_to_the_goal_and_focus_on_any_object():
+    objects = [f"object {i:02d}" for i in range(40)] + ["flower pot", "red box", "table"]
+    valid = ["look around", "inventory", "wait", "wait1", "reset task", "task"]
+    valid += [f"teleport to {r}" for r in ("kitchen", "hallway", "art studio")]
+    valid += [f"{v} {o}" for o in objects for v in ("focus on", "pick up", "eat", "open")]
+    valid += [f"move {a} to {b}" for a in objects for b in objects if a != b]
+    inv = "In your inventory, you see:\n\ta flower pot 6 (containing a pea plant, soil)\n"
+    rule1 = build_candidates(valid, FIND, inv, max_actions=64)
+    rule2 = build_candidates(valid, FIND, inv, max_actions=96, rules=2)
+    assert rule1 == build_candidates(valid, FIND, inv, 64, (), rules=1)
+    assert len(rule2) == 96 and rule2 == sorted(set(rule2))
+    assert build_candidates(list(reversed(valid)), FIND, inv, 96, rules=2) == rule2
+    # the inventory's "flower pot 6" is the valid list's "flower pot"; the box is the goal
+    assert "move flower pot to red box" in rule2 and "move flower pot to red box" not in rule1
+    assert {"focus on table", "focus on object 39", "wait"} <= set(rule2)
+    assert not {"reset task", "task", "eat table", "move object 00 to object 01"} & set(rule2)
+    with pytest.raises(ValueError, match="candidate rules"):
+        build_candidates(valid, FIND, inv, rules=3)
 
 
 # -- real simulator ------------------------------------------------------------------------
@@ -330,3 +421,66 @@ def test_missing_java_gives_a_clear_error(tmp_path: Path):
     )
     assert "ERR No `java` executable found on PATH" in out.stdout
     assert "openjdk" in out.stdout
+
+
+# SHA-256 (first 16 hex digits) of "\n".join(info["valid_actions"]) at each state of the raw
+# gold path, computed with rule 1 as it was before rule 2 existed (main at 4eba005, on states
+# recorded from the real simulator): -v0/-v1 candidates must stay bit-identical.
+V1_CANDIDATE_HASHES = {
+    "find-animal": [
+        "e32ab6d6f6beb7be", "e32ab6d6f6beb7be", "bd2d18caf2573b38", "bd2d18caf2573b38",
+        "e02c69600adfcc7f", "e02c69600adfcc7f", "e02c69600adfcc7f", "b01ed04de75783c1",
+        "b01ed04de75783c1", "78d5ad6741291cdc",
+    ],
+    "find-plant": [
+        "e32ab6d6f6beb7be", "e32ab6d6f6beb7be", "9b10ed306135bff5", "9b10ed306135bff5",
+        "61281fab351b19e6", "e230fb653181e820", "4d8de7ba5ee8cda3", "1233a5c057295807",
+        "1233a5c057295807", "fa320d4613abe64b",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(V1_CANDIDATE_HASHES))
+def test_rule_1_candidates_are_unchanged_on_real_gold_steps(env, name):
+    import hashlib
+
+    task = EpisodeTask(domain="scienceworld", task_id=name, variation=0, task_type=name)
+    gold = env.gold_action_sequence(task)
+    _, info = env.reset(options={"task": task})
+    hashes = []
+    for action in gold:
+        assert info["valid_actions"] == env.candidates(1, 64)  # the fixture env is rule 1
+        hashes.append(hashlib.sha256("\n".join(info["valid_actions"]).encode()).hexdigest()[:16])
+        *_, terminated, _, info = env.step(action)
+        if terminated:
+            break
+    assert hashes == V1_CANDIDATE_HASHES[name]
+
+
+@pytest.mark.slow
+def test_rule_2_candidates_hold_every_v2_expert_action_on_real_d_in_games(env):
+    from derl_bench.envs.scienceworld import SCIENCEWORLD_VERSIONS
+    from derl_bench.meta_env.episode_domains import scienceworld_preset_splits
+
+    cap = SCIENCEWORLD_VERSIONS[2]["max_actions"]
+    d_in = {t.key: t for t in scienceworld_preset_splits("L2", "cpu", version=2).d_in}
+    rule1_misses = 0
+    # an object named by its container, a held egg named "living thing", a held flower pot
+    for key in (
+        "scienceworld/find-plant/34/0",
+        "scienceworld/find-living-thing/69/0",
+        "scienceworld/find-plant/0/0",
+    ):
+        task = d_in[key]
+        path = expert_path(env.gold_action_sequence(task))
+        _, info = env.reset(options={"task": task})
+        for planned in path:
+            action = env.expert_action(planned)
+            assert action in env.candidates(2, cap), (key, planned, action)
+            rule1_misses += action not in info["valid_actions"]
+            *_, terminated, _, info = env.step(action)
+            if terminated:
+                break
+        assert info["success"] and len(path) <= 6
+    assert rule1_misses >= 1  # rule 1 (64 candidates) cannot offer some of these steps

@@ -21,7 +21,7 @@ def _java_children() -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if "java" in p.name()]
 
 
-@pytest.mark.parametrize("env_id", SCIENCEWORLD_IDS + ALFWORLD_IDS)
+@pytest.mark.parametrize("env_id", [*SCIENCEWORLD_IDS, "DERL-ScienceWorld-L2-v2", *ALFWORLD_IDS])
 def test_check_env_passes_and_splits_follow_the_level(env_id: str) -> None:
     env = gymnasium.make(env_id, preset="smoke", budget=2)
     check_env(env.unwrapped, skip_render_check=True)
@@ -44,6 +44,24 @@ def test_alfworld_l2_as_users_quote_it_resolves_to_the_latest_version() -> None:
     assert env.spec.id == "DERL-ALFWorld-L2-v1"
     assert env.unwrapped.preset == "cpu"  # the default preset on every machine
     env.close()
+
+
+def test_scienceworld_l2_as_users_quote_it_resolves_to_v2_with_a_larger_cpu_pool() -> None:
+    env = gymnasium.make("DERL-ScienceWorld-L2")
+    v1 = gymnasium.make("DERL-ScienceWorld-L2-v1")
+    try:
+        assert env.spec.id == "DERL-ScienceWorld-L2-v2" and env.unwrapped.preset == "cpu"
+        new, old = env.unwrapped.trainer.splits, v1.unwrapped.trainer.splits
+        assert new.test == old.test  # the test split keeps the preset's cap
+        assert (len(new.d_in), len(new.val)) == (128, 32)  # 4 task types x 40 variations
+        assert (len(old.d_in), len(old.val)) == (32, 8)
+        spec = env.unwrapped.trainer.policy_factory.cold_start_spec
+        old_spec = v1.unwrapped.trainer.policy_factory.cold_start_spec
+        assert len(spec.tasks) == 108 and dict(spec.env_settings)["candidate_rules"] == 2
+        assert dict(old_spec.env_settings) == {"recent_actions": 3}  # v1's cache key as before
+    finally:
+        env.close()
+        v1.close()
 
 
 @pytest.mark.parametrize("env_id", ["DERL-ALFWorld-L2-v1", "DERL-ScienceWorld-L2-v1"])

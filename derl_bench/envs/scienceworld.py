@@ -11,8 +11,8 @@ noElectricalAction), which is what makes short tasks feasible within tens of ste
 
 **Candidate actions** (``info["valid_actions"]``, at most ``max_actions``, default 64): a
 bounded, deterministic subset of the simulator's valid actions that depends only on that list,
-the task description and the inventory (never on the gold path); the rule is in
-:mod:`derl_bench.envs.scienceworld_rules`.
+the task description and the inventory (never on the gold path); the rules (1 for ``-v0`` and
+``-v1``, 2 for ``-v2``) are in :mod:`derl_bench.envs.scienceworld_rules`.
 
 **Actions.** ``step`` takes an ``int`` index into the last ``info["valid_actions"]`` (index
 ``i`` selects ``valid_actions[i % len(valid_actions)]``, so that every element of the
@@ -49,11 +49,15 @@ from gymnasium import spaces
 
 from derl_bench.envs.episode import EpisodeSplits, EpisodeTask
 from derl_bench.envs.scienceworld_rules import (
+    CANDIDATE_RULES,
     DEFAULT_MAX_ACTIONS,
     INEFFECTIVE_PATTERNS,
     action_object,
     build_candidates,
+    expert_path,
     inventory_items,
+    match_action,
+    object_parents,
     step_checks,
     task_words,
 )
@@ -63,11 +67,13 @@ __all__ = [
     "ENV_CARD",
     "INEFFECTIVE_PATTERNS",
     "L2_HELD_OUT_TASKS",
+    "SCIENCEWORLD_VERSIONS",
     "SMOKE_TASKS",
     "TASK_NAMES",
     "ScienceWorldInnerEnv",
     "action_object",
     "build_candidates",
+    "expert_path",
     "scienceworld_splits",
     "scienceworld_variations",
     "step_checks",
@@ -142,20 +148,21 @@ CPU_TASKS: tuple[str, ...] = (
 )
 
 ENV_CARD = f"""\
-ScienceWorld (scienceworld>=1.2, Java >= 8), simplification "{SIMPLIFICATIONS}".
-Observation: Text = "Task: <description>" + the simulator's answer + "Inventory: <items>"
-(+ the room description when the answer was not a look). Action: Discrete({DEFAULT_MAX_ACTIONS})
-index into info["valid_actions"] (a bounded, deterministic candidate list built from the
-simulator's valid actions, the task description and the inventory; never from the gold path),
-or an action string. Success: task completed with score 100. terminated at success or score < 0;
-truncated after {DEFAULT_MAX_STEPS} steps. Step score: mean of binary checks effective (not a
-failure/no-op message), novel (action not taken before in the episode), goal-relevant (names a
-word of the task description). Splits: training pool = the simulator's `train` variations of the
-training tasks, split D_in/V 8:2 per task (shuffle seed 0); L0 test = `dev` variations, L1 test =
-`test` variations of the training tasks; L2 trains on the 20 tasks outside L2_HELD_OUT_TASKS
-(task groups 3 electricity, 7 lifespan, 9 inclined planes) and tests on the `test` variations
-of the 10 held-out tasks. Presets restrict the tasks to SMOKE_TASKS {list(SMOKE_TASKS)} or
-CPU_TASKS {list(CPU_TASKS)} and cap the variations per task and split (evenly spaced).
+ScienceWorld (scienceworld>=1.2, Java >= 8), simplification "{SIMPLIFICATIONS}". Observation:
+Text = "Task: <description>" + the simulator's answer + "Inventory: <items>" (+ the room
+description when the answer was not a look). Action: Discrete({DEFAULT_MAX_ACTIONS}) (v2:
+Discrete(96)) index into info["valid_actions"] (a bounded, deterministic candidate list built
+from the simulator's valid actions, the task description and the inventory; never from the gold
+path), or an action string. Success: task completed with score 100. terminated at success or
+score < 0; truncated after {DEFAULT_MAX_STEPS} steps. Step score: mean of binary checks
+effective (not a failure/no-op message), novel (action not taken before in the episode),
+goal-relevant (names a word of the task description). Splits: training pool = the simulator's
+`train` variations of the training tasks, split D_in/V 8:2 per task (shuffle seed 0); L0 test =
+`dev` variations, L1 test = `test` variations of the training tasks; L2 trains on the 20 tasks
+outside L2_HELD_OUT_TASKS (task groups 3 electricity, 7 lifespan, 9 inclined planes) and tests
+on the `test` variations of the 10 held-out tasks. Presets restrict the tasks to SMOKE_TASKS
+{list(SMOKE_TASKS)} or CPU_TASKS {list(CPU_TASKS)} and cap the variations per task and split
+(evenly spaced).
 Version history: v0 initial (random MiniLM scoring head; cpu validates on 8 V tasks).
 v1 (issue 14): a "Recent actions" line (the last 3) follows the task line (recent_actions=3);
 smoke/cpu policies start from a behaviour-cloning cold start on the simulator's gold action
@@ -167,6 +174,22 @@ JVM launch, not on the id): the simulator's JVM runs with constant identity hash
 (DETERMINISTIC_JVM), so the same seed and policy give the same episode on every launch; the
 MiniLM encoder batches strings by (length, text), so embeddings do not depend on PYTHONHASHSEED;
 v1 embeds every string on its own. Golden results regenerated.
+v2 (issue 14): v1's cold start imitated 95 of 344 gold steps on the 32 L2 D_in games (cpu): the
+gold paths walk through doors (open door to R, go to R) that "easy" leaves open and teleport
+skips, and name held objects by long referents ("move egg butterfly egg in inventory to red
+box") that no candidate spells. v2 changes three things: the cold start's expert plays
+expert_path(gold) (each door/go-to run one "teleport to R"; scienceworld_rules.py), each action
+as the valid combination it stands for (ScienceWorldInnerEnv.expert_action, matching referents
+and containers); the candidates follow rule 2 with at most 96 (candidate_rules=2,
+max_actions=96; SCIENCEWORLD_VERSIONS); cpu splits 40 training variations per task 32:8 into
+D_in/V (v1: 10, 8:2; the test split keeps its cap of 10), so the cold start imitates 108 games
+and L2 validates on 32. Gold-action coverage on cpu's cold-start games (fraction of expert
+steps whose action is a candidate; docs/scienceworld/gold-coverage-cpu-L0.md, -L2.md, made by
+scripts/scienceworld_gold_coverage.py): L2 v1 0.276 (95/344), v2 1.000 (582/582, 108/108
+expert episodes succeed); L0 v1 0.257 (111/432), v2 1.000 (454/454). Presets otherwise as v1
+(episode cap 20: the longest gold path of these games has 16 steps, the longest v2 expert path
+6). The v2 expert suits find-* and lifespan-* (the cpu tasks); on time-dependent tasks
+(identify-life-stages-*) teleporting skips ticks the gold path relies on.
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 
@@ -278,7 +301,9 @@ class ScienceWorldInnerEnv(gymnasium.Env):
         recent_actions: Show the last this many actions of the episode on a line
             ``"Recent actions: <a1>; ...; <ak>"`` (``none`` at reset) right after the task
             line, so that an encoder reading only the start of the text sees them; 0 (v0)
-            shows none. ``DERL-ScienceWorld-*-v1`` use 3.
+            shows none. ``DERL-ScienceWorld-*-v1`` and ``-v2`` use 3.
+        candidate_rules: The candidate rule version (1: ``-v0``/``-v1``; 2: ``-v2``; see
+            :func:`~derl_bench.envs.scienceworld_rules.build_candidates`).
 
     Raises:
         ImportError: Without the ``scienceworld`` package.
@@ -295,6 +320,7 @@ class ScienceWorldInnerEnv(gymnasium.Env):
         max_steps: int = DEFAULT_MAX_STEPS,
         max_actions: int = DEFAULT_MAX_ACTIONS,
         recent_actions: int = 0,
+        candidate_rules: int = 1,
     ) -> None:
         self._sim: Any = None
         if task not in TASK_NAMES:
@@ -305,7 +331,12 @@ class ScienceWorldInnerEnv(gymnasium.Env):
             )
         if recent_actions < 0:
             raise ValueError(f"recent_actions must be >= 0, got {recent_actions}")
+        if candidate_rules not in CANDIDATE_RULES:
+            raise ValueError(
+                f"candidate_rules must be one of {list(CANDIDATE_RULES)}, got {candidate_rules!r}"
+            )
         self.recent_actions = int(recent_actions)
+        self.candidate_rules = int(candidate_rules)
         self.default_task = EpisodeTask(
             domain="scienceworld", task_id=task, variation=variation, task_type=task
         )
@@ -320,6 +351,7 @@ class ScienceWorldInnerEnv(gymnasium.Env):
         self._actions: list[str] = []
         self._handled: list[str] = []
         self._valid: list[str] = []
+        self._raw: dict[str, Any] = {}
         self._done = True
         self._sim = _start_simulator()
 
@@ -397,9 +429,8 @@ class ScienceWorldInnerEnv(gymnasium.Env):
         return _clean(text)
 
     def _info(self, raw: dict[str, Any], *, success: bool) -> dict[str, Any]:
-        self._valid = build_candidates(
-            raw["valid"], self._description, raw["inv"], self.max_actions, self._handled
-        )
+        self._raw = raw
+        self._valid = self.candidates(self.candidate_rules, self.max_actions)
         return {
             "valid_actions": list(self._valid),
             "success": success,
@@ -409,6 +440,40 @@ class ScienceWorldInnerEnv(gymnasium.Env):
         }
 
     # -- helpers for tests and oracles ------------------------------------------------------
+
+    def candidates(self, rules: int, max_actions: int) -> list[str]:
+        """The current state's candidate list under candidate rule ``rules`` (any version).
+
+        ``info["valid_actions"]`` is ``candidates(self.candidate_rules, self.max_actions)``;
+        other arguments serve comparisons of rule versions (e.g. gold-action coverage).
+        """
+        return build_candidates(
+            self._raw.get("valid", ()),
+            self._description,
+            self._raw.get("inv", ""),
+            max_actions,
+            self._handled,
+            rules=rules,
+        )
+
+    def expert_action(self, action: str) -> str | None:
+        """The valid action the string ``action`` stands for in the current state (experts only).
+
+        ``action`` itself if the simulator lists it among its valid action-object combinations,
+        else the combination whose objects ``action`` names by other referents
+        (:func:`~derl_bench.envs.scienceworld_rules.match_action`), else None (no or an
+        ambiguous match). Reads the simulator's object tables and tree (tens of
+        milliseconds); candidates never use it.
+        """
+        if self._sim is None:
+            raise RuntimeError("expert_action() on a closed ScienceWorldInnerEnv")
+        combos = self._sim.get_valid_action_object_combinations_with_templates()
+        if any(c["action"] == action for c in combos):
+            return action
+        table = self._sim.get_all_object_ids_types_referents_LUTJSON()
+        referents = {str(k): list(v.get("referents", ())) for k, v in table.items()}
+        parents = object_parents(self._sim.getObjectTree())
+        return match_action(action, combos, referents, parents)
 
     def gold_action_sequence(self, task: EpisodeTask) -> list[str]:
         """The simulator's gold action sequence of ``task`` (for tests and oracles only).
@@ -443,6 +508,18 @@ class ScienceWorldInnerEnv(gymnasium.Env):
             self.close()
         except Exception:  # noqa: BLE001 - never raise from a finaliser
             pass
+
+
+SCIENCEWORLD_VERSIONS: dict[int, dict[str, Any]] = {
+    0: {"candidate_rules": 1, "max_actions": DEFAULT_MAX_ACTIONS, "expert": "gold"},
+    1: {"candidate_rules": 1, "max_actions": DEFAULT_MAX_ACTIONS, "expert": "gold"},
+    2: {"candidate_rules": 2, "max_actions": 96, "expert": "teleport"},
+}
+"""Env version of ``DERL-ScienceWorld-*-vN`` -> the inner env's candidate rule and bound
+(``ScienceWorldInnerEnv(candidate_rules=..., max_actions=...)``) and the cold start's expert:
+``"gold"`` replays the gold action sequence as is; ``"teleport"`` plays
+:func:`~derl_bench.envs.scienceworld_rules.expert_path` of it, each action as the valid
+combination it stands for (:meth:`ScienceWorldInnerEnv.expert_action`)."""
 
 
 # -- splits -----------------------------------------------------------------------------------
@@ -507,6 +584,7 @@ def scienceworld_splits(
     tasks: Sequence[str] | None = None,
     seed: int = 0,
     max_variations: int | None = None,
+    max_train_variations: int | None = None,
 ) -> EpisodeSplits:
     """The L0 / L1 / L2 task splits of ScienceWorld (see :data:`ENV_CARD`).
 
@@ -522,6 +600,9 @@ def scienceworld_splits(
         seed: Shuffle seed of the D_in / V split (0 for the registered ids).
         max_variations: Cap on variations per task and split (evenly spaced over the sorted
             indices, applied before the D_in / V split); None keeps all.
+        max_train_variations: Cap on the training pool's variations per task (D_in and V),
+            in place of ``max_variations`` (which still caps the test split); None: as
+            ``max_variations``. ``-v2`` ``cpu`` uses 40 (and 10 for the test split).
 
     Returns:
         The :class:`EpisodeSplits`; ``held_out_types`` lists the held-out tasks at L2.
@@ -534,6 +615,9 @@ def scienceworld_splits(
         raise ValueError(f"level must be 'L0', 'L1' or 'L2', got {level!r}")
     if max_variations is not None and max_variations < 1:
         raise ValueError(f"max_variations must be >= 1 or None, got {max_variations}")
+    if max_train_variations is not None and max_train_variations < 1:
+        raise ValueError(f"max_train_variations must be >= 1 or None, got {max_train_variations}")
+    pool_cap = max_variations if max_train_variations is None else max_train_variations
     names = list(dict.fromkeys(tasks if tasks is not None else TASK_NAMES))
     variations = scienceworld_variations(names)
     if level == "L2":
@@ -550,7 +634,7 @@ def scienceworld_splits(
     d_in: list[EpisodeTask] = []
     val: list[EpisodeTask] = []
     for name in train_names:
-        pool = _cap(variations[name][0], max_variations)
+        pool = _cap(variations[name][0], pool_cap)
         order = rng.permutation(len(pool))
         n_val = max(1, round(0.2 * len(pool))) if len(pool) >= 2 else 0
         val += _tasks_of(name, sorted(pool[i] for i in order[:n_val]))

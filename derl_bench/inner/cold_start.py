@@ -11,7 +11,9 @@ succeeds sometimes. The ``smoke``/``cpu`` presets do the same with the frozen-Mi
    and the index of the expert's action among them. ALFWorld's expert is TextWorld's
    fast-downward planner (``ALFWorldInnerEnv(expert="planner")``: an optimal plan from the
    game's PDDL state, re-planned after a step that left it); ScienceWorld's is the simulator's
-   gold action sequence (``ScienceWorldInnerEnv.gold_action_sequence``), replayed as strings.
+   gold action sequence (``ScienceWorldInnerEnv.gold_action_sequence``), replayed as strings
+   (``-v1``) or, from ``-v2``, with teleports for its walks and each action spelled as the
+   candidates spell it (``expert_path``, ``ScienceWorldInnerEnv.expert_action``).
    A step whose expert action is not among the candidates is played but not recorded (the
    policy could not choose it). Each task's record is cached on its own, so a build resumes.
 2. **Behaviour cloning** (:func:`behaviour_clone`). Cross-entropy of the expert's index under

@@ -25,7 +25,13 @@ from derl_bench._names import unknown_name_error
 from derl_bench.inner.base import preset_config
 from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
 
-__all__ = ["EPISODE_PRESETS", "LATEST_TEXT_VERSION", "TEXT_PRESET_VERSIONS", "episode_preset"]
+__all__ = [
+    "EPISODE_PRESETS",
+    "LATEST_TEXT_VERSION",
+    "SCIENCEWORLD_PRESET_VERSIONS",
+    "TEXT_PRESET_VERSIONS",
+    "episode_preset",
+]
 
 _CARTPOLE_SMOKE = EpisodeGRPOConfig(
     max_steps=10,
@@ -154,7 +160,22 @@ TEXT_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
 """Env version -> the text domains' preset changes (the versions of ``DERL-ALFWorld-*`` and
 ``DERL-ScienceWorld-*``; classic control has only version 0)."""
 LATEST_TEXT_VERSION = max(TEXT_PRESET_VERSIONS)
-"""The newest text-domain env version."""
+"""The newest env version shared by both text domains."""
+
+_SCIENCEWORLD_CHANGES_V2: dict[str, dict[str, Any]] = dict(_TEXT_CHANGES_V1)
+"""ScienceWorld, env version 2 (``DERL-ScienceWorld-*-v2``): v1's presets. What changes is the
+env (candidate rule 2 with at most 96 candidates and the cold start's teleporting expert:
+``SCIENCEWORLD_VERSIONS`` in ``envs/scienceworld.py``) and, at ``cpu``, the training pool (40
+variations per task split 32:8 into D_in / V: ``SCIENCEWORLD_TRAIN_VARIATIONS`` in
+``meta_env/episode_domains.py``), so that the cold start imitates 108 games and L2 validates
+on 32. The episode cap stays 20: on ``cpu``'s cold-start games the longest gold path has 16
+steps and the longest path of the v2 expert 6 (docs/scienceworld/gold-coverage-cpu-L2.md)."""
+
+SCIENCEWORLD_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
+    **TEXT_PRESET_VERSIONS,
+    2: _SCIENCEWORLD_CHANGES_V2,
+}
+"""Env version -> ScienceWorld's preset changes (``DERL-ScienceWorld-*-v0``..``-v2``)."""
 
 EPISODE_PRESETS: dict[str, tuple[EpisodeGRPOConfig, Mapping[str, Mapping[str, Any]]]] = {
     "cartpole": (_CARTPOLE_SMOKE, _CARTPOLE_CHANGES),
@@ -175,8 +196,9 @@ def episode_preset(
         name: ``"smoke"``, ``"cpu"`` or ``"paper"``.
         overrides: Fields of :class:`EpisodeGRPOConfig` to replace (the env's
             ``inner_overrides``).
-        version: The env id's version (``-v0``, ``-v1``); text domains have
-            :data:`TEXT_PRESET_VERSIONS`, classic control only 0.
+        version: The env id's version (``-v0``, ``-v1``, ...); ALFWorld has
+            :data:`TEXT_PRESET_VERSIONS`, ScienceWorld :data:`SCIENCEWORLD_PRESET_VERSIONS`,
+            classic control only 0.
 
     Raises:
         ValueError: On an unknown domain, preset (with a did-you-mean suggestion), version or
@@ -186,11 +208,12 @@ def episode_preset(
         raise unknown_name_error("episode-preset domain", domain, EPISODE_PRESETS)
     base, changes = EPISODE_PRESETS[domain]
     if domain in ("scienceworld", "alfworld"):
-        if version not in TEXT_PRESET_VERSIONS:
-            raise ValueError(
-                f"Unknown {domain} env version {version!r}; known: {sorted(TEXT_PRESET_VERSIONS)}"
-            )
-        changes = TEXT_PRESET_VERSIONS[version]
+        versions = (
+            SCIENCEWORLD_PRESET_VERSIONS if domain == "scienceworld" else TEXT_PRESET_VERSIONS
+        )
+        if version not in versions:
+            raise ValueError(f"Unknown {domain} env version {version!r}; known: {sorted(versions)}")
+        changes = versions[version]
     elif version != 0:
         raise ValueError(f"{domain} has only env version 0, got {version!r}")
     return preset_config(base, changes, name, overrides)

@@ -20,6 +20,7 @@ __all__ = [
     "build_scienceworld",
     "cold_start_policy_factory",
     "make_policy_factory",
+    "scienceworld_preset_splits",
 ]
 
 SCIENCEWORLD_PRESET_TASKS: dict[str, tuple[str, int | None]] = {
@@ -29,6 +30,12 @@ SCIENCEWORLD_PRESET_TASKS: dict[str, tuple[str, int | None]] = {
 }
 """ScienceWorld task subset of each preset: (constant in ``envs/scienceworld.py``, or ``""`` for
 all 30 tasks; variations per task and split, ``None`` for all). Part of the preset's identity."""
+SCIENCEWORLD_TRAIN_VARIATIONS: dict[int, dict[str, int]] = {2: {"cpu": 40}}
+"""Env version -> preset -> ``max_train_variations`` of :func:`scienceworld_splits
+<derl_bench.envs.scienceworld.scienceworld_splits>` (the training pool's cap per task; the test
+split keeps the preset's cap): ``-v2`` ``cpu`` splits 40 training variations per task 32:8
+into D_in / V instead of 10 (8:2), so that its cold start imitates 108 games (27 per L2
+training task, not 8) and one V game is 1/32 of L2's validation success (not 1/8)."""
 
 EPISODE_INSTRUCTION = (
     "Generate a mathematical formula, the reward function used to train an agent with GRPO. "
@@ -166,6 +173,7 @@ def cold_start_policy_factory(
     expert: Any,
     prepare: Any = None,
     data_sha256: str = "",
+    env_settings: tuple[tuple[str, Any], ...] = (),
 ) -> Any:
     """Return ``factory(seed) -> EpisodePolicy``: the preset's policy after its cold start.
 
@@ -186,6 +194,8 @@ def cold_start_policy_factory(
         expert: ``expert(env, task, info) -> action | None``.
         prepare: ``prepare(env, task)`` before each expert episode, or None.
         data_sha256: Hash of the data the tasks come from ("" if the lock pins it).
+        env_settings: Further JSON-able settings of the expert's env and of the expert that
+            shape the recorded steps (enter the cache key beside ``recent_actions``).
 
     Raises:
         ValueError: If a cold start is asked for a policy other than ``minilm``.
@@ -212,7 +222,7 @@ def cold_start_policy_factory(
         tasks=cold_start_tasks(d_in, config.cold_start_games),
         epochs=config.cold_start_epochs,
         max_episode_steps=config.max_episode_steps,
-        env_settings=(("recent_actions", config.recent_actions),),
+        env_settings=(("recent_actions", config.recent_actions), *env_settings),
         policy_settings=tuple(sorted(config.policy_kwargs)),
         data_sha256=data_sha256,
     )
@@ -329,6 +339,25 @@ def build_alfworld(
     )
 
 
+def scienceworld_preset_splits(level: str, preset: str, version: int = 0) -> Any:
+    """The ScienceWorld splits of ``(level, preset, version)`` (tasks, caps; see above).
+
+    Raises:
+        ValueError: On an unknown level or preset.
+    """
+    from derl_bench.envs import scienceworld as sw
+
+    if preset not in SCIENCEWORLD_PRESET_TASKS:
+        raise ValueError(f"Unknown preset {preset!r}; known: {list(SCIENCEWORLD_PRESET_TASKS)}")
+    subset, max_variations = SCIENCEWORLD_PRESET_TASKS[preset]
+    return sw.scienceworld_splits(
+        level,
+        tasks=getattr(sw, subset) if subset else None,
+        max_variations=max_variations,
+        max_train_variations=SCIENCEWORLD_TRAIN_VARIATIONS.get(version, {}).get(preset),
+    )
+
+
 def build_scienceworld(
     *,
     level: str = "L2",
@@ -343,7 +372,9 @@ def build_scienceworld(
     The preset picks the task subset (:data:`SCIENCEWORLD_PRESET_TASKS`); validation and test
     use the first ``n_val`` / ``n_test`` tasks of V and of the level's test split. From env
     version 1 the policy starts from a cold start cloned from the simulator's gold action
-    sequences of D_in tasks (:mod:`derl_bench.inner.cold_start`).
+    sequences of D_in tasks (:mod:`derl_bench.inner.cold_start`). Version 2 changes the
+    candidate rule, the expert (``SCIENCEWORLD_VERSIONS`` in ``envs/scienceworld.py``) and the
+    ``cpu`` training pool (:data:`SCIENCEWORLD_TRAIN_VARIATIONS`).
 
     Raises:
         ValueError: On an unknown level, preset or override.
@@ -354,28 +385,38 @@ def build_scienceworld(
     from derl_bench.inner.episode_presets import episode_preset
 
     config = episode_preset("scienceworld", preset, inner_overrides, version=version)
-    subset, max_variations = SCIENCEWORLD_PRESET_TASKS[preset]
-    tasks = getattr(sw, subset) if subset else None
-    splits = sw.scienceworld_splits(level, tasks=tasks, max_variations=max_variations)
+    splits = scienceworld_preset_splits(level, preset, version)
     max_steps, recent = config.max_episode_steps, config.recent_actions
+    settings = sw.SCIENCEWORLD_VERSIONS[version]
+    rules, max_actions = settings["candidate_rules"], settings["max_actions"]
 
     def make_env() -> Any:
         return sw.ScienceWorldInnerEnv(
-            task=splits.d_in[0].task_id, max_steps=max_steps, recent_actions=recent
+            task=splits.d_in[0].task_id,
+            max_steps=max_steps,
+            recent_actions=recent,
+            candidate_rules=rules,
+            max_actions=max_actions,
         )
 
     gold: dict[str, Any] = {}
+    teleport = settings["expert"] == "teleport"
 
     def prepare(env: Any, task: Any) -> None:
-        gold["actions"] = list(env.gold_action_sequence(task))
+        actions = list(env.gold_action_sequence(task))
+        gold["actions"] = sw.expert_path(actions) if teleport else actions
         gold["next"] = 0
 
     def replay_gold(env: Any, task: Any, info: dict[str, Any]) -> str | None:
         if gold["next"] >= len(gold["actions"]):
             return None
         gold["next"] += 1
-        return gold["actions"][gold["next"] - 1]
+        action = gold["actions"][gold["next"] - 1]
+        return (env.expert_action(action) or action) if teleport else action
 
+    env_settings: tuple[tuple[str, Any], ...] = ()
+    if version >= 2:  # v0/v1 keep their cache keys
+        env_settings = tuple(sorted(settings.items()))
     policy_factory = cold_start_policy_factory(
         config,
         domain="scienceworld",
@@ -384,6 +425,7 @@ def build_scienceworld(
         expert_env_factory=make_env,
         expert=replay_gold,
         prepare=prepare,
+        env_settings=env_settings,
     )
     return _text_domain(
         "scienceworld",

@@ -79,10 +79,12 @@ class MetaRewardEnv(gymnasium.Env):
     - ``DERL-CartPole-v0``, ``DERL-Pendulum-v0`` — Gymnasium classic control with the native
       reward hidden; MLP policies trained by the compact GRPO (``inner="es_rl"``: the ES+RL
       hybrid); episode primitives. ``derl_bench/envs/classic.py``.
-    - ``-v1`` of the six text ids below (the latest): the same tasks, with a cold-started
-      policy (behaviour cloning on D_in expert trajectories), the task line and the last 3
-      actions first in every observation, and ``cpu`` validation on all of V (the modules'
-      ``ENV_CARD`` version histories).
+    - ``-v1`` of the six text ids below (the latest of ALFWorld): the same tasks, with a
+      cold-started policy (behaviour cloning on D_in expert trajectories), the task line and
+      the last 3 actions first in every observation, and ``cpu`` validation on all of V (the
+      modules' ``ENV_CARD`` version histories). ``DERL-ScienceWorld-L0-v2``, ``-L1-v2``, ``-L2-v2``
+      (the latest ScienceWorld): candidate rule 2 (at most 96) and a cold start whose expert
+      teleports and names objects as the candidates do, on a larger ``cpu`` D_in.
     - ``DERL-ScienceWorld-L0-v0``, ``-L1-v0``, ``-L2-v0`` — the real ScienceWorld simulator
       (one JVM per inner env, Java >= 8); L0 tests on ``dev`` variations, L1 on ``test``
       variations of the training tasks, L2 on held-out task types; a frozen MiniLM +
