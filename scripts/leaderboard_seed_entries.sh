@@ -32,10 +32,8 @@ LEADERBOARD="${LEADERBOARD:-leaderboards}"
 BENCH=.venv/bin/derl-bench
 AUTHORS="derl_bench maintainers"
 
-fidelity_args=()
-if [[ "$FIDELITY" != "live" ]]; then
-  fidelity_args=(--fidelity "$FIDELITY")  # needs the fidelities of issue 15 in `derl-bench run`
-fi
+# always explicit: `derl-bench run` without --fidelity is the main job (surrogate)
+fidelity_args=(--fidelity "$FIDELITY")
 
 method_name() {
   case "$1" in
