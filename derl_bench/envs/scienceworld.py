@@ -190,6 +190,12 @@ expert episodes succeed); L0 v1 0.257 (111/432), v2 1.000 (454/454). Presets oth
 (episode cap 20: the longest gold path of these games has 16 steps, the longest v2 expert path
 6). The v2 expert suits find-* and lifespan-* (the cpu tasks); on time-dependent tasks
 (identify-life-stages-*) teleporting skips ticks the gold path relies on.
+Signal, L2-v2 cpu (docs/signal/DERL-ScienceWorld-L2-v2-cpu.md; `derl-bench signal --env
+DERL-ScienceWorld-L2-v2 --preset cpu --seeds 0,1,2 --executor process`): the cold-started
+policy solves 21 of the 32 V games (0.656, inside the target band), GRPO lowers it under every
+panel reward (means 0.333-0.490, seed std 0.094) and -g1 to 0.052; SNR 0.68, ANOVA p 0.27 over
+the eight sensible rewards. At cpu this id does not rank meta-rewards yet; a meta-step took
+87-207 s with two running side by side (2,500 s for the 27 cells).
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 
