@@ -62,10 +62,15 @@ DEFAULT_SEEDS = "0"
 DEFAULT_PROPOSALS_PER_STEP = 8
 """Meta-rewards proposed per agent call (``--proposals``): the paper's 8 per outer step."""
 MAIN_JOB_FIDELITY = "auto"
-"""Fidelity of ``run`` without ``--fidelity``: ``auto`` is the surrogate where a table ships for
-the (env id, preset) (``derl_bench/fidelity/tables``; the main job's CartPole ``smoke``), so 160
-meta-steps take seconds and the best meta-reward is then confirmed by one live meta-step
-(``--confirm-live``); else ``live``."""
+"""Fidelity of ``run`` without ``--fidelity``: ``auto`` is the surrogate where a table of at least
+:data:`AUTO_SURROGATE_MIN_KEYS` meta-rewards ships for the (env id, preset)
+(``derl_bench/fidelity/tables``; the main job's CartPole ``smoke``), so 160 meta-steps take
+seconds and the best meta-reward is then confirmed by one live meta-step (``--confirm-live``);
+else ``live``."""
+AUTO_SURROGATE_MIN_KEYS = 20
+"""Distinct effective meta-rewards a shipped table needs before ``--fidelity auto`` answers from
+its surrogate. A signal check also leaves a table (its nine panel rewards); a regressor fitted on
+nine points is not a stand-in for training, so such ids stay ``live`` unless asked otherwise."""
 PAPER_PROPOSALS_PER_STEP = 8
 """``--proposals`` default of ``derl`` and ``derl_pop``: the paper's outer group, n = 8
 (official ``constrained_rollout.py``). Full budget: 20 outer iterations (official
@@ -332,7 +337,8 @@ def run(
         typer.Option(
             help="How meta-steps are answered: live (train), table (recorded live runs), "
             "surrogate (a regressor fitted on the table), or auto: surrogate where a table "
-            "ships for the env id and preset, else live.",
+            f"of at least {AUTO_SURROGATE_MIN_KEYS} meta-rewards ships for the env id and "
+            "preset, else live.",
         ),
     ] = MAIN_JOB_FIDELITY,
     budget_seconds: Annotated[float | None, _BUDGET_SECONDS_OPTION] = None,
@@ -394,13 +400,26 @@ def run(
 
 
 def _resolve_fidelity(value: str, env: str, preset: str) -> str:
-    """``auto`` -> ``surrogate`` if a table ships for (env, preset), else ``live``; say which."""
+    """Resolve ``--fidelity``; ``auto`` -> surrogate or live, said on stderr.
+
+    ``auto`` is ``surrogate`` if a table of at least :data:`AUTO_SURROGATE_MIN_KEYS` distinct
+    meta-rewards ships for (env, preset), else ``live``.
+    """
     if value != "auto":
         return _check_fidelity(value)
-    from derl_bench.fidelity.table import table_dir
+    from derl_bench.fidelity.table import FidelityTable, TableMissing
 
-    chosen = "surrogate" if (table_dir(env, preset) / "meta.json").is_file() else "live"
-    reason = "a table ships for it" if chosen == "surrogate" else "no table ships for it"
+    try:
+        n_keys = len(FidelityTable.load(env, preset).keys)
+    except TableMissing:
+        n_keys = None
+    chosen = "surrogate" if n_keys is not None and n_keys >= AUTO_SURROGATE_MIN_KEYS else "live"
+    if n_keys is None:
+        reason = "no table ships for it"
+    else:
+        reason = f"its shipped table holds {n_keys} meta-rewards" + (
+            "" if chosen == "surrogate" else f", fewer than {AUTO_SURROGATE_MIN_KEYS}"
+        )
     Console(stderr=True, highlight=False).print(
         f"fidelity: {chosen} ({reason}: {env}, preset {preset}; --fidelity live|table|surrogate "
         "to choose)",

@@ -120,6 +120,22 @@ def test_run_bad_options_exit_2(tmp_path, args):
     assert not any(tmp_path.iterdir())
 
 
+def test_auto_fidelity_answers_from_a_surrogate_only_for_a_real_table(capsys):
+    """`--fidelity auto` (run's default) picks the surrogate only where a table of at least
+    AUTO_SURROGATE_MIN_KEYS meta-rewards ships; the nine cells a signal check leaves, or no
+    table at all, mean live. Shipped tables: CartPole smoke 24 keys, ScienceWorld-L2-v2 cpu 9."""
+    from derl_bench.cli import AUTO_SURROGATE_MIN_KEYS, _resolve_fidelity
+
+    assert AUTO_SURROGATE_MIN_KEYS > 9
+    assert _resolve_fidelity("auto", "DERL-CartPole-v0", "smoke") == "surrogate"
+    assert "holds 24 meta-rewards" in capsys.readouterr().err
+    assert _resolve_fidelity("auto", "DERL-ScienceWorld-L2-v2", "cpu") == "live"
+    assert "holds 9 meta-rewards, fewer than" in capsys.readouterr().err
+    assert _resolve_fidelity("auto", "DERL-GSM8K-v0", "smoke") == "live"
+    assert "no table ships" in capsys.readouterr().err
+    assert _resolve_fidelity("table", "DERL-ScienceWorld-L2-v2", "cpu") == "table"
+
+
 def test_run_without_options_is_the_main_job(tmp_path):
     """The README's first command: a full outer budget at the surrogate, then a live check."""
     import re
