@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+import derl_bench  # noqa: F401  (pins the x86 instruction set before any test runs torch)
+
 # No test may reach the Hugging Face Hub (this machine has no access; CI neither).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
