@@ -9,6 +9,12 @@ separate and only used by ``evaluate_test``.
   ``include_gsm8k_train=True`` (the paper's "MATH+GSM8k" setting) GSM8K train's D_in part is
   added to D_in; V stays MATH-only, as in the official code whose outer reward is the MATH
   validation accuracy only (PAPER_FACTS.md §1, "Validation metric").
+
+Signal on a CPU (issue 14): these ids do not rank meta-rewards on 2 cores. ``smoke`` (a tiny LM,
+for pipeline checks): untrained 0.000, the nine-reward panel 0.000-0.021 on 32 V problems over
+seeds 0-2, SNR 0.61, ANOVA p 0.40 (docs/signal/DERL-GSM8K-v0-smoke.md; ``derl-bench signal
+--env DERL-GSM8K-v0 --preset smoke --seeds 0,1,2``). ``cpu`` (SmolLM2-135M): a meta-step took
+over 14 minutes, so no panel was run. ``paper`` (Qwen2.5, GPUs) is the research setting.
 """
 
 from __future__ import annotations
