@@ -12,7 +12,9 @@ golden result, see ``tests/golden/``) records a :class:`ProvenanceRecord`:
   (:data:`SHAPING_PACKAGES`), whatever the lock says.
 - ``torch_threads``: ``torch.get_num_threads()`` of the process (inner trainings pin their own
   thread count, recorded in the env's spec; see ``MetaRewardEnv``), ``cpu_model`` from
-  ``/proc/cpuinfo``.
+  ``/proc/cpuinfo``, and ``cpu_capability``, the instruction set torch's kernels dispatch to
+  (pinned to AVX2 by ``import derl_bench``: AVX-512 kernels round differently, see
+  ``derl_bench/_numerics.py``).
 
 The lock file is looked up as ``$DERL_BENCH_LOCK`` if set, else ``requirements/lock-py3XX.txt``
 (XX = the running Python's minor version) at the top of the checkout this package runs from.
@@ -29,7 +31,7 @@ import platform
 import re
 import sys
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 __all__ = [
     "LOCK_ENV_VAR",
@@ -91,6 +93,11 @@ class ProvenanceRecord(LockStatus):
     ``torch.get_num_threads()`` when the record was made); None without torch."""
     cpu_model: str | None
     """The CPU's model name (``/proc/cpuinfo``, else ``platform.processor()``), None if unknown."""
+    cpu_capability: NotRequired[str | None]
+    """The instruction set torch's CPU kernels dispatch to in this process, e.g. ``"AVX2"``
+    (``torch.backends.cpu.get_cpu_capability()``; :func:`derl_bench._numerics.pin_instruction_set`
+    pins it to AVX2 so that AVX2 and AVX-512 machines give the same numbers); None without torch.
+    Files written before it existed lack it."""
 
 
 def _normalise(name: str) -> str:
@@ -226,18 +233,22 @@ def provenance(*, torch_threads: int | None = None) -> ProvenanceRecord:
         FileNotFoundError: As :func:`lock_path`.
     """
     threads: int | None = torch_threads
-    if threads is None and _installed("torch") is not None:
+    capability: str | None = None
+    if _installed("torch") is not None:
         try:
             import torch
 
-            threads = int(torch.get_num_threads())
+            if threads is None:
+                threads = int(torch.get_num_threads())
+            capability = str(torch.backends.cpu.get_cpu_capability())
         except Exception:  # a broken torch install must not stop result writing
-            threads = None
+            pass
     return ProvenanceRecord(
         **current_lock(),
         packages={name: _installed(name) for name in SHAPING_PACKAGES},
         torch_threads=threads,
         cpu_model=cpu_model(),
+        cpu_capability=capability,
     )
 
 

@@ -111,6 +111,7 @@ def run_case(env_id: str) -> dict[str, Any]:
         "lock_sha256": prov["lock_sha256"],
         "packages": prov["packages"],
         "cpu_model": prov["cpu_model"],
+        "cpu_capability": prov.get("cpu_capability"),
     }
     return record
 
@@ -156,6 +157,11 @@ def explain(golden: dict[str, Any], now: dict[str, Any]) -> str:
     lines += ["  package version changed: " + c for c in changed]
     if then.get("cpu_model") != current.get("cpu_model"):
         lines.append(f"  CPU model: golden {then.get('cpu_model')}, now {current.get('cpu_model')}")
+    if then.get("cpu_capability") not in (None, current.get("cpu_capability")):
+        lines.append(
+            f"  torch kernels: golden {then['cpu_capability']}, now {current.get('cpu_capability')}"
+            " (see derl_bench/_numerics.py)"
+        )
     if not changed and then["lock_sha256"] == current["lock_sha256"]:
         lines.append("  same lock and package versions: a code change moved the number.")
     lines.append(

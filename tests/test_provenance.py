@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
+import platform
 from pathlib import Path
 
 import pytest
@@ -85,6 +87,18 @@ def test_provenance_record_has_versions_threads_and_cpu():
     assert record["cpu_model"]
     result = {**good_result(), "provenance": record}
     validate_result(result)  # the schema accepts what provenance() writes
+    older = {key: value for key, value in record.items() if key != "cpu_capability"}
+    validate_result({**good_result(), "provenance": older})  # files from before the field
+
+
+@pytest.mark.skipif(
+    platform.machine().lower() not in ("x86_64", "amd64")
+    or bool(os.environ.get("DERL_BENCH_NATIVE_ISA")),
+    reason="the AVX2 pin applies to x86-64 without the DERL_BENCH_NATIVE_ISA opt-out",
+)
+def test_provenance_records_the_pinned_instruction_set():
+    # import derl_bench pins torch to AVX2 kernels; a result file must say which ones ran
+    assert prov.provenance()["cpu_capability"] == "AVX2"
 
 
 def _with_lock(sha: str | None, mismatches: list[str] | None = None) -> dict:
