@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,8 +21,6 @@ def _env_after_import(**extra: str) -> dict[str, str]:
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    import json
-
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
