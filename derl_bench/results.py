@@ -129,6 +129,16 @@ class ClockRecord(TypedDict):
     """The run's ``--budget-seconds``, or None."""
     stopped_by_budget: bool
     """Whether the run stopped because ``simulated_seconds`` reached ``budget_seconds``."""
+    update_seconds: NotRequired[float]
+    """The part of ``agent_seconds`` spent in ``update`` (the outer learning step; for DERL one
+    outer GRPO update per call). Absent in files written before it was recorded."""
+    updates: NotRequired[int]
+    """Number of ``update`` calls (rounds), replays after a resume included, as in
+    ``update_seconds``."""
+    wall_seconds: NotRequired[float]
+    """Wall seconds the run was working, summed over its sessions
+    (:meth:`derl_bench.store.RunStore.active_seconds`): a run resumed after an interruption
+    does not count the gap."""
 
 
 class BestRecord(TypedDict):

@@ -56,6 +56,7 @@ from derl_bench.results import (
     best_step,
     meta_step_record,
     result_record,
+    utc_now,
     validate_result,
     write_result,
 )
@@ -363,7 +364,7 @@ def _run_episode(
     steps: list[MetaStepRecord] = []
     checkpoints: dict[int, str] = {}  # meta-step index -> info["checkpoint_id"] (DERL-pop)
     test: Mapping[str, Any] | None = None
-    clock = {"simulated": 0.0, "agent": 0.0, "stopped": False}
+    clock = {"simulated": 0.0, "agent": 0.0, "update": 0.0, "updates": 0, "stopped": False}
 
     def clock_record() -> ClockRecord:
         return ClockRecord(
@@ -371,6 +372,9 @@ def _run_episode(
             agent_seconds=clock["agent"],
             budget_seconds=budget_seconds,
             stopped_by_budget=bool(clock["stopped"]),
+            update_seconds=clock["update"],
+            updates=int(clock["updates"]),
+            wall_seconds=store.active_seconds(utc_now()),
         )
 
     def over_budget() -> bool:
@@ -456,7 +460,10 @@ def _run_episode(
                         break
                 started = time.perf_counter()
                 agent.update(results)
-                clock["agent"] += time.perf_counter() - started
+                spent = time.perf_counter() - started
+                clock["agent"] += spent
+                clock["update"] += spent
+                clock["updates"] += 1
 
             # -- the test: a fresh policy under the best meta-reward, once -------------------
             best = best_meta_step(steps)

@@ -24,6 +24,7 @@ Tables (``STORE_VERSION`` 1)::
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import math
 import os
@@ -242,6 +243,10 @@ def discard_store(path: str | os.PathLike[str]) -> None:
         _unlock(handle)
 
 
+def _parse_time(text: str) -> _dt.datetime:
+    return _dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30.0)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -430,6 +435,32 @@ class RunStore:
         """Every resume so far: ``{"at": ISO 8601 UTC, "meta_steps_done": int}``, in order."""
         rows = self._conn.execute("SELECT at, meta_steps_done FROM resume ORDER BY rowid")
         return [{"at": at, "meta_steps_done": int(done)} for at, done in rows]
+
+    def active_seconds(self, until: str) -> float:
+        """Wall seconds the run was working, summed over its sessions (first start and resumes).
+
+        A session lasts from its start (``started_at`` or a resume's ``at``) to its last stored
+        meta-step; the newest session lasts to ``until``. Work an interruption lost (a meta-step
+        under way when the process died) is not counted; the replay after a resume is.
+
+        Args:
+            until: ISO 8601 UTC end of the current session, e.g. :func:`utc_now`.
+
+        Returns:
+            Seconds, >= 0 (float).
+        """
+        starts = [self.started_at] + [r["at"] for r in self.resumes]
+        total = 0.0
+        for i, start in enumerate(starts):
+            if i + 1 < len(starts):
+                inside = [
+                    s.created_at for s in self._steps if start <= s.created_at < starts[i + 1]
+                ]
+                end = max(inside) if inside else start
+            else:
+                end = until
+            total += max(0.0, (_parse_time(end) - _parse_time(start)).total_seconds())
+        return total
 
     # -- writing (each call is one committed transaction) ---------------------------------------
 

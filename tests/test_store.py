@@ -133,6 +133,34 @@ def test_store_uses_wal_and_commits_each_meta_step_at_once(tmp_path):
         assert steps[0].info["valid"] is True and steps[0].info["x"] != steps[0].info["x"]  # NaN
 
 
+def test_active_seconds_sums_the_sessions_and_skips_the_gap(tmp_path):
+    # A run worked 10 min, was killed, resumed 5 h later and worked 2 min more: 12 min.
+    path = tmp_path / "run" / "seed0.sqlite"
+    with RunStore.open(path, _config()) as store:
+        store.add_step("g1", 0.5, {"valid": True}, terminated=False, truncated=False)
+        store.add_step("g2", 0.5, {"valid": True}, terminated=False, truncated=False)
+    with RunStore.open(path, _config()) as store:
+        store.note_resume()
+    conn = sqlite3.connect(path)  # set the timestamps (the store writes "now")
+    with conn:
+        conn.execute("UPDATE run SET started_at = '2026-01-01T10:00:00.000Z'")
+        conn.execute("UPDATE meta_step SET created_at = '2026-01-01T10:04:00.000Z' WHERE idx = 0")
+        conn.execute("UPDATE meta_step SET created_at = '2026-01-01T10:10:00.000Z' WHERE idx = 1")
+        conn.execute("UPDATE resume SET at = '2026-01-01T15:10:00.000Z'")
+    conn.close()
+    with RunStore.open(path, _config()) as store:
+        assert store.active_seconds("2026-01-01T15:12:00.000Z") == pytest.approx(12 * 60)
+        assert store.active_seconds("2026-01-01T15:10:00.000Z") == pytest.approx(10 * 60)
+
+
+def test_run_clock_records_update_time_rounds_and_wall_time(tmp_path):
+    record = _run(tmp_path / "out", tmp_path / "c").record
+    clock = record["clock"]
+    assert clock["updates"] == 3  # 7 meta-steps proposed 3 at a time: 3 rounds, 3 updates
+    assert 0.0 <= clock["update_seconds"] <= clock["agent_seconds"]
+    assert clock["wall_seconds"] > 0.0
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("budget", 5), ("env_kwargs", {"policy": "x"}), ("agent_config", {"k": 1}), ("seed", 1)],
