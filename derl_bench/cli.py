@@ -920,7 +920,8 @@ def plot(
     """Plot every result under RUN_DIR: validation success, primitive usage, structure.
 
     Three PNGs per env id: best-so-far and mean validation success per outer iteration (one
-    line per agent, mean over seeds, min-max band), primitive usage per iteration, and the
+    line per agent, mean over seeds; best-so-far with its 95 % bootstrap interval over seeds,
+    the per-iteration mean with its min-max band), primitive usage per iteration, and the
     paper's structure taxonomy (stable / unstable / invalid shares) per iteration.
 
     Example: derl-bench plot runs
