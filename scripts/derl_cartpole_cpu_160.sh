@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 16's acceptance run: the `derl` agent (LLM Meta-Optimizer, cpu preset: SmolLM2-135M-Instruct
 # + LoRA) on DERL-CartPole-v0 at the `cpu` inner preset, live, 160 meta-steps = 20 outer iterations
-# of 8 proposals, the round's 8 trainings on a 2-process pool. Estimated 3.5-4 h on 2 cores.
+# of 8 proposals, the round's 8 trainings on a 2-process pool. Measured: 17 min wall on 2 cores
+# (docs/results/derl-cartpole-cpu-160; 20 outer updates of 14.9 s each).
 #
 #   bash scripts/derl_cartpole_cpu_160.sh            # start, or resume after an interruption
 #   bash scripts/derl_cartpole_cpu_160.sh snapshot   # make the store safe to commit mid-run
