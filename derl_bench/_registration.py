@@ -29,6 +29,10 @@ ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
     ("DERL-ScienceWorld-L0-v2", {"domain": "scienceworld", "level": "L0", "version": 2}),
     ("DERL-ScienceWorld-L1-v2", {"domain": "scienceworld", "level": "L1", "version": 2}),
     ("DERL-ScienceWorld-L2-v2", {"domain": "scienceworld", "level": "L2", "version": 2}),
+    # ScienceWorld v3: v2 with a steadier cpu inner GRPO (inner/episode_presets.py).
+    ("DERL-ScienceWorld-L0-v3", {"domain": "scienceworld", "level": "L0", "version": 3}),
+    ("DERL-ScienceWorld-L1-v3", {"domain": "scienceworld", "level": "L1", "version": 3}),
+    ("DERL-ScienceWorld-L2-v3", {"domain": "scienceworld", "level": "L2", "version": 3}),
 )
 """(id, kwargs) of every env this package registers."""
 

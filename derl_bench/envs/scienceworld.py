@@ -196,6 +196,10 @@ policy solves 21 of the 32 V games (0.656, inside the target band), GRPO lowers 
 panel reward (means 0.333-0.490, seed std 0.094) and -g1 to 0.052; SNR 0.68, ANOVA p 0.27 over
 the eight sensible rewards. At cpu this id does not rank meta-rewards yet; a meta-step took
 87-207 s with two running side by side (2,500 s for the 27 cells).
+v3 (issue 14): v2's env and cold start; the cpu inner GRPO takes 8 tasks per step (192 episodes
+per meta-step), one PPO epoch and lr 1e-3 (v2: 2 tasks, 4 epochs, lr 3e-3), so that a meta-step
+no longer scrambles the cold start (episode_presets.py, _SCIENCEWORLD_CHANGES_V3; probes in
+docs/signal/probes/README.md). smoke and paper as v2.
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 
@@ -520,6 +524,7 @@ SCIENCEWORLD_VERSIONS: dict[int, dict[str, Any]] = {
     0: {"candidate_rules": 1, "max_actions": DEFAULT_MAX_ACTIONS, "expert": "gold"},
     1: {"candidate_rules": 1, "max_actions": DEFAULT_MAX_ACTIONS, "expert": "gold"},
     2: {"candidate_rules": 2, "max_actions": 96, "expert": "teleport"},
+    3: {"candidate_rules": 2, "max_actions": 96, "expert": "teleport"},
 }
 """Env version of ``DERL-ScienceWorld-*-vN`` -> the inner env's candidate rule and bound
 (``ScienceWorldInnerEnv(candidate_rules=..., max_actions=...)``) and the cold start's expert:
