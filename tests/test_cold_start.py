@@ -6,6 +6,7 @@ real TextWorld engine on one ALFWorld game.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -195,8 +196,17 @@ def test_text_presets_v0_are_unchanged_and_v1_cold_start_and_validate_on_all_of_
     for preset in ("smoke", "cpu", "paper"):  # v2 changes the env and the cpu pool only
         v2 = episode_preset("scienceworld", preset, version=2)
         assert v2 == episode_preset("scienceworld", preset, version=1)
-    with pytest.raises(ValueError, match="known: \\[0, 1, 2\\]"):
-        episode_preset("scienceworld", "cpu", version=3)
+    # v3 changes only cpu's inner GRPO: 8 tasks per step, one PPO epoch, lr 1e-3
+    for preset in ("smoke", "paper"):
+        assert episode_preset("scienceworld", preset, version=3) == episode_preset(
+            "scienceworld", preset, version=2
+        )
+    v2, v3 = (episode_preset("scienceworld", "cpu", version=v) for v in (2, 3))
+    assert (v3.tasks_per_step, v3.num_iterations, v3.learning_rate) == (8, 1, 1e-3)
+    assert (v2.tasks_per_step, v2.num_iterations, v2.learning_rate) == (2, 4, 3e-3)
+    assert v3 == dataclasses.replace(v2, tasks_per_step=8, num_iterations=1, learning_rate=1e-3)
+    with pytest.raises(ValueError, match="known: \\[0, 1, 2, 3\\]"):
+        episode_preset("scienceworld", "cpu", version=4)
     with pytest.raises(ValueError, match="only env version 0"):
         episode_preset("cartpole", "cpu", version=1)
 

@@ -46,11 +46,15 @@ def test_alfworld_l2_as_users_quote_it_resolves_to_the_latest_version() -> None:
     env.close()
 
 
-def test_scienceworld_l2_as_users_quote_it_resolves_to_v2_with_a_larger_cpu_pool() -> None:
+def test_scienceworld_l2_as_users_quote_it_resolves_to_v3_with_v2s_larger_cpu_pool() -> None:
     env = gymnasium.make("DERL-ScienceWorld-L2")
     v1 = gymnasium.make("DERL-ScienceWorld-L2-v1")
+    v2 = gymnasium.make("DERL-ScienceWorld-L2-v2")
     try:
-        assert env.spec.id == "DERL-ScienceWorld-L2-v2" and env.unwrapped.preset == "cpu"
+        assert env.spec.id == "DERL-ScienceWorld-L2-v3" and env.unwrapped.preset == "cpu"
+        assert env.unwrapped.trainer.splits == v2.unwrapped.trainer.splits
+        v2_spec = v2.unwrapped.trainer.policy_factory.cold_start_spec
+        assert env.unwrapped.trainer.policy_factory.cold_start_spec.key() == v2_spec.key()
         new, old = env.unwrapped.trainer.splits, v1.unwrapped.trainer.splits
         assert new.test == old.test  # the test split keeps the preset's cap
         assert (len(new.d_in), len(new.val)) == (128, 32)  # 4 task types x 40 variations
@@ -62,6 +66,7 @@ def test_scienceworld_l2_as_users_quote_it_resolves_to_v2_with_a_larger_cpu_pool
     finally:
         env.close()
         v1.close()
+        v2.close()
 
 
 @pytest.mark.parametrize("env_id", ["DERL-ALFWorld-L2-v1", "DERL-ScienceWorld-L2-v1"])
