@@ -11,6 +11,8 @@ ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
     ("DERL-MATH-v0", {"domain": "math"}),
     ("DERL-Arith-v0", {"domain": "arith"}),
     ("DERL-CartPole-v0", {"domain": "cartpole"}),
+    # CartPole v1: cpu trains 40 GRPO iterations (inner/episode_presets.py).
+    ("DERL-CartPole-v1", {"domain": "cartpole", "version": 1}),
     ("DERL-Pendulum-v0", {"domain": "pendulum"}),
     ("DERL-ScienceWorld-L0-v0", {"domain": "scienceworld", "level": "L0"}),
     ("DERL-ScienceWorld-L1-v0", {"domain": "scienceworld", "level": "L1"}),

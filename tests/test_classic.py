@@ -99,6 +99,19 @@ def test_check_env_passes(env_id: str) -> None:
     check_env(env.unwrapped, skip_render_check=True)
 
 
+def test_cartpole_as_users_quote_it_is_v1_with_twice_the_cpu_training() -> None:
+    latest = gymnasium.make("DERL-CartPole", preset="cpu")
+    v0 = gymnasium.make("DERL-CartPole-v0", preset="cpu")
+    try:
+        assert latest.spec.id == "DERL-CartPole-v1"
+        new, old = latest.unwrapped.trainer.config, v0.unwrapped.trainer.config
+        assert (new.max_steps, old.max_steps) == (40, 20)
+        assert latest.unwrapped.trainer.splits == v0.unwrapped.trainer.splits
+    finally:
+        latest.close()
+        v0.close()
+
+
 def test_unknown_inner_trainer_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="Unknown inner trainer 'nope'"):
         gymnasium.make("DERL-CartPole-v0", preset="smoke", inner="nope")

@@ -208,7 +208,15 @@ def test_text_presets_v0_are_unchanged_and_v1_cold_start_and_validate_on_all_of_
     with pytest.raises(ValueError, match="known: \\[0, 1, 2, 3\\]"):
         episode_preset("scienceworld", "cpu", version=4)
     with pytest.raises(ValueError, match="only env version 0"):
-        episode_preset("cartpole", "cpu", version=1)
+        episode_preset("pendulum", "cpu", version=1)
+    # CartPole v1 trains 40 GRPO iterations at cpu; smoke and paper as v0
+    cartpole = {v: episode_preset("cartpole", "cpu", version=v) for v in (0, 1)}
+    assert cartpole[1] == dataclasses.replace(cartpole[0], max_steps=40)
+    assert cartpole[0].max_steps == 20
+    for preset in ("smoke", "paper"):
+        assert episode_preset("cartpole", preset, version=1) == episode_preset("cartpole", preset)
+    with pytest.raises(ValueError, match="known: \\[0, 1\\]"):
+        episode_preset("cartpole", "cpu", version=2)
 
 
 @pytest.mark.slow

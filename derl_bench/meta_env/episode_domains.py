@@ -100,6 +100,7 @@ def build_classic(
     keep_checkpoints: str | None = None,
     inner: str = "grpo",
     data_dir: str | None = None,
+    version: int | None = None,
     **_: Any,
 ) -> Domain:
     """Build ``"cartpole"`` or ``"pendulum"`` (see :mod:`derl_bench.envs.classic`).
@@ -112,14 +113,16 @@ def build_classic(
         inner: ``"grpo"`` (the compact GRPO) or ``"es_rl"`` (the ES+RL hybrid trained on the
             meta-reward, :mod:`derl_bench.inner.es_rl`).
         data_dir: Unused (classic control needs no data files).
+        version: The id's version (``DERL-CartPole-v1``: 1; None or 0: ``-v0``); it picks the
+            preset table (:data:`~derl_bench.inner.episode_presets.CARTPOLE_PRESET_VERSIONS`).
 
     Raises:
-        ValueError: On an unknown domain, preset, inner trainer or override.
+        ValueError: On an unknown domain, preset, version, inner trainer or override.
     """
     from derl_bench.envs.classic import ClassicControlInnerEnv, classic_splits
     from derl_bench.inner.episode_presets import episode_preset
 
-    config = episode_preset(domain, preset, inner_overrides)
+    config = episode_preset(domain, preset, inner_overrides, version=version or 0)
     primitive_set = get_primitive_set("episode")
     splits = classic_splits(domain, n_test=config.n_test or 100)
     probe = ClassicControlInnerEnv(domain)
