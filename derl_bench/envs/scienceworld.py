@@ -199,7 +199,10 @@ the eight sensible rewards. At cpu this id does not rank meta-rewards yet; a met
 v3 (issue 14): v2's env and cold start; the cpu inner GRPO takes 8 tasks per step (192 episodes
 per meta-step), one PPO epoch and lr 1e-3 (v2: 2 tasks, 4 epochs, lr 3e-3), so that a meta-step
 no longer scrambles the cold start (episode_presets.py, _SCIENCEWORLD_CHANGES_V3; probes in
-docs/signal/probes/README.md). smoke and paper as v2.
+docs/signal/probes/README.md). smoke and paper as v2. Signal, L2-v3 cpu
+(docs/signal/DERL-ScienceWorld-L2-v3-cpu.md, same command with -v3): untrained 0.656; the eight
+sensible rewards 0.573-0.656 (seed std 0.045, v2: 0.094), SNR 0.63, ANOVA p 0.35; -g1 0.219. The
+steadier GRPO keeps the cold start but does not separate rewards yet; 143-193 s per meta-step.
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 
