@@ -523,11 +523,13 @@ class ScienceWorldInnerEnv(gymnasium.Env):
             pass
 
 
+_RULE2_TELEPORT: dict[str, Any] = {"candidate_rules": 2, "max_actions": 96, "expert": "teleport"}
+
 SCIENCEWORLD_VERSIONS: dict[int, dict[str, Any]] = {
     0: {"candidate_rules": 1, "max_actions": DEFAULT_MAX_ACTIONS, "expert": "gold"},
     1: {"candidate_rules": 1, "max_actions": DEFAULT_MAX_ACTIONS, "expert": "gold"},
-    2: {"candidate_rules": 2, "max_actions": 96, "expert": "teleport"},
-    3: {"candidate_rules": 2, "max_actions": 96, "expert": "teleport"},
+    2: _RULE2_TELEPORT,
+    3: _RULE2_TELEPORT,  # v3 changes only the cpu inner GRPO (inner/episode_presets.py)
 }
 """Env version of ``DERL-ScienceWorld-*-vN`` -> the inner env's candidate rule and bound
 (``ScienceWorldInnerEnv(candidate_rules=..., max_actions=...)``) and the cold start's expert:

@@ -219,6 +219,14 @@ EPISODE_PRESETS: dict[str, tuple[EpisodeGRPOConfig, Mapping[str, Mapping[str, An
 """Domain -> (base config, preset name -> the fields it changes), at env version 0."""
 
 
+_VERSIONED_PRESETS: dict[str, Mapping[int, Mapping[str, Mapping[str, Any]]]] = {
+    "cartpole": CARTPOLE_PRESET_VERSIONS,
+    "scienceworld": SCIENCEWORLD_PRESET_VERSIONS,
+    "alfworld": TEXT_PRESET_VERSIONS,
+}
+"""Domain -> env version -> its preset changes, for the domains with more than one version."""
+
+
 def episode_preset(
     domain: str, name: str, overrides: Mapping[str, Any] | None = None, *, version: int = 0
 ) -> EpisodeGRPOConfig:
@@ -240,18 +248,11 @@ def episode_preset(
     if domain not in EPISODE_PRESETS:
         raise unknown_name_error("episode-preset domain", domain, EPISODE_PRESETS)
     base, changes = EPISODE_PRESETS[domain]
-    if domain in ("scienceworld", "alfworld"):
-        versions = (
-            SCIENCEWORLD_PRESET_VERSIONS if domain == "scienceworld" else TEXT_PRESET_VERSIONS
-        )
+    versions = _VERSIONED_PRESETS.get(domain)
+    if versions is not None:
         if version not in versions:
             raise ValueError(f"Unknown {domain} env version {version!r}; known: {sorted(versions)}")
         changes = versions[version]
-    elif domain == "cartpole":
-        if version not in CARTPOLE_PRESET_VERSIONS:
-            known = sorted(CARTPOLE_PRESET_VERSIONS)
-            raise ValueError(f"Unknown cartpole env version {version!r}; known: {known}")
-        changes = CARTPOLE_PRESET_VERSIONS[version]
     elif version != 0:
         raise ValueError(f"{domain} has only env version 0, got {version!r}")
     return preset_config(base, changes, name, overrides)
