@@ -137,8 +137,16 @@ def _stdout() -> Console:
     return console
 
 
+def _stderr(message: str) -> None:
+    """Print one message to stderr without rich's line wrapping.
+
+    A wrapped message breaks the commands it suggests (a user copies them) and their paths.
+    """
+    Console(stderr=True, highlight=False, soft_wrap=True).print(message, markup=False)
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
-    Console(stderr=True, highlight=False).print(f"Error: {message}", markup=False)
+    _stderr(f"Error: {message}")
     raise typer.Exit(code)
 
 
@@ -162,10 +170,7 @@ def _proposals(
         if proposals is not None:
             return proposals
         return PAPER_PROPOSALS_PER_STEP if _PAPER_GROUP_AGENTS & set(agents) else default
-    Console(stderr=True, highlight=False).print(
-        "Warning: --group-size is deprecated (it is not a GRPO group size); use --proposals.",
-        markup=False,
-    )
+    _stderr("Warning: --group-size is deprecated (it is not a GRPO group size); use --proposals.")
     return group_size
 
 
@@ -420,10 +425,9 @@ def _resolve_fidelity(value: str, env: str, preset: str) -> str:
         reason = f"its shipped table holds {n_keys} meta-rewards" + (
             "" if chosen == "surrogate" else f", fewer than {AUTO_SURROGATE_MIN_KEYS}"
         )
-    Console(stderr=True, highlight=False).print(
+    _stderr(
         f"fidelity: {chosen} ({reason}: {env}, preset {preset}; --fidelity live|table|surrogate "
-        "to choose)",
-        markup=False,
+        "to choose)"
     )
     return chosen
 
@@ -525,9 +529,7 @@ def _run_many(
             console.print(_results_table(results))
         path = result_path(out, env, *current[0])
         if path.exists():
-            Console(stderr=True, highlight=False).print(
-                f"The failed run's result (finished meta-steps) is in {path}", markup=False
-            )
+            _stderr(f"The failed run's result (finished meta-steps) is in {path}")
 
     with _data_dir(data_dir):
         try:

@@ -252,10 +252,32 @@ def test_cli_run_and_compare_take_fidelity(tmp_path: Path) -> None:
     assert record["fidelity"] == "surrogate"
     bad = CliRunner().invoke(app, ["run", "--fidelity", "tabel"])
     assert bad.exit_code == 2 and "not a fidelity" in bad.output
-    missing = CliRunner().invoke(
-        app, ["run", "--env", ENV_ID, "--preset", "cpu", "--fidelity", "table", "--out", str(out)]
-    )
-    assert missing.exit_code == 2 and "derl-bench fidelity build" in missing.output
+    # A deep output folder: the suggested command must come out on one line, however long
+    # the paths in it (CI's checkout path is longer than a developer's; rich wrapped at 80).
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    for env, preset, problem in (
+        ("DERL-Arith-v0", "cpu", "No table for DERL-Arith-v0"),  # no table at all
+        (ENV_ID, "cpu", "holds no entry for"),  # 9 panel keys; random_tree leaves them
+    ):
+        missing = CliRunner().invoke(
+            app,
+            [
+                "run",
+                "--agent",
+                "random_tree",
+                "--env",
+                env,
+                "--preset",
+                preset,
+                "--fidelity",
+                "table",
+                "--out",
+                str(deep),
+            ],
+        )
+        assert missing.exit_code == 2, missing.output
+        assert "derl-bench fidelity build" in missing.output, missing.output
+        assert problem in missing.output, missing.output
 
 
 def test_fast_predict_equals_scikit_learn_predict(table: FidelityTable) -> None:
