@@ -10,6 +10,8 @@ ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
     ("DERL-GSM8K-v0", {"domain": "gsm8k"}),
     ("DERL-MATH-v0", {"domain": "math"}),
     ("DERL-Arith-v0", {"domain": "arith"}),
+    # Arith v1: a tiny LM warmed up with direct answers mixed in (inner/lm_presets.py).
+    ("DERL-Arith-v1", {"domain": "arith", "version": 1}),
     ("DERL-CartPole-v0", {"domain": "cartpole"}),
     # CartPole v1: cpu trains 40 GRPO iterations (inner/episode_presets.py).
     ("DERL-CartPole-v1", {"domain": "cartpole", "version": 1}),

@@ -101,6 +101,42 @@ def test_presets_are_valid_and_unknown_ones_are_rejected() -> None:
         lm_preset("arith", "fast")
 
 
+def test_arith_as_users_quote_it_is_v1_with_the_direct_answer_warm_up() -> None:
+    import gymnasium
+
+    import derl_bench  # noqa: F401  (registers the ids)
+
+    latest = gymnasium.make("DERL-Arith", preset="cpu")
+    v0 = gymnasium.make("DERL-Arith-v0", preset="cpu")
+    try:
+        assert latest.spec.id == "DERL-Arith-v1"
+        new, old = latest.unwrapped.trainer.config, v0.unwrapped.trainer.config
+        assert (new.model, old.model) == ("tiny-arith-direct", "tiny-arith")
+        assert new.with_overrides(model="tiny-arith") == old  # the policy is the only change
+    finally:
+        latest.close()
+        v0.close()
+    with pytest.raises(ValueError, match="known: \\[0, 1\\]"):
+        lm_preset("arith", "cpu", version=2)
+    with pytest.raises(ValueError, match="only env version 0"):
+        lm_preset("gsm8k", "cpu", version=1)
+
+
+def test_direct_answer_warm_up_drops_the_working_from_about_half_the_solutions() -> None:
+    from derl_bench.inner.tiny_lm import ARITH_DIRECT_FRACTION, ArithTinyLMConfig, arith_sft_pairs
+
+    config = ArithTinyLMConfig(sft_examples=2000, direct_fraction=ARITH_DIRECT_FRACTION)
+    pairs = arith_sft_pairs(config)
+    # Every problem has at least one step, so a worked solution has an ``a op b = c`` line.
+    direct = [c for _, c in pairs if " = " not in c]
+    assert 0.45 < len(direct) / len(pairs) < 0.55
+    # Every target still ends with a final answer the outcome primitive reads.
+    assert all("####" in c or "\\boxed{" in c for _, c in pairs)
+    # v0's warm-up (direct_fraction 0) writes the working everywhere.
+    v0 = arith_sft_pairs(ArithTinyLMConfig(sft_examples=200))
+    assert all(" = " in c for _, c in v0)
+
+
 def test_builder_is_cheap_and_sizes_the_splits_by_the_preset() -> None:
     heavy_before = "torch" in sys.modules
     domain = build_arith(preset="smoke", inner_overrides={"n_val": 16})

@@ -102,6 +102,25 @@ one torch thread: as fast for a model this small, and many times faster when oth
 share the cores. ``paper`` mirrors the GSM8K ``paper`` preset (Qwen2.5-3B) on generated data of
 GSM8K's size."""
 
+_ARITH_CHANGES_V1: dict[str, dict[str, Any]] = {
+    "smoke": dict(model="tiny-arith-direct"),
+    "cpu": dict(_ARITH_CHANGES["cpu"], model="tiny-arith-direct"),
+    "paper": _ARITH_CHANGES["paper"],
+}
+"""Arith, env version 1 (``DERL-Arith-v1``): ``smoke`` and ``cpu`` train ``tiny-arith-direct``,
+the tiny LM warmed up with half of its solutions replaced by the bare final answer
+(``ArithTinyLMConfig(direct_fraction=0.5)``); everything else as v0. Why: v0's policy (untrained
+0.492) is never raised by GRPO at ``cpu``; answering at once, the tiny model is mostly wrong on
+2-3 step problems, so the untrained policy solves less (0.227 on V) and an outcome reward can
+raise it by shifting the policy to working (seed 0: ``g1`` 0.273, ``-g1`` 0.086;
+docs/signal/experiments/arith-direct-answers.md). ``paper`` is unchanged."""
+
+ARITH_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
+    0: _ARITH_CHANGES,
+    1: _ARITH_CHANGES_V1,
+}
+"""Env version -> Arith's preset changes (``DERL-Arith-v0``, ``-v1``)."""
+
 LM_PRESETS: dict[str, tuple[LMGRPOConfig, Mapping[str, Mapping[str, Any]]]] = {
     "gsm8k": (_MATH_SMOKE, _MATH_CHANGES),
     "math": (_MATH_SMOKE, _MATH_CHANGES),
@@ -110,20 +129,32 @@ LM_PRESETS: dict[str, tuple[LMGRPOConfig, Mapping[str, Mapping[str, Any]]]] = {
 """Domain -> (base config, preset name -> the fields it changes)."""
 
 
-def lm_preset(domain: str, name: str, overrides: Mapping[str, Any] | None = None) -> LMGRPOConfig:
+def lm_preset(
+    domain: str, name: str, overrides: Mapping[str, Any] | None = None, *, version: int = 0
+) -> LMGRPOConfig:
     """Return preset ``name`` of math domain ``domain``, with ``overrides`` applied.
 
     Args:
         domain: ``"gsm8k"``, ``"math"`` or ``"arith"``.
         name: ``"smoke"``, ``"cpu"`` or ``"paper"``.
         overrides: Fields of :class:`LMGRPOConfig` to replace (the env's ``inner_overrides``).
+        version: The env id's version; Arith has :data:`ARITH_PRESET_VERSIONS`, GSM8K and MATH
+            only 0.
 
     Raises:
-        ValueError: On an unknown domain or preset (with a did-you-mean suggestion) or an
-            invalid value.
+        ValueError: On an unknown domain, preset (with a did-you-mean suggestion) or version, or
+            an invalid value.
         TypeError: If an override names no field.
     """
     if domain not in LM_PRESETS:
         raise unknown_name_error("LM-preset domain", domain, LM_PRESETS)
     base, changes = LM_PRESETS[domain]
+    if domain == "arith":
+        if version not in ARITH_PRESET_VERSIONS:
+            raise ValueError(
+                f"Unknown arith env version {version!r}; known: {sorted(ARITH_PRESET_VERSIONS)}"
+            )
+        changes = ARITH_PRESET_VERSIONS[version]
+    elif version != 0:
+        raise ValueError(f"{domain} has only env version 0, got {version!r}")
     return preset_config(base, changes, name, overrides)

