@@ -104,7 +104,7 @@ GSM8K's size."""
 
 _ARITH_CHANGES_V1: dict[str, dict[str, Any]] = {
     "smoke": dict(model="tiny-arith-direct"),
-    "cpu": dict(_ARITH_CHANGES["cpu"], model="tiny-arith-direct"),
+    "cpu": dict(_ARITH_CHANGES["cpu"], model="tiny-arith-direct", n_val=512),
     "paper": _ARITH_CHANGES["paper"],
 }
 """Arith, env version 1 (``DERL-Arith-v1``): ``smoke`` and ``cpu`` train ``tiny-arith-direct``,
