@@ -62,6 +62,21 @@ Domain card (``DERL-Arith-v0``):
   stayed flat at about 0.42 over 40 steps, and over 120 steps of 16 prompts (three times the
   ``cpu`` budget); what moves is the format (under ``g1`` the greedy outputs drop the ``Step``
   markers). A policy with more headroom for GRPO is future work.
+
+Version history: v0 initial. v1 (issue 14; ``DERL-Arith-v1``, what the unversioned
+``DERL-Arith`` resolves to): ``smoke`` and ``cpu`` train ``tiny-arith-direct``, the same tiny
+LM warmed up with half of its targets replaced by the bare final answer
+(``ArithTinyLMConfig(direct_fraction=0.5)``), so the untrained policy solves less and has room
+to rise; ``cpu`` validates on 512 problems (v0: 128; at 128 one problem is 0.008 and item
+noise was most of the spread between rewards). Signal (``derl-bench signal --env
+DERL-Arith-v1 --preset cpu --seeds 0,1,2 --executor process``, docs/signal/DERL-Arith-v1-cpu.md):
+untrained 0.275; the eight sensible panel rewards 0.233-0.281 (pooled seed std 0.015); SNR
+1.20, ANOVA p 0.0076; ``-g1`` 0.161, below the untrained policy; 79-84 s per meta-step with two
+side by side. The SNR target (1.5) is not reached: at lr 1e-4 one meta-step barely moves the
+policy. Probes (docs/signal/probes/DERL-Arith-v1/, seeds 0-1, panel ``g1``, ``g2 + g3 + g4``,
+``-g1``): lr 1e-3 collapses it under every reward (0.000-0.049); lr 3e-4 separates strongly
+(``g1`` 0.237, ``g2 + g3 + g4`` 0.047, ``-g1`` 0.029) though every reward ends below the
+untrained 0.275. Its full nine-reward check is the next step (it would be ``-v2``).
 """
 
 from __future__ import annotations
