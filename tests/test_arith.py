@@ -112,7 +112,9 @@ def test_arith_as_users_quote_it_is_v1_with_the_direct_answer_warm_up() -> None:
         assert latest.spec.id == "DERL-Arith-v1"
         new, old = latest.unwrapped.trainer.config, v0.unwrapped.trainer.config
         assert (new.model, old.model) == ("tiny-arith-direct", "tiny-arith")
-        assert new.with_overrides(model="tiny-arith") == old  # the policy is the only change
+        assert (new.n_val, old.n_val) == (512, 128)
+        # The policy and the validation size are the only changes.
+        assert new.with_overrides(model="tiny-arith", n_val=128) == old
     finally:
         latest.close()
         v0.close()
