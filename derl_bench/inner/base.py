@@ -64,6 +64,32 @@ def preset_config(
     return config
 
 
+def version_changes(
+    domain: str,
+    version: int,
+    versions: Mapping[int, Mapping[str, Mapping[str, Any]]] | None,
+    unversioned: Mapping[str, Mapping[str, Any]],
+) -> Mapping[str, Mapping[str, Any]]:
+    """The preset changes of ``domain`` at env version ``version``.
+
+    Args:
+        domain: Domain name (for the error message).
+        version: The env id's version (``-v0``: 0).
+        versions: Env version -> preset changes, or None for a domain with only version 0.
+        unversioned: The changes of a domain without ``versions``.
+
+    Raises:
+        ValueError: On a version the domain does not have (the message lists the known ones).
+    """
+    if versions is None:
+        if version != 0:
+            raise ValueError(f"{domain} has only env version 0, got {version!r}")
+        return unversioned
+    if version not in versions:
+        raise ValueError(f"Unknown {domain} env version {version!r}; known: {sorted(versions)}")
+    return versions[version]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Cost:
     """What one inner training (plus its evaluation) cost."""

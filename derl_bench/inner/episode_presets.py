@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from derl_bench._names import unknown_name_error
-from derl_bench.inner.base import preset_config
+from derl_bench.inner.base import preset_config, version_changes
 from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
 
 __all__ = [
@@ -248,11 +248,5 @@ def episode_preset(
     if domain not in EPISODE_PRESETS:
         raise unknown_name_error("episode-preset domain", domain, EPISODE_PRESETS)
     base, changes = EPISODE_PRESETS[domain]
-    versions = _VERSIONED_PRESETS.get(domain)
-    if versions is not None:
-        if version not in versions:
-            raise ValueError(f"Unknown {domain} env version {version!r}; known: {sorted(versions)}")
-        changes = versions[version]
-    elif version != 0:
-        raise ValueError(f"{domain} has only env version 0, got {version!r}")
+    changes = version_changes(domain, version, _VERSIONED_PRESETS.get(domain), changes)
     return preset_config(base, changes, name, overrides)

@@ -27,7 +27,7 @@ from dataclasses import replace
 from typing import Any
 
 from derl_bench._names import unknown_name_error
-from derl_bench.inner.base import preset_config
+from derl_bench.inner.base import preset_config, version_changes
 from derl_bench.inner.lm_grpo_config import LMGRPOConfig
 
 __all__ = ["LM_PRESETS", "lm_preset"]
@@ -109,7 +109,8 @@ _ARITH_CHANGES_V1: dict[str, dict[str, Any]] = {
 }
 """Arith, env version 1 (``DERL-Arith-v1``): ``smoke`` and ``cpu`` train ``tiny-arith-direct``,
 the tiny LM warmed up with half of its solutions replaced by the bare final answer
-(``ArithTinyLMConfig(direct_fraction=0.5)``); everything else as v0. Why: v0's policy (untrained
+(``ArithTinyLMConfig(direct_fraction=0.5)``), and ``cpu`` validates on 512 problems (v0: 128);
+everything else as v0. Why: v0's policy (untrained
 0.492) is never raised by GRPO at ``cpu``; answering at once, the tiny model is mostly wrong on
 2-3 step problems, so the untrained policy solves less (0.227 on V) and an outcome reward can
 raise it by shifting the policy to working (seed 0: ``g1`` 0.273, ``-g1`` 0.086;
@@ -149,12 +150,6 @@ def lm_preset(
     if domain not in LM_PRESETS:
         raise unknown_name_error("LM-preset domain", domain, LM_PRESETS)
     base, changes = LM_PRESETS[domain]
-    if domain == "arith":
-        if version not in ARITH_PRESET_VERSIONS:
-            raise ValueError(
-                f"Unknown arith env version {version!r}; known: {sorted(ARITH_PRESET_VERSIONS)}"
-            )
-        changes = ARITH_PRESET_VERSIONS[version]
-    elif version != 0:
-        raise ValueError(f"{domain} has only env version 0, got {version!r}")
+    versions = ARITH_PRESET_VERSIONS if domain == "arith" else None
+    changes = version_changes(domain, version, versions, changes)
     return preset_config(base, changes, name, overrides)
