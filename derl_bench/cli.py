@@ -6,8 +6,9 @@
 ``derl-bench run`` with no options is the benchmark's main job: genetic programming over
 meta-rewards (agent :data:`DEFAULT_AGENT`) on :data:`DEFAULT_ENV` for DERL's full outer budget
 (:data:`DEFAULT_BUDGET` meta-steps), seed 0, preset :data:`MAIN_JOB_PRESET`, at the fidelity
-:data:`MAIN_JOB_FIDELITY`, its best meta-reward then confirmed by one live meta-step. Heavy modules (gymnasium envs, torch) are imported only by the
-command that needs them, so ``--help`` and ``ls`` stay fast.
+:data:`MAIN_JOB_FIDELITY`, its best meta-reward then confirmed by one live meta-step. Heavy
+modules (gymnasium envs, torch) are imported only by the command that needs them, so ``--help``
+and ``ls`` stay fast.
 
 Runs are resumable: ``derl-bench run`` continues an interrupted run of the same command from its
 SQLite store (``--no-resume`` starts afresh); see :mod:`derl_bench.runner`.

@@ -266,3 +266,34 @@ def test_best_so_far_counts_a_run_without_valid_meta_rewards_as_0_like_the_table
     (row,) = agent_rows(results)
     assert row.best_validation == (0.8, 0.0)
     assert curve.best[0, -1] == pytest.approx(np.mean(row.best_validation))
+
+
+def test_comparison_table_gives_the_iqm_with_a_bootstrap_interval_from_three_seeds(tmp_path):
+    """The table's IQM column is rliable's IQM over seeds with a 95 % interval that contains it;
+    with two seeds it says '-' (no interval from two runs). Result files are TEST DATA."""
+    from derl_bench.report.intervals import iqm_interval
+    from derl_bench.report.tables import agent_rows, markdown_table
+
+    bests = {"three": [0.2, 0.5, 0.9, 0.6], "two": [0.4, 0.7]}
+    for agent, values in bests.items():
+        for seed, value in enumerate(values):
+            write_synthetic_result(
+                tmp_path, env_id="DERL-Test-v0", agent=agent, seed=seed, proposals_per_step=1,
+                steps=[("g1", value / 2), ("g2", value)],
+            )  # fmt: skip
+    rows = {row.agent: row for row in agent_rows(load_run_dir(tmp_path).results)}
+    assert rows["three"].fidelity == "live"
+    expected = iqm_interval(np.array(bests["three"])[:, None])
+    assert expected.low <= expected.value <= expected.high and expected.low < expected.high
+    table = markdown_table(list(rows.values()))
+    header = [c.strip() for c in table.splitlines()[0].split("|")]
+    column = header.index("best validation IQM [95 % CI]")
+    cells = {}
+    for line in table.splitlines():
+        if line.startswith("| DERL-Test-v0"):
+            row = [c.strip() for c in line.split("|")]
+            cells[row[2].split()[0]] = row  # agent, without a lock mark
+    assert (
+        cells["three"][column] == f"{expected.value:.3f} [{expected.low:.3f}, {expected.high:.3f}]"
+    )
+    assert cells["two"][column] == "-"

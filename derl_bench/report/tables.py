@@ -11,7 +11,11 @@ import numpy as np
 from derl_bench.provenance import lock_file_sha256, lock_warning
 from derl_bench.report.load import LoadedResult, load_run_dir
 
-__all__ = ["AgentRow", "agent_rows", "markdown_table"]
+__all__ = ["MIN_SEEDS_FOR_IQM", "AgentRow", "agent_rows", "markdown_table"]
+
+MIN_SEEDS_FOR_IQM = 3
+"""Fewest seeds for which the table gives an IQM and its interval (the IQM of one or two runs
+is their mean, and a bootstrap over two runs says little)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,13 +38,18 @@ class AgentRow:
     """Mean wall time per run, seconds, from the result's start to finish timestamps."""
     best_meta_rewards: tuple[str, ...]
     """Per seed: the best canonical meta-reward ('-' if none was valid)."""
+    fidelity: str = "live"
+    """How the runs' meta-steps were answered (``live``, ``table``, ``surrogate``)."""
+    simulated_seconds: float | None = None
+    """Mean simulated clock per run, seconds (``clock.simulated_seconds``: live seconds charged
+    per meta-step plus the agent's own time); None for result files without a clock."""
     lock_warnings: tuple[str, ...] = ()
     """Why some seeds' numbers may not reproduce under this checkout's lock (one line per seed
     with a warning, :func:`derl_bench.provenance.lock_warning`); empty when all match."""
 
 
 def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
-    """Group finished results by (env, agent, preset, budget) into rows.
+    """Group finished results by (env, agent, preset, budget, fidelity) into rows.
 
     Args:
         results: Loaded result files (:func:`derl_bench.report.load.load_run_dir`).
@@ -48,18 +57,25 @@ def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
     Returns:
         Rows sorted by env, then by mean best validation (descending), then agent name.
     """
-    groups: dict[tuple[str, str, str, int], list] = {}
+    groups: dict[tuple[str, str, str, int, str], list] = {}
     for loaded in results:
         record = loaded.record
         if record["status"] != "finished":
             continue
-        key = (record["env_id"], record["agent"]["name"], record["preset"], int(record["budget"]))
+        key = (
+            record["env_id"],
+            record["agent"]["name"],
+            record["preset"],
+            int(record["budget"]),
+            record.get("fidelity", "live"),
+        )
         groups.setdefault(key, []).append(record)
     current = lock_file_sha256()
     rows = []
-    for (env_id, agent, preset, budget), records in groups.items():
+    for (env_id, agent, preset, budget, fidelity), records in groups.items():
         records.sort(key=lambda r: r["seed"])
         steps = [s for r in records for s in r["meta_steps"]]
+        clocks = [r["clock"]["simulated_seconds"] for r in records if r.get("clock")]
         rows.append(
             AgentRow(
                 env_id=env_id,
@@ -76,6 +92,8 @@ def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
                 best_meta_rewards=tuple(
                     r["best"]["canonical"] if r["best"] else "-" for r in records
                 ),
+                fidelity=fidelity,
+                simulated_seconds=float(np.mean(clocks)) if len(clocks) == len(records) else None,
                 lock_warnings=tuple(
                     f"seed {r['seed']}: {w}"
                     for r in records
@@ -104,28 +122,51 @@ def _mean_std(values: Sequence[float | None]) -> str:
     return f"{np.mean(known):.3f} ± {np.std(known, ddof=1):.3f}"
 
 
-def markdown_table(rows: Sequence[AgentRow]) -> str:
-    """Render rows as a Markdown table (mean ± sample std over seeds).
+def _iqm(values: Sequence[float | None]) -> str:
+    """IQM over seeds with its 95 % stratified-bootstrap interval; '-' under 3 known values."""
+    from derl_bench.report.intervals import iqm_interval
 
-    Columns: env, agent, preset, budget, seeds, best validation success, test success, valid
-    share, wall time per run, best meta-reward of the first seed. A row with seeds made under
-    another lock than this checkout's (or outside a lock) is marked ``†`` after the agent name,
-    with the reasons listed under the table.
+    known = [v for v in values if v is not None]
+    if len(known) < MIN_SEEDS_FOR_IQM:
+        return "-"
+    interval = iqm_interval(np.asarray(known, dtype=np.float64)[:, None])
+    return f"{interval.value:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.0f} s" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def markdown_table(rows: Sequence[AgentRow]) -> str:
+    """Render rows as a Markdown table.
+
+    Columns: env, agent, preset, fidelity, budget, seeds; best validation success and test
+    success, each as mean ± sample std over seeds and as the interquartile mean (IQM) with its
+    95 % stratified-bootstrap interval (rliable, :mod:`derl_bench.report.intervals`; '-' with
+    fewer than :data:`MIN_SEEDS_FOR_IQM` seeds); valid share; wall time and simulated clock per
+    run; best meta-reward of the first seed. A row with seeds made under another lock than
+    this checkout's (or outside a lock) is marked ``†`` after the agent name, with the reasons
+    listed under the table.
     """
     lines = [
-        "| env | agent | preset | budget | seeds | best validation | test | valid share "
-        "| wall time / run | best meta-reward (first seed) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| env | agent | preset | fidelity | budget | seeds | best validation | best validation "
+        "IQM [95 % CI] | test | test IQM [95 % CI] | valid share | wall time / run "
+        "| simulated / run | best meta-reward (first seed) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes = []
     for row in rows:
         mark = " †" if row.lock_warnings else ""
         notes += [f"- † {row.agent}, {w}" for w in row.lock_warnings]
         lines.append(
-            f"| {row.env_id} | {row.agent}{mark} | {row.preset} | {row.budget} "
+            f"| {row.env_id} | {row.agent}{mark} | {row.preset} | {row.fidelity} | {row.budget} "
             f"| {','.join(map(str, row.seeds))} | {_mean_std(row.best_validation)} "
-            f"| {_mean_std(row.test_success)} | {row.valid_share:.2f} "
-            f"| {row.wall_seconds:.0f} s | `{row.best_meta_rewards[0]}` |"
+            f"| {_iqm(row.best_validation)} | {_mean_std(row.test_success)} "
+            f"| {_iqm(row.test_success)} | {row.valid_share:.2f} "
+            f"| {row.wall_seconds:.0f} s | {_duration(row.simulated_seconds)} "
+            f"| `{row.best_meta_rewards[0]}` |"
         )
     if notes:
         lines += ["", "† not made under this checkout's lock (requirements/lock-py311.txt):"]
