@@ -87,13 +87,13 @@ derl_bench: a Gymnasium benchmark for automatic reward design (after DERL, arXiv
 
 Examples:
 
-  derl-bench run                               # main job: heuristic on GSM8K
+  derl-bench run                               # main job: evolution on CartPole's surrogate
 
-  derl-bench run --preset smoke --seeds 0,1,2  # quick check, three seeds
+  derl-bench run --seeds 0,1,2                 # the same, three seeds
 
   derl-bench ls envs ; derl-bench ls primitives ; derl-bench ls agents
 
-  derl-bench validate runs/DERL-GSM8K-v0/heuristic/seed0.json
+  derl-bench validate runs/DERL-CartPole-v0/evolution/seed0.json
 
   derl-bench plot runs                         # PNGs into runs/plots
 
