@@ -49,11 +49,13 @@ __all__ = [
     "app",
 ]
 
-MAIN_JOB_PRESET = "smoke"
-"""Inner-training preset of the main job (``derl-bench run`` without ``--preset``): ``smoke``, so
-the main job finishes in minutes on 2 CPU cores; ``--preset cpu`` (SmolLM2-135M) takes several
-minutes per meta-step. (An env made without ``preset=`` uses
-:data:`derl_bench.inner.base.DEFAULT_PRESET`, ``cpu``.)"""
+MAIN_JOB_PRESET = "cpu"
+"""Inner-training preset of ``derl-bench run`` without ``--preset``: ``cpu``, the preset an env
+made without ``preset=`` uses (:data:`derl_bench.inner.base.DEFAULT_PRESET`), so a run's numbers
+are the ones ``gymnasium.make(id)`` gives. The main job stays fast because it answers from the
+``DERL-CartPole-v0`` ``cpu`` surrogate and trains only its best meta-reward live (a CartPole
+``cpu`` meta-step takes seconds). A live ``cpu`` meta-step of a text or math id takes minutes
+(GSM8K: over 14); ``--preset smoke`` is the pipeline check."""
 DEFAULT_ENV = "DERL-CartPole-v0"
 """Env id of the main job."""
 DEFAULT_AGENT = "evolution"
@@ -67,7 +69,7 @@ DEFAULT_PROPOSALS_PER_STEP = 8
 MAIN_JOB_FIDELITY = "auto"
 """Fidelity of ``run`` without ``--fidelity``: ``auto`` is the surrogate where a table of at least
 :data:`AUTO_SURROGATE_MIN_KEYS` meta-rewards ships for the (env id, preset)
-(``derl_bench/fidelity/tables``; the main job's CartPole ``smoke``), so 160 meta-steps take
+(``derl_bench/fidelity/tables``; the main job's CartPole ``cpu``), so 160 meta-steps take
 seconds and the best meta-reward is then confirmed by one live meta-step (``--confirm-live``);
 else ``live``."""
 AUTO_SURROGATE_MIN_KEYS = 20
@@ -314,8 +316,8 @@ def run(
         typer.Option(
             "--proposals",
             min=1,
-            help="Meta-rewards proposed per agent call [default: 8 for derl/derl_pop (the "
-            "paper's group), else 3].",
+            help="Meta-rewards proposed per agent call [default: 8, the paper's group of "
+            "meta-rewards per outer step].",
         ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Root folder of result files.")] = DEFAULT_OUT,
@@ -368,17 +370,18 @@ def run(
     Without options this is the main job (about a minute on 2 CPU cores): genetic
     programming over meta-reward expressions on CartPole for DERL's full outer budget
     (160 meta-steps, 8 per round) at the surrogate fidelity (a regressor fitted on recorded
-    live GRPO trainings, preset smoke); its best-so-far trajectory is printed and plotted,
+    live GRPO trainings, preset cpu); its best-so-far trajectory is printed and plotted,
     and its best meta-reward is trained once for real (a live meta-step) to confirm it.
-    ``--fidelity live --env DERL-GSM8K-v0 --agent heuristic --budget 3`` trains every
-    meta-step for real instead.
+    ``--fidelity live --env DERL-GSM8K-v0 --preset smoke --agent heuristic --budget 3`` trains
+    every meta-step for real instead.
 
     Every finished meta-step is saved at once; run the same command again after an
     interruption and it resumes ("resuming: k of N meta-steps done").
     """
     if env == DEFAULT_ENV:
-        # The main job's id is v0 on purpose (its smoke table ships under v0; v1 differs only at
-        # `cpu`): gymnasium's "out of date, consider v1" would read as a fault to a newcomer.
+        # The main job's id is v0 on purpose (its tables ship under v0; v1 trains 40 instead of
+        # 20 iterations at `cpu`, 6x slower): gymnasium's "out of date, consider v1" would read
+        # as a fault to a newcomer.
         warnings.filterwarnings("ignore", message=f".*{DEFAULT_ENV} is out of date")
     fidelity = _resolve_fidelity(fidelity, env, preset)
     per_round = _proposals(proposals, group_size, [agent], DEFAULT_PROPOSALS_PER_STEP)

@@ -15,8 +15,7 @@ signal), ``paper`` (the paper's models and settings; GPUs)."""
 
 DEFAULT_PRESET = "cpu"
 """Inner preset when none is given (``gymnasium.make(id)``): the same on every machine, so the
-number is comparable. (``derl-bench run`` starts its quick main job with ``smoke`` instead:
-``derl_bench.cli.MAIN_JOB_PRESET``.)"""
+number is comparable. ``derl-bench run`` uses it too (``derl_bench.cli.MAIN_JOB_PRESET``)."""
 
 
 def check_preset_name(name: str) -> str:
