@@ -5,8 +5,8 @@ Run: ``.venv/bin/pytest benchmarks/test_bench_fidelity.py --benchmark-only -s``.
 answers), on DERL-CartPole-v0's shipped ``smoke`` table (24 keys) and ``cpu`` table (hundreds of
 keys: a bigger surrogate to fit and query). The live step is the ``smoke`` table's cheapest entry,
 trained for real once. The module prints the ratios live / table and live / surrogate side by
-side and stores them in the benchmarks' ``extra_info``; nothing is asserted about time (speed is measured, not tested).
-Targets of issue 15: a table step <= 1 ms, a surrogate step <= 5 ms.
+side and stores them in the benchmarks' ``extra_info``; nothing is asserted about time (speed is
+measured, not tested). Targets of issue 15: a table step <= 1 ms, a surrogate step <= 5 ms.
 """
 
 from __future__ import annotations
