@@ -82,21 +82,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     chosen = best_per_agent(args.run_dir)
     if not chosen:
         raise SystemExit(f"no finished run with a valid best meta-reward under {args.run_dir}")
-    env_ids = {c["env_id"] for c in chosen.values()} | {c["preset"] for c in chosen.values()}
-    if len(env_ids) != 2:
-        raise SystemExit(f"{args.run_dir} mixes env ids or presets: {sorted(env_ids)}")
-    first = next(iter(chosen.values()))
-    env_id, preset = first["env_id"], first["preset"]
+    setups = {(c["env_id"], c["preset"]) for c in chosen.values()}
+    if len(setups) != 1:
+        raise SystemExit(f"{args.run_dir} mixes env ids or presets: {sorted(setups)}")
+    ((env_id, preset),) = setups
     try:
         table = FidelityTable.load(env_id, preset)
     except TableMissing:
         table = None
     env = gymnasium.make(env_id, preset=preset, budget=len(seeds) * len(chosen))
+    scheme = env.unwrapped.key_scheme
     cache: dict[str, dict[str, Any]] = {}
     try:
         for agent, row in chosen.items():
             text = row["meta_reward"]
-            scheme = env.unwrapped.key_scheme
             same = effective_key(parse(text, scheme.primitive_names), scheme)
             if same not in cache:  # one effective meta-reward trains once per seed
                 live, seconds = [], []
@@ -106,14 +105,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     live.append(float(reward))
                     seconds.append(float(info["cost"]["wall_seconds"]))
                     print(f"{agent}: {text} seed {seed} -> {reward:.3f}", flush=True)
-                recorded = None
-                if table is not None:
-                    parsed = parse(text, table.scheme.primitive_names)
-                    key = effective_key(parsed, table.scheme)
-                    if key in table:
-                        recorded = float(
-                            np.mean([e.validation_success for e in table.entries(key)])
-                        )
+                recorded = None  # the table keys meta-rewards with the env's own key scheme
+                if table is not None and same in table:
+                    recorded = float(np.mean([e.validation_success for e in table.entries(same)]))
                 cache[same] = {
                     "live": live,
                     "live_mean": float(np.mean(live)),
