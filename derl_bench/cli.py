@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -229,6 +229,12 @@ _FIDELITY_OPTION = typer.Option(
     help="How meta-steps are answered: live (train), table (recorded live runs, "
     "derl_bench/fidelity/tables) or surrogate (a regressor fitted on the table).",
 )
+_NOISY_OPTION = typer.Option(
+    "--noisy/--no-noisy",
+    help="Surrogate fidelity only: answer each (meta-reward, seed) with a draw from the "
+    "predicted seed spread, N(mean, std) clipped to [0, 1], instead of the predicted mean "
+    "(live meta-steps vary over seeds; the mean does not).",
+)
 _BUDGET_SECONDS_OPTION = typer.Option(
     min=0.001,
     help="Stop a run when its simulated clock (live seconds charged per meta-step, plus the "
@@ -352,6 +358,7 @@ def run(
         ),
     ] = MAIN_JOB_FIDELITY,
     budget_seconds: Annotated[float | None, _BUDGET_SECONDS_OPTION] = None,
+    noisy: Annotated[bool, _NOISY_OPTION] = False,
     confirm_live: Annotated[
         bool,
         typer.Option(
@@ -399,6 +406,7 @@ def run(
         executor=executor,
         fidelity=fidelity,
         budget_seconds=budget_seconds,
+        noisy=noisy,
     )
     console = _stdout()
     for result in results:
@@ -519,11 +527,20 @@ def _run_many(
     executor: str = "auto",
     fidelity: str = "live",
     budget_seconds: float | None = None,
+    noisy: bool = False,
 ) -> list[RunResult]:
     """Run every (agent, seed); on a failure print what finished and exit with its code.
 
     The runs are :func:`derl_bench.runner.run_many`'s; its callbacks track what finished.
     """
+    if noisy and fidelity != "surrogate":
+        _fail(
+            f"--noisy draws from the surrogate's predicted seed spread; the fidelity here is "
+            f"{fidelity}. Add --fidelity surrogate, or drop --noisy."
+        )
+    env_kwargs: dict[str, Any] | None = None
+    if fidelity != "live":
+        env_kwargs = {"fidelity": fidelity, **({"noisy": True} if noisy else {})}
     from derl_bench.baselines import UnknownAgentError
     from derl_bench.envs.data import ChecksumMismatch, DataFileMissing
     from derl_bench.fidelity.table import TableKeyMissing, TableMissing
@@ -557,7 +574,7 @@ def _run_many(
                 on_run_start=lambda agent, seed: current.__setitem__(0, (agent, seed)),
                 on_run_end=results.append,
                 executor=executor,
-                env_kwargs={"fidelity": fidelity} if fidelity != "live" else None,
+                env_kwargs=env_kwargs,
                 budget_seconds=budget_seconds,
             )
         except (UnknownEnvError, UnknownAgentError, TableMissing) as exc:
@@ -626,6 +643,7 @@ def compare(
     executor: Annotated[str, _EXECUTOR_OPTION] = "auto",
     fidelity: Annotated[str, _FIDELITY_OPTION] = "live",
     budget_seconds: Annotated[float | None, _BUDGET_SECONDS_OPTION] = None,
+    noisy: Annotated[bool, _NOISY_OPTION] = False,
 ) -> None:
     """Compare outer agents at equal budget over several seeds: runs, table, plots.
 
@@ -655,6 +673,7 @@ def compare(
         executor=executor,
         fidelity=fidelity,
         budget_seconds=budget_seconds,
+        noisy=noisy,
     )
     env_dir = out / env
     table = table_for_run_dir(env_dir)

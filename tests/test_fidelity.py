@@ -123,6 +123,48 @@ def test_surrogate_is_deterministic_and_noisy_draws_follow_the_seed() -> None:
     assert noisy.step("g1 + 0.3 * g2 - 0.2 * g4")[1] == draws[0]
 
 
+def test_compare_noisy_answers_seed_draws_in_their_own_rows(tmp_path: Path) -> None:
+    """`--noisy` reaches the env (each answer is the seed's draw, as ``noisy=True`` gives), its
+    runs get their own "surrogate (noisy)" rows, packing them for a leaderboard is refused, and
+    `--noisy` at another fidelity is a usage error."""
+    from typer.testing import CliRunner
+
+    from derl_bench.cli import app
+    from derl_bench.leaderboards.pack import pack_results
+    from derl_bench.results import load_result
+
+    out = tmp_path / "runs"
+    args = ["compare", "--env", ENV_ID, "--preset", "smoke", "--fidelity", "surrogate"]
+    args += ["--agents", "heuristic", "--budget", "3", "--seeds", "0,1", "--out", str(out)]
+    noisy_out = tmp_path / "noisy"
+    for flags, folder in (([], out), (["--noisy"], noisy_out)):
+        done = CliRunner().invoke(app, [*args[:-1], str(folder), *flags])
+        assert done.exit_code == 0, done.output
+    table_md = (noisy_out / ENV_ID / "table.md").read_text()
+    assert "| surrogate (noisy) |" in table_md
+    assert "| surrogate |" in (out / ENV_ID / "table.md").read_text()
+    differs = False
+    for seed in (0, 1):
+        mean_run = json.loads((out / ENV_ID / "heuristic" / f"seed{seed}.json").read_text())
+        noisy_run = json.loads((noisy_out / ENV_ID / "heuristic" / f"seed{seed}.json").read_text())
+        assert noisy_run["env_spec"]["kwargs"]["noisy"] is True
+        env = _make("surrogate", noisy=True)
+        env.reset(seed=seed)
+        steps = zip(mean_run["meta_steps"], noisy_run["meta_steps"], strict=True)
+        for mean_step, noisy_step in steps:
+            assert mean_step["meta_reward"] == noisy_step["meta_reward"]
+            assert noisy_step["reward"] == env.step(noisy_step["meta_reward"])[1]
+            differs |= noisy_step["reward"] != mean_step["reward"]
+    assert differs, "the noisy surrogate answered exactly the predicted means"
+    results = [load_result(noisy_out / ENV_ID / "heuristic" / f"seed{s}.json") for s in (0, 1)]
+    with pytest.raises(ValueError, match="noisy surrogate"):
+        pack_results(results, method="m", authors=["a"], code_url="derl_bench/x.py")
+    wrong = CliRunner().invoke(app, ["run", "--fidelity", "table", "--noisy", "--out", str(out)])
+    assert wrong.exit_code == 2 and "--fidelity surrogate" in wrong.output, wrong.output
+    with pytest.raises(ValueError, match="fidelity='surrogate'"):
+        _make("table", noisy=True)
+
+
 def test_table_fidelity_loads_no_torch() -> None:
     code = (
         "import sys, gymnasium, derl_bench\n"

@@ -49,11 +49,18 @@ def pack_results(
         The submission (not yet validated: run ``derl-bench leaderboard validate`` on the file).
 
     Raises:
-        ValueError: If there are no results, they mix env ids, presets, fidelities or agents, or
-            a run's budget exceeds every track budget.
+        ValueError: If there are no results, they mix env ids, presets, fidelities or agents, a
+            run answered from the noisy surrogate, or a run's budget exceeds every track budget.
     """
     if not results:
         raise ValueError("no result files given; pass the seed<S>.json files of one agent")
+    noisy = [int(r["seed"]) for r in results if _noisy(r)]
+    if noisy:
+        raise ValueError(
+            f"the runs of seeds {noisy} answered from the noisy surrogate (--noisy), which is "
+            "not a leaderboard track (its re-check replays the surrogate's mean); submit "
+            "surrogate runs without --noisy, or table or live runs"
+        )
     for name, values in (
         ("env_id", {r["env_id"] for r in results}),
         ("preset", {r["preset"] for r in results}),
@@ -100,6 +107,12 @@ def pack_results(
         results=tuple(ordered),
         notes=notes,
     )
+
+
+def _noisy(record: ResultRecord) -> bool:
+    spec = record.get("env_spec")
+    kwargs = spec.get("kwargs") if isinstance(spec, dict) else None
+    return bool(isinstance(kwargs, dict) and kwargs.get("noisy"))
 
 
 def load_results(paths: Sequence[str | os.PathLike[str]]) -> list[ResultRecord]:

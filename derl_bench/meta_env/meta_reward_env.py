@@ -210,6 +210,11 @@ class MetaRewardEnv(gymnasium.Env):
             raise ValueError(
                 f"Unknown fidelity {fidelity!r}; choose one of {', '.join(FIDELITIES)}."
             )
+        if noisy and fidelity != "surrogate":
+            raise ValueError(
+                f"noisy=True draws from the surrogate's predicted seed spread; it needs "
+                f"fidelity='surrogate' (got {fidelity!r}). Drop noisy, or use the surrogate."
+            )
         if budget < 1:
             raise ValueError(f"budget={budget} must be >= 1 (meta-steps per outer episode)")
         if not invalid_reward <= 0:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from derl_bench.provenance import lock_file_sha256, lock_warning
 from derl_bench.report.load import LoadedResult, load_run_dir
 
-__all__ = ["MIN_SEEDS_FOR_IQM", "AgentRow", "agent_rows", "markdown_table"]
+__all__ = ["MIN_SEEDS_FOR_IQM", "AgentRow", "agent_rows", "fidelity_label", "markdown_table"]
 
 MIN_SEEDS_FOR_IQM = 3
 """Fewest seeds for which the table gives an IQM and its interval (the IQM of one or two runs
@@ -48,6 +49,20 @@ class AgentRow:
     with a warning, :func:`derl_bench.provenance.lock_warning`); empty when all match."""
 
 
+def fidelity_label(record: Mapping[str, Any]) -> str:
+    """The fidelity column of a result: ``live``, ``table``, ``surrogate`` or ``surrogate (noisy)``.
+
+    ``noisy`` is read from ``env_spec.kwargs`` (``gymnasium.make(..., noisy=True)``; the runner's
+    ``--noisy``): noisy and mean surrogate runs answer differently, so they are separate rows.
+    """
+    fidelity = str(record.get("fidelity", "live"))
+    spec = record.get("env_spec")
+    kwargs = spec.get("kwargs") if isinstance(spec, Mapping) else None
+    if isinstance(kwargs, Mapping) and kwargs.get("noisy"):
+        return f"{fidelity} (noisy)"
+    return fidelity
+
+
 def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
     """Group finished results by (env, agent, preset, budget, fidelity) into rows.
 
@@ -67,7 +82,7 @@ def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
             record["agent"]["name"],
             record["preset"],
             int(record["budget"]),
-            record.get("fidelity", "live"),
+            fidelity_label(record),
         )
         groups.setdefault(key, []).append(record)
     current = lock_file_sha256()
