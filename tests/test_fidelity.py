@@ -165,6 +165,27 @@ def test_compare_noisy_answers_seed_draws_in_their_own_rows(tmp_path: Path) -> N
         _make("table", noisy=True)
 
 
+def test_surrogate_without_a_report_warns_that_its_error_is_unpublished(
+    table: FidelityTable, tmp_path: Path
+) -> None:
+    import shutil
+    import warnings
+
+    # The shipped smoke table as a user's own build before `fidelity report`: no recorded choice.
+    copy = tmp_path / table.folder.name
+    shutil.copytree(table.folder, copy)
+    meta = json.loads((copy / "meta.json").read_text())
+    del meta["surrogate_model"]
+    (copy / "meta.json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="no published held-out error"):
+        gymnasium.make(
+            ENV_ID, preset="smoke", fidelity="surrogate", budget=8, table_dir=str(tmp_path)
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _make("surrogate")  # the shipped table's report is published (docs/fidelity)
+
+
 def test_table_fidelity_loads_no_torch() -> None:
     code = (
         "import sys, gymnasium, derl_bench\n"

@@ -90,6 +90,10 @@ class RecordedAnswers:
     Raises:
         derl_bench.fidelity.table.TableMissing: If no table exists (names the build command).
         ValueError: If the env's identity kwargs differ from the table's.
+
+    Warns:
+        UserWarning: At the surrogate fidelity, if the table has no ``fidelity report`` (no
+            published held-out error; e.g. a signal check's 9-reward table).
     """
 
     def __init__(
@@ -122,6 +126,15 @@ class RecordedAnswers:
         self._warned_warm_start = False
         if fidelity == "surrogate":
             self.surrogate = _load_surrogate(str(Path(folder).resolve()), None)
+            if "surrogate_model" not in self.table.meta:
+                warnings.warn(
+                    f"The {env_id} {preset} surrogate has no published held-out error: "
+                    f"`derl-bench fidelity report --env {env_id} --preset {preset}` has not been "
+                    f"run on its table ({len(self.table.keys)} meta-rewards; the report needs "
+                    "at least 10). Its predictions are unchecked; prefer fidelity='table' for the "
+                    "meta-rewards the table holds.",
+                    stacklevel=2,
+                )
 
     # -- what the env shows ----------------------------------------------------------------------
 
