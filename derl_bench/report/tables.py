@@ -151,6 +151,8 @@ def _iqm(values: Sequence[float | None]) -> str:
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if seconds < 10:
+        return f"{seconds:.1f} s"  # a table or surrogate run takes well under a second
     return f"{seconds:.0f} s" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
@@ -180,7 +182,7 @@ def markdown_table(rows: Sequence[AgentRow]) -> str:
             f"| {','.join(map(str, row.seeds))} | {_mean_std(row.best_validation)} "
             f"| {_iqm(row.best_validation)} | {_mean_std(row.test_success)} "
             f"| {_iqm(row.test_success)} | {row.valid_share:.2f} "
-            f"| {row.wall_seconds:.0f} s | {_duration(row.simulated_seconds)} "
+            f"| {_duration(row.wall_seconds)} | {_duration(row.simulated_seconds)} "
             f"| `{row.best_meta_rewards[0]}` |"
         )
     if notes:
