@@ -93,7 +93,7 @@ class RecordedAnswers:
 
     Warns:
         UserWarning: At the surrogate fidelity, if the table has no ``fidelity report`` (no
-            published held-out error; e.g. a signal check's 9-reward table).
+            published held-out error, e.g. a user's own build before the report is run).
     """
 
     def __init__(

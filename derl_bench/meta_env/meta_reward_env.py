@@ -179,7 +179,8 @@ class MetaRewardEnv(gymnasium.Env):
       reward-to-go credit, and constant meta-rewards (``g1 - g1``) are invalid.
 
     Raises:
-        ValueError: On an unknown domain or preset, or invalid overrides.
+        ValueError: On an unknown domain, preset or fidelity, invalid overrides, or
+            ``noisy=True`` at a fidelity other than ``"surrogate"``.
         derl_bench.envs.data.DataFileMissing: If the domain's data files are missing.
     """
 
