@@ -36,6 +36,7 @@ import jsonschema
 __all__ = [
     "SCHEMA_VERSION",
     "AgentRecord",
+    "answered_noisy",
     "BestRecord",
     "ClockRecord",
     "CostRecord",
@@ -665,6 +666,17 @@ def distinct_effective(steps: Sequence[MetaStepRecord]) -> int:
             if step["valid"] and step["canonical"] is not None
         }
     )
+
+
+def answered_noisy(record: Mapping[str, Any]) -> bool:
+    """Whether a result's env answered from the noisy surrogate; False if not recorded.
+
+    Read from ``env_spec.kwargs.noisy``, set by ``gymnasium.make(..., noisy=True)`` or the
+    runner's ``--noisy``.
+    """
+    spec = record.get("env_spec")
+    kwargs = spec.get("kwargs") if isinstance(spec, Mapping) else None
+    return bool(isinstance(kwargs, Mapping) and kwargs.get("noisy"))
 
 
 def utc_now() -> str:

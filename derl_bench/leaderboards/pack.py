@@ -16,7 +16,7 @@ from typing import Any
 
 from derl_bench.leaderboards.model import BUDGETS_META_STEPS, Reported, Submission, Track
 from derl_bench.leaderboards.recheck import record_fidelity
-from derl_bench.results import ResultRecord, load_result
+from derl_bench.results import ResultRecord, answered_noisy, load_result
 
 __all__ = ["pack_results", "write_submission"]
 
@@ -54,7 +54,7 @@ def pack_results(
     """
     if not results:
         raise ValueError("no result files given; pass the seed<S>.json files of one agent")
-    noisy = [int(r["seed"]) for r in results if _noisy(r)]
+    noisy = [int(r["seed"]) for r in results if answered_noisy(r)]
     if noisy:
         raise ValueError(
             f"the runs of seeds {noisy} answered from the noisy surrogate (--noisy), which is "
@@ -107,12 +107,6 @@ def pack_results(
         results=tuple(ordered),
         notes=notes,
     )
-
-
-def _noisy(record: ResultRecord) -> bool:
-    spec = record.get("env_spec")
-    kwargs = spec.get("kwargs") if isinstance(spec, dict) else None
-    return bool(isinstance(kwargs, dict) and kwargs.get("noisy"))
 
 
 def load_results(paths: Sequence[str | os.PathLike[str]]) -> list[ResultRecord]:

@@ -11,6 +11,7 @@ import numpy as np
 
 from derl_bench.provenance import lock_file_sha256, lock_warning
 from derl_bench.report.load import LoadedResult, load_run_dir
+from derl_bench.results import answered_noisy
 
 __all__ = ["MIN_SEEDS_FOR_IQM", "AgentRow", "agent_rows", "fidelity_label", "markdown_table"]
 
@@ -52,15 +53,11 @@ class AgentRow:
 def fidelity_label(record: Mapping[str, Any]) -> str:
     """The fidelity column of a result: ``live``, ``table``, ``surrogate`` or ``surrogate (noisy)``.
 
-    ``noisy`` is read from ``env_spec.kwargs`` (``gymnasium.make(..., noisy=True)``; the runner's
-    ``--noisy``): noisy and mean surrogate runs answer differently, so they are separate rows.
+    Noisy (:func:`derl_bench.results.answered_noisy`) and mean surrogate runs answer differently,
+    so they are separate rows.
     """
     fidelity = str(record.get("fidelity", "live"))
-    spec = record.get("env_spec")
-    kwargs = spec.get("kwargs") if isinstance(spec, Mapping) else None
-    if isinstance(kwargs, Mapping) and kwargs.get("noisy"):
-        return f"{fidelity} (noisy)"
-    return fidelity
+    return f"{fidelity} (noisy)" if answered_noisy(record) else fidelity
 
 
 def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
