@@ -324,3 +324,34 @@ def test_recheck_live_picks_each_agents_best_meta_reward_over_seeds(tmp_path):
     assert chosen["a"]["seeds_that_found_it"] == [0, 1]
     assert chosen["a"]["answer_mean"] == pytest.approx(0.9)
     assert chosen["b"]["meta_reward"] == "g1 + g2"
+
+
+def test_comparison_table_wall_time_leaves_out_the_gap_before_a_resume(tmp_path):
+    """A run stopped at night and resumed the next day worked for its clock's wall seconds, not
+    for finish minus start; a result without a clock falls back to the timestamps. Result files
+    are TEST DATA."""
+    import json
+
+    from derl_bench.report.tables import agent_rows
+
+    clock_of_seed_0 = {
+        "simulated_seconds": 500.0, "agent_seconds": 90.0, "budget_seconds": None,
+        "stopped_by_budget": False, "wall_seconds": 100.0,
+    }  # fmt: skip
+    for seed, clock in ((0, clock_of_seed_0), (1, None)):
+        path = write_synthetic_result(
+            tmp_path, env_id="DERL-Test-v0", agent="a", seed=seed, proposals_per_step=1,
+            steps=[("g1", 0.5)],
+        )  # fmt: skip
+        record = json.loads(path.read_text())
+        record["started_at"] = "2026-01-01T00:00:00.000Z"
+        record["finished_at"] = "2026-01-02T00:00:00.000Z"  # a day later
+        if clock is None:
+            record.pop("clock", None)
+        else:
+            record["clock"] = clock
+        path.write_text(json.dumps(record))
+    loaded = load_run_dir(tmp_path)
+    assert len(loaded.results) == 2, loaded
+    (row,) = agent_rows(loaded.results)
+    assert row.wall_seconds == pytest.approx((100.0 + 86_400.0) / 2)

@@ -37,7 +37,9 @@ class AgentRow:
     valid_share: float
     """Valid meta-rewards / all meta-steps, over all seeds, in [0, 1]."""
     wall_seconds: float
-    """Mean wall time per run, seconds, from the result's start to finish timestamps."""
+    """Mean wall time per run, seconds: each result's ``clock.wall_seconds`` (its working
+    sessions summed, gaps between an interruption and its resume left out); finish minus start
+    for result files without a clock."""
     best_meta_rewards: tuple[str, ...]
     """Per seed: the best canonical meta-reward ('-' if none was valid)."""
     fidelity: str = "live"
@@ -118,8 +120,14 @@ def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
 
 
 def _elapsed(record: dict) -> float:
+    """Wall seconds the run worked: ``clock.wall_seconds`` (sessions summed, so a run resumed
+    the next day does not count the night), else, for result files without a clock, finish
+    minus start."""
     from datetime import datetime
 
+    clock = record.get("clock") or {}
+    if clock.get("wall_seconds") is not None:
+        return float(clock["wall_seconds"])
     start = datetime.fromisoformat(record["started_at"].replace("Z", "+00:00"))
     end = datetime.fromisoformat(record["finished_at"].replace("Z", "+00:00"))
     return (end - start).total_seconds()
