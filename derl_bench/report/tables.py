@@ -120,9 +120,11 @@ def agent_rows(results: Sequence[LoadedResult]) -> list[AgentRow]:
 
 
 def _elapsed(record: dict) -> float:
-    """Wall seconds the run worked: ``clock.wall_seconds`` (sessions summed, so a run resumed
-    the next day does not count the night), else, for result files without a clock, finish
-    minus start."""
+    """Wall seconds a run worked, from its result record.
+
+    ``clock.wall_seconds`` (sessions summed, so a run resumed the next day does not count the
+    night); finish minus start for result files without a clock.
+    """
     from datetime import datetime
 
     clock = record.get("clock") or {}
