@@ -16,8 +16,9 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from derl_bench.report.load import load_run_dir
 
 
 def main() -> None:
@@ -27,7 +28,7 @@ def main() -> None:
     parser.add_argument("b", type=Path, help="folder of the other agent's seed<S>.json files")
     args = parser.parse_args()
     runs = [
-        {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("seed*.json"))}
+        {f"seed{r.record['seed']}": r.record for r in load_run_dir(d).results}
         for d in (args.a, args.b)
     ]
     seeds = sorted(set(runs[0]) & set(runs[1]), key=lambda s: int(s[4:]))
@@ -38,7 +39,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for seed in seeds:
         a, b = runs[0][seed], runs[1][seed]
-        pairs = list(zip(a["meta_steps"], b["meta_steps"], strict=False))
+        pairs = zip(a["meta_steps"], b["meta_steps"], strict=False)
         same = sum(
             x["meta_reward"] == y["meta_reward"]
             and x["validation_success"] == y["validation_success"]
