@@ -105,6 +105,14 @@ class SignalStatistics:
     """Mean validation success of the untrained policy; None if it is not in the table."""
     bad_below_untrained: bool | None
     """Whether ``bad_mean < untrained_mean``; None if either is missing."""
+    above_bad: int | None
+    """How many of the ``n_meta_rewards`` have a mean validation success strictly above the bad
+    reward's: whether the panel ranks sensible rewards over the deliberately bad one, or only
+    spreads them (a dense reward that wrecks the policy can also score below ``-g1``); None if
+    the bad reward is not in the table."""
+    above_untrained: int | None
+    """How many of the ``n_meta_rewards`` have a mean strictly above the untrained policy's (did
+    any reward raise the policy in one meta-step); None if the untrained row is missing."""
     n_meta_rewards: int
     """Meta-rewards the SNR and ANOVA are computed over."""
 
@@ -112,7 +120,7 @@ class SignalStatistics:
 def signal_statistics(
     rows: Sequence[SignalRow], *, bad: str | None = BAD_META_REWARD
 ) -> SignalStatistics:
-    """Compute SNR, one-way ANOVA and the bad-reward check of a signal table.
+    """Compute SNR, one-way ANOVA, the bad-reward check and the counts above the bad / untrained.
 
     Definitions (the signal issue; STYLE.md "SNR"): SNR = std over meta-rewards of their mean
     validation success / sqrt(mean within-reward variance over seeds), both sample (ddof 1), over
@@ -159,6 +167,8 @@ def signal_statistics(
         bad_below_untrained=(
             None if bad_mean is None or untrained_mean is None else bad_mean < untrained_mean
         ),
+        above_bad=None if bad_mean is None else int(np.sum(means > bad_mean)),
+        above_untrained=None if untrained_mean is None else int(np.sum(means > untrained_mean)),
         n_meta_rewards=len(panel),
     )
 
@@ -352,6 +362,13 @@ def signal_markdown(env_id: str, preset: str, rows: Sequence[SignalRow]) -> str:
             f"`{BAD_META_REWARD}` ({st.bad_mean:.3f}) is {verdict} the untrained policy "
             f"({st.untrained_mean:.3f})."
         )
+    counts = []
+    if st.above_bad is not None:
+        counts.append(f"{st.above_bad} of {st.n_meta_rewards} above `{BAD_META_REWARD}`")
+    if st.above_untrained is not None:
+        counts.append(f"{st.above_untrained} of {st.n_meta_rewards} above the untrained policy")
+    if counts:
+        lines.append("Sensible rewards' means: " + "; ".join(counts) + ".")
     return "\n".join(lines) + "\n"
 
 
@@ -369,8 +386,9 @@ def write_signal(
     Fields: ``env_id``, ``preset``, ``env_kwargs``, ``rows`` (every meta-reward's per-seed
     values), ``untrained`` (the untrained row or None), the statistics (``snr``,
     ``anova_f``, ``anova_p``, ``between_std``, ``within_std``, ``bad_meta_reward``,
-    ``bad_below_untrained``, ...), ``wall_seconds`` of the whole check, ``derl_bench_version``,
-    ``git_hash`` and ``provenance`` (lock hash, package versions).
+    ``bad_below_untrained``, ``above_bad``, ``above_untrained``, ...), ``wall_seconds`` of the
+    whole check, ``derl_bench_version``, ``git_hash`` and ``provenance`` (lock hash, package
+    versions).
     """
     from derl_bench.provenance import provenance
     from derl_bench.results import derl_bench_version, git_hash

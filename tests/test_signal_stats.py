@@ -47,6 +47,24 @@ def test_snr_and_anova_follow_their_definitions_without_the_bad_reward():
     assert st.anova_p == pytest.approx(reference.pvalue)
     assert st.bad_mean == 0.0 and st.untrained_mean == pytest.approx(0.3)
     assert st.bad_below_untrained is True
+    assert (st.above_bad, st.above_untrained) == (3, 2)  # g1's 0.2 is not above untrained 0.3
+
+
+def test_counts_show_a_panel_that_spreads_rewards_without_ranking_them_over_the_bad_one():
+    # The shape of a measured ScienceWorld probe: dense rewards wreck the policy, the outcome
+    # reward and -g1 both keep it near the cold start. The SNR is high; the counts say why.
+    rows = [
+        _row(UNTRAINED, [0.344, 0.344, 0.344]),
+        _row("g1", [0.28, 0.30, 0.26]),
+        _row("g1 + g2", [0.09, 0.12, 0.06]),
+        _row("g4", [0.0, 0.03, 0.0]),
+        _row(BAD_META_REWARD, [0.27, 0.25, 0.29]),
+    ]
+    st = signal_statistics(rows)
+    assert st.snr > 1.5 and st.bad_below_untrained is True
+    assert (st.above_bad, st.above_untrained) == (1, 0)
+    text = signal_markdown("DERL-X-v0", "cpu", rows)
+    assert "1 of 3 above `-g1`; 0 of 3 above the untrained policy." in text
 
 
 def test_no_separation_gives_a_low_snr_and_a_high_p():
@@ -55,6 +73,8 @@ def test_no_separation_gives_a_low_snr_and_a_high_p():
     assert st.snr == pytest.approx(0.0)
     assert st.anova_p == pytest.approx(1.0)
     assert st.bad_below_untrained is None  # neither the bad reward nor the untrained row
+    assert st.above_bad is None and st.above_untrained is None
+    assert "Sensible rewards' means" not in signal_markdown("DERL-X-v0", "cpu", rows)
 
 
 def test_undefined_statistics_are_none_not_nan():
