@@ -104,3 +104,24 @@ def test_default_panel_covers_the_structure_families():
         names = get_primitive_set(name).names
         for meta_reward in panel:
             parse(meta_reward, primitive_names=names)  # valid on every primitive set
+
+
+def test_committed_signal_files_state_the_statistics_their_rows_give():
+    """Every docs/signal/*.json states the SNR and p its own per-seed rows give, and the
+    README's summary table (scripts/signal_summary.py) has a row for each file."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location(
+        "signal_summary", root / "scripts" / "signal_summary.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    files = sorted((root / "docs" / "signal").glob("*.json"))
+    assert files
+    readme = (root / "README.md").read_text()
+    for path in files:
+        line, ok = module.summary_line(path)
+        assert ok, f"{path.name}: stated SNR / p differ from its rows"
+        assert line in readme, f"README's signal table lacks or differs from: {line}"
