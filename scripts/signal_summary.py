@@ -66,7 +66,8 @@ def summary_line(path: Path) -> tuple[str, bool]:
     panel = [r for r in rows if r.meta_reward not in {BAD_META_REWARD, "(untrained policy)"}]
     top = max(r.mean for r in panel)
     best = ", ".join(f"`{r.meta_reward}`" for r in panel if math.isclose(r.mean, top))
-    link = f"[md]({path.with_suffix('.md').relative_to(_ROOT).as_posix()})"
+    md = path.with_suffix(".md")
+    link = f"[md]({(md.relative_to(_ROOT) if md.is_relative_to(_ROOT) else md).as_posix()})"
     cells = [name, snr, _fmt_p(st.anova_p), bad, counts, f"{top:.3f} ({best})", link]
     return "| " + " | ".join(cells) + " |", ok
 
