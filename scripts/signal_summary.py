@@ -40,9 +40,7 @@ def _same(a: float | None, b: float | None) -> bool:
 
 
 def _fmt_p(p: float | None) -> str:
-    if p is None:
-        return "undefined"
-    return f"{p:.2g}" if p >= 0.01 else f"{p:.1e}" if p < 1e-3 else f"{p:.4f}"
+    return "undefined" if p is None else f"{p:.2g}"  # as signal_markdown writes p
 
 
 def summary_line(path: Path) -> tuple[str, bool]:
