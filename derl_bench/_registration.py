@@ -37,6 +37,10 @@ ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
     ("DERL-ScienceWorld-L0-v3", {"domain": "scienceworld", "level": "L0", "version": 3}),
     ("DERL-ScienceWorld-L1-v3", {"domain": "scienceworld", "level": "L1", "version": 3}),
     ("DERL-ScienceWorld-L2-v3", {"domain": "scienceworld", "level": "L2", "version": 3}),
+    # ScienceWorld v4: v3 with a weaker cpu cold start and 2 PPO epochs (inner/episode_presets.py).
+    ("DERL-ScienceWorld-L0-v4", {"domain": "scienceworld", "level": "L0", "version": 4}),
+    ("DERL-ScienceWorld-L1-v4", {"domain": "scienceworld", "level": "L1", "version": 4}),
+    ("DERL-ScienceWorld-L2-v4", {"domain": "scienceworld", "level": "L2", "version": 4}),
 )
 """(id, kwargs) of every env this package registers."""
 

@@ -205,8 +205,16 @@ def test_text_presets_v0_are_unchanged_and_v1_cold_start_and_validate_on_all_of_
     assert (v3.tasks_per_step, v3.num_iterations, v3.learning_rate) == (8, 1, 1e-3)
     assert (v2.tasks_per_step, v2.num_iterations, v2.learning_rate) == (2, 4, 3e-3)
     assert v3 == dataclasses.replace(v2, tasks_per_step=8, num_iterations=1, learning_rate=1e-3)
-    with pytest.raises(ValueError, match="known: \\[0, 1, 2, 3\\]"):
-        episode_preset("scienceworld", "cpu", version=4)
+    # v4 changes only cpu: a 10-epoch cold start and 2 PPO epochs per GRPO step
+    for preset in ("smoke", "paper"):
+        assert episode_preset("scienceworld", preset, version=4) == episode_preset(
+            "scienceworld", preset, version=3
+        )
+    v4 = episode_preset("scienceworld", "cpu", version=4)
+    assert (v4.cold_start_epochs, v4.num_iterations, v3.cold_start_epochs) == (10, 2, 40)
+    assert v4 == dataclasses.replace(v3, cold_start_epochs=10, num_iterations=2)
+    with pytest.raises(ValueError, match="known: \\[0, 1, 2, 3, 4\\]"):
+        episode_preset("scienceworld", "cpu", version=5)
     with pytest.raises(ValueError, match="only env version 0"):
         episode_preset("pendulum", "cpu", version=1)
     # CartPole v1 trains 40 GRPO iterations at cpu; smoke and paper as v0

@@ -530,6 +530,7 @@ SCIENCEWORLD_VERSIONS: dict[int, dict[str, Any]] = {
     1: {"candidate_rules": 1, "max_actions": DEFAULT_MAX_ACTIONS, "expert": "gold"},
     2: _RULE2_TELEPORT,
     3: _RULE2_TELEPORT,  # v3 changes only the cpu inner GRPO (inner/episode_presets.py)
+    4: _RULE2_TELEPORT,  # v4 changes only the cpu cold start's epochs and PPO epochs
 }
 """Env version of ``DERL-ScienceWorld-*-vN`` -> the inner env's candidate rule and bound
 (``ScienceWorldInnerEnv(candidate_rules=..., max_actions=...)``) and the cold start's expert:

@@ -203,12 +203,27 @@ with 8 tasks and one epoch at lr 1e-3 `g1` keeps it (0.656 on both seeds), `g2 +
 keeps or lowers it (0.656, 0.594) and `-g1` lowers it to 0.156 on both seeds; at lr 3e-3 the
 same batch lowers every reward. Env, cold start and the other presets as v2."""
 
+_SCIENCEWORLD_CHANGES_V4: dict[str, dict[str, Any]] = {
+    **_SCIENCEWORLD_CHANGES_V3,
+    "cpu": dict(_SCIENCEWORLD_CHANGES_V3["cpu"], cold_start_epochs=10, num_iterations=2),
+}
+"""ScienceWorld, env version 4 (``DERL-ScienceWorld-*-v4``): v3 with a weaker cold start and
+more Adam steps at ``cpu``: behaviour cloning for 10 epochs (not 40) on the same 108 expert
+games, and 2 PPO epochs per GRPO step (not 1), i.e. 12 Adam steps on 32 groups each per
+meta-step. Why (docs/signal/probes/README.md, L2): v3's strong cold start (0.656 on V) is kept by
+every sensible reward and lowered only by ``-g1``, so rewards do not separate (SNR 0.63); with
+the weaker cold start (0.344) and 2 PPO epochs ``g1`` raises the policy on every seed while
+rewards with dense step-score terms lower it, the panel separates (probe ``cs10-i2-full``) and
+``-g1`` falls below the untrained policy. With 4 PPO epochs every reward lowered it (SNR 1.48).
+Env, expert games and the other presets as v3."""
+
 SCIENCEWORLD_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
     **TEXT_PRESET_VERSIONS,
     2: _SCIENCEWORLD_CHANGES_V2,
     3: _SCIENCEWORLD_CHANGES_V3,
+    4: _SCIENCEWORLD_CHANGES_V4,
 }
-"""Env version -> ScienceWorld's preset changes (``DERL-ScienceWorld-*-v0``..``-v3``)."""
+"""Env version -> ScienceWorld's preset changes (``DERL-ScienceWorld-*-v0``..``-v4``)."""
 
 EPISODE_PRESETS: dict[str, tuple[EpisodeGRPOConfig, Mapping[str, Mapping[str, Any]]]] = {
     "cartpole": (_CARTPOLE_SMOKE, _CARTPOLE_CHANGES),
