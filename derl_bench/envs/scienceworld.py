@@ -203,6 +203,14 @@ docs/signal/probes/README.md). smoke and paper as v2. Signal, L2-v3 cpu
 (docs/signal/DERL-ScienceWorld-L2-v3-cpu.md, same command with -v3): untrained 0.656; the eight
 sensible rewards 0.573-0.656 (seed std 0.045, v2: 0.094), SNR 0.63, ANOVA p 0.35; -g1 0.219. The
 steadier GRPO keeps the cold start but does not separate rewards yet; 143-193 s per meta-step.
+v4 (issue 14): v3's env, expert games and GRPO batch; at cpu the cold start clones the expert
+for 10 epochs (not 40; untrained 0.344 on L2's 32 V games, v3 0.656) and each GRPO step runs 2
+PPO epochs (not 1; 12 Adam steps per meta-step). smoke and paper as v3 (episode_presets.py,
+_SCIENCEWORLD_CHANGES_V4). Signal, L2-v4 cpu (docs/signal/DERL-ScienceWorld-L2-v4-cpu.md, same
+command with -v4): SNR 1.59, ANOVA p 0.0004, -g1 0.083 below the untrained 0.344; g1 0.365 and
+g1 * g4 0.354 above it, every reward with an additive step-score term below -g1 (g4 / g2 0.000,
+the average 0.073): 4 of 8 sensible rewards above -g1, 2 of 8 above untrained. 167-262 s per
+meta-step with two side by side.
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 
