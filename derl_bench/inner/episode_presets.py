@@ -212,9 +212,10 @@ more Adam steps at ``cpu``: behaviour cloning for 10 epochs (not 40) on the same
 games, and 2 PPO epochs per GRPO step (not 1), i.e. 12 Adam steps on 32 groups each per
 meta-step. Why (docs/signal/probes/README.md, L2): v3's strong cold start (0.656 on V) is kept by
 every sensible reward and lowered only by ``-g1``, so rewards do not separate (SNR 0.63); with
-the weaker cold start (0.344) and 2 PPO epochs ``g1`` raises the policy on every seed while
-rewards with dense step-score terms lower it, the panel separates (probe ``cs10-i2-full``) and
-``-g1`` falls below the untrained policy. With 4 PPO epochs every reward lowered it (SNR 1.48).
+the weaker cold start (0.344) and 2 PPO epochs ``g1`` raises the policy on two of three seeds
+and keeps it on the third while rewards with additive step-score terms lower it, the panel
+separates (probe ``cs10-i2-full``: SNR 1.59, ANOVA p 0.0004) and ``-g1`` falls below the
+untrained policy. With 4 PPO epochs every reward lowered it (SNR 1.48).
 Env, expert games and the other presets as v3."""
 
 SCIENCEWORLD_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
