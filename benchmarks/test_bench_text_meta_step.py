@@ -3,7 +3,7 @@
 Run (needs the data, Java for ScienceWorld; several minutes per case, one core):
 ``.venv/bin/pytest benchmarks/test_bench_text_meta_step.py --benchmark-only -s``.
 
-Each case times one ``env.step("(g1 + g2 + g3 + g4) / 4")`` of a ``-v1``/``-v2`` id at the ``cpu``
+Each case times one ``env.step("(g1 + g2 + g3 + g4) / 4")`` of a text id (``-v1`` and newer) at the ``cpu``
 preset after the cold start was built (built by a warm-up untrained evaluation, which also
 fills the engines' caches). ``extra_info`` holds the trainer's split
 (``InnerResult.extra["seconds"]``): ``engine`` (env resets and steps while training),
@@ -25,7 +25,13 @@ META_REWARD = "(g1 + g2 + g3 + g4) / 4"
 
 
 @pytest.mark.parametrize(
-    "env_id", ["DERL-ALFWorld-L2-v1", "DERL-ScienceWorld-L2-v1", "DERL-ScienceWorld-L2-v2"]
+    "env_id",
+    [
+        "DERL-ALFWorld-L2-v1",
+        "DERL-ScienceWorld-L2-v1",
+        "DERL-ScienceWorld-L2-v2",
+        "DERL-ScienceWorld-L2-v4",
+    ],
 )
 @pytest.mark.benchmark(group="text-meta-step")
 def test_bench_cpu_meta_step(benchmark, env_id) -> None:  # noqa: ANN001
