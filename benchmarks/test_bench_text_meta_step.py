@@ -10,7 +10,9 @@ fills the engines' caches). ``extra_info`` holds the trainer's split
 ``policy`` (``act``; its ``encoder`` part), ``update``, ``validation``; the fractions
 ``engine / total`` etc. (ratios, comparable across machines), the process's CPU seconds (on a
 shared machine wall seconds include waiting for a core) and the peak resident memory (GiB).
-Nothing is asserted about speed.
+Nothing is asserted about speed. ``torch_threads=2`` lets the encoder use both cores; the
+numbers are the same as on one thread (tests/test_text_domains.py), so the two cases of an id
+are a ratio of the same work.
 """
 
 from __future__ import annotations
@@ -25,21 +27,23 @@ META_REWARD = "(g1 + g2 + g3 + g4) / 4"
 
 
 @pytest.mark.parametrize(
-    "env_id",
+    ("env_id", "torch_threads"),
     [
-        "DERL-ALFWorld-L2-v1",
-        "DERL-ScienceWorld-L2-v1",
-        "DERL-ScienceWorld-L2-v2",
-        "DERL-ScienceWorld-L2-v4",
+        ("DERL-ALFWorld-L2-v1", 1),
+        ("DERL-ALFWorld-L2-v1", 2),
+        ("DERL-ScienceWorld-L2-v1", 1),
+        ("DERL-ScienceWorld-L2-v2", 1),
+        ("DERL-ScienceWorld-L2-v4", 1),
+        ("DERL-ScienceWorld-L2-v4", 2),
     ],
 )
 @pytest.mark.benchmark(group="text-meta-step")
-def test_bench_cpu_meta_step(benchmark, env_id) -> None:  # noqa: ANN001
+def test_bench_cpu_meta_step(benchmark, env_id, torch_threads) -> None:  # noqa: ANN001
     import gymnasium
 
     import derl_bench  # noqa: F401  (registers the ids)
 
-    env = gymnasium.make(env_id, preset="cpu", budget=1)
+    env = gymnasium.make(env_id, preset="cpu", budget=1, torch_threads=torch_threads)
     env.unwrapped.trainer.evaluate_initial(seed=0)  # builds the cold start, warms the engine
     results = {}
 
@@ -60,6 +64,8 @@ def test_bench_cpu_meta_step(benchmark, env_id) -> None:  # noqa: ANN001
     split = env.unwrapped.trainer.last_seconds
     benchmark.extra_info.update(
         validation_success=results["reward"],
+        torch_threads=torch_threads,
+        losses=[row["loss"] for row in info["training_curve"]],  # equal across threads
         wall_seconds=total,
         cpu_seconds=results["cpu"],
         peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,

@@ -46,6 +46,7 @@ from derl_bench.inner.advantages import (
 from derl_bench.inner.base import Cost, EvalResult, InnerResult
 from derl_bench.inner.checkpoints import checkpoint_path, save_checkpoint
 from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
+from derl_bench.inner.threads import pinned_torch_threads
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import PrimitiveSet
 
@@ -403,9 +404,13 @@ class EpisodeGRPOTrainer:
             scores.extend(t.score for t in trajectories)
             env_steps += sum(t.n_steps for t in trajectories)
             tic = time.perf_counter()
-            loss_value = self._update(
-                policy, reference, optimizer, params, episodes, advantages, generator
-            )
+            # the update's gradient sums and Adam step run on one thread whatever the env's
+            # torch_threads: their bits would change with the thread count, while the rollouts'
+            # frozen-encoder forward passes do not (tests/test_text_domains.py)
+            with pinned_torch_threads(1):
+                loss_value = self._update(
+                    policy, reference, optimizer, params, episodes, advantages, generator
+                )
             clock["update"] += time.perf_counter() - tic
             row = {
                 "inner_step": float(step + 1),

@@ -170,7 +170,12 @@ class MetaRewardEnv(gymnasium.Env):
     ``fidelity`` (``"live"``, ``"table"``, ``"surrogate"``), ``table_dir`` (root of table
     folders; default the shipped tables), ``noisy`` (surrogate only),
     ``version`` (set by the id of versioned domains: the text domains' preset version, 0 when
-    absent; see ``derl_bench/inner/episode_presets.py``).
+    absent; see ``derl_bench/inner/episode_presets.py``), ``torch_threads`` (torch intra-op
+    threads of each live meta-step, default 1; None leaves torch's default, and numbers may then
+    depend on the machine's cores). Episode domains run their GRPO updates on one thread
+    whatever this says, and the text agents' frozen MiniLM passes give bit-identical embeddings
+    on one or two threads, so a text meta-step gives the same numbers with ``torch_threads=2``
+    and uses both cores for its encoder (tests/test_text_domains.py).
 
     ## Version History
     - v0: initial release (8:2 splits with seed 0; math presets in
