@@ -3,9 +3,9 @@
 Run (needs the data, Java for ScienceWorld; several minutes per case, one core):
 ``.venv/bin/pytest benchmarks/test_bench_text_meta_step.py --benchmark-only -s``.
 
-Each case times one ``env.step("(g1 + g2 + g3 + g4) / 4")`` of a text id (``-v1`` and newer) at the ``cpu``
-preset after the cold start was built (built by a warm-up untrained evaluation, which also
-fills the engines' caches). ``extra_info`` holds the trainer's split
+Each case times one ``env.step("(g1 + g2 + g3 + g4) / 4")`` of a text id (``-v1`` and newer)
+at the ``cpu`` preset after the cold start was built (built by a warm-up untrained
+evaluation, which also fills the engines' caches). ``extra_info`` holds the trainer's split
 (``InnerResult.extra["seconds"]``): ``engine`` (env resets and steps while training),
 ``policy`` (``act``; its ``encoder`` part), ``update``, ``validation``; the fractions
 ``engine / total`` etc. (ratios, comparable across machines), the process's CPU seconds (on a
