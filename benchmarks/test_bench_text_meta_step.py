@@ -8,7 +8,8 @@ at the ``cpu`` preset after the cold start was built (built by a warm-up untrain
 evaluation, which also fills the engines' caches). ``extra_info`` holds the trainer's split
 (``InnerResult.extra["seconds"]``): ``engine`` (env resets and steps while training),
 ``policy`` (``act``; its ``encoder`` part), ``update``, ``validation``; the fractions
-``engine / total`` etc. (ratios, comparable across machines), the process's CPU seconds (on a
+``engine / total`` etc. (ratios, comparable across machines), the encoder's lookups and
+misses (strings asked for, strings run through MiniLM), the process's CPU seconds (on a
 shared machine wall seconds include waiting for a core) and the peak resident memory (GiB; the
 process's peak so far, so in a run of several cases an upper bound for the later ones). Each
 case starts with empty encoder caches.
@@ -61,11 +62,16 @@ def test_bench_cpu_meta_step(benchmark, env_id, torch_threads, warm_meta_steps) 
         env.step(meta_reward)
     results = {}
 
+    encoder = load_minilm_unbatched()  # the text presets' encoder (unbatched_encoder=True)
+
     def meta_step() -> None:
         env.reset(seed=0)
         cpu = time.process_time()
+        before = (encoder.n_lookups, encoder.n_encoded)
         _, reward, *_, info = env.step(META_REWARD)
         results["cpu"] = time.process_time() - cpu
+        results["lookups"] = encoder.n_lookups - before[0]
+        results["encoded"] = encoder.n_encoded - before[1]
         results["reward"] = reward
         results["info"] = info
 
@@ -83,6 +89,8 @@ def test_bench_cpu_meta_step(benchmark, env_id, torch_threads, warm_meta_steps) 
         losses=[row["loss"] for row in info["training_curve"]],  # equal across threads
         wall_seconds=total,
         cpu_seconds=results["cpu"],
+        encoder_lookups=results["lookups"],  # strings asked for
+        encoder_misses=results["encoded"],  # strings run through MiniLM
         peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         seconds=split,
         fractions={k: round(v / total, 3) for k, v in split.items()},
