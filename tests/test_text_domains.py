@@ -85,33 +85,6 @@ def test_smoke_meta_step_trains_in_the_real_simulator(env_id: str) -> None:
     assert not _java_children()
 
 
-@pytest.mark.parametrize("env_id", ["DERL-ALFWorld-L2-v1", "DERL-ScienceWorld-L2-v4"])
-def test_text_meta_step_gives_the_same_numbers_on_one_or_two_torch_threads(env_id: str) -> None:
-    """A text meta-step may use both cores (``torch_threads=2``) without changing its result.
-
-    The unbatched MiniLM embeds one string per forward pass; its matrix products split over
-    output blocks, not over the summed dimension, so each embedding is bit-identical on one
-    or two threads, and the scoring head's tensors are below torch's parallel grain size.
-    The whole training (loss of every GRPO step, validation success, validation primitive
-    means) must therefore match bit for bit.
-    """
-    outcomes = []
-    for threads in (1, 2):
-        env = gymnasium.make(env_id, preset="smoke", budget=1, torch_threads=threads)
-        env.reset(seed=0)
-        _, reward, *_, info = env.step("(g1 + g2 + g3 + g4) / 4")
-        env.close()
-        outcomes.append(
-            (
-                reward,
-                [row["loss"] for row in info["training_curve"]],
-                info["validation_primitive_means"],
-            )
-        )
-    assert outcomes[0][1] and any(loss != 0.0 for loss in outcomes[0][1])  # it did train
-    assert outcomes[0] == outcomes[1]
-
-
 def _learning_trainer(domain: str):  # noqa: ANN202
     """A compact-GRPO trainer on ONE training task, validated on the same initial state.
 

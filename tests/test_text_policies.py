@@ -235,6 +235,67 @@ def test_encoder_runs_each_distinct_string_once(minilm):
     torch.testing.assert_close(first[1], minilm.encode(["go north"])[0])  # cached == fresh
 
 
+def _count_forward_rows(encoder):  # noqa: ANN001, ANN202
+    rows: list[int] = []
+    hook = encoder.model.register_forward_hook(
+        lambda module, args, kwargs, output: rows.append(kwargs["input_ids"].shape[0]),
+        with_kwargs=True,
+    )
+    return rows, hook
+
+
+@pytest.mark.slow
+def test_embedding_store_serves_later_encoders_the_same_bits_without_the_model(minilm, tmp_path):
+    from derl_bench.inner.policies.sentence_encoder import EmbeddingStore
+
+    path = tmp_path / "store" / "minilm.sqlite3"
+    texts = [
+        "Task: boil water.\nObservation: You are in the kitchen.",
+        "open door to kitchen",
+        "pick up metal pot",
+        "open door to kitchen",
+    ]
+    first = SentenceEncoder(
+        minilm.model, minilm.tokenizer, batch_size=1, store=EmbeddingStore(path, 384)
+    )
+    written = first.encode(texts)
+    assert first.n_encoded == 3 and len(first.store) == 3 and first.store.n_written == 3
+    # a later process: its own in-memory cache (empty) and its own connection to the file
+    later_store = pickle.loads(pickle.dumps(EmbeddingStore(path, 384)))
+    later = SentenceEncoder(minilm.model, minilm.tokenizer, batch_size=1, store=later_store)
+    rows, hook = _count_forward_rows(later)
+    try:
+        served = later.encode(texts + ["go to hallway"])
+    finally:
+        hook.remove()
+    assert sum(rows) == 1 and later.n_encoded == 1 and later_store.n_hits == 3  # only the new one
+    assert torch.equal(served[:4], written)
+    # bit-identical to an encoder that computes every row itself
+    plain = SentenceEncoder(minilm.model, minilm.tokenizer, batch_size=1)
+    assert torch.equal(plain.encode(texts + ["go to hallway"]), served)
+
+
+@pytest.mark.slow
+def test_embedding_store_is_refused_by_a_batching_encoder_and_a_broken_one_only_warns(
+    minilm, tmp_path
+):
+    from derl_bench.inner.policies.sentence_encoder import EmbeddingStore
+
+    with pytest.raises(ValueError, match="batch_size=1"):
+        SentenceEncoder(minilm.model, minilm.tokenizer, store=EmbeddingStore(tmp_path / "s", 384))
+    (tmp_path / "not-a-file").mkdir()  # SQLite cannot open a folder
+    broken = SentenceEncoder(
+        minilm.model,
+        minilm.tokenizer,
+        batch_size=1,
+        store=EmbeddingStore(tmp_path / "not-a-file", 384),
+    )
+    with pytest.warns(RuntimeWarning, match="not usable"):
+        rows = broken.encode(["open door", "go north"])
+    assert rows.shape == (2, 384) and broken.n_encoded == 2  # the embeddings still come
+    assert torch.equal(broken.encode(["go north"]), rows[1:])
+
+
 @pytest.mark.slow
 def test_training_the_head_raises_the_preferred_action_probability(minilm):
     """A few Adam steps maximising log_prob of the thermometer action make it more likely."""

@@ -46,7 +46,6 @@ from derl_bench.inner.advantages import (
 from derl_bench.inner.base import Cost, EvalResult, InnerResult
 from derl_bench.inner.checkpoints import checkpoint_path, save_checkpoint
 from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
-from derl_bench.inner.threads import pinned_torch_threads
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import PrimitiveSet
 
@@ -177,8 +176,6 @@ def _finish(env: Any, task: EpisodeTask, state: dict[str, Any]) -> Episode:
 
 _DIGEST_MAX_PARAMETERS = 10_000_000
 """Policies up to this many parameters are hashed to remember their greedy evaluation."""
-_SINGLE_THREAD_UPDATE_MAX = 10_000_000
-"""Policies with up to this many trainable parameters are updated on one torch thread."""
 
 
 def _weights_digest(policy: Any) -> str | None:
@@ -376,7 +373,6 @@ class EpisodeGRPOTrainer:
             policy.load_state_dict(torch.load(Path(init) / "policy.pt", weights_only=True))
         reference = copy.deepcopy(policy).eval() if cfg.beta > 0 else None
         params = [p for p in policy.parameters() if p.requires_grad]
-        n_trainable = sum(p.numel() for p in params)
         optimizer = torch.optim.Adam(params, lr=cfg.learning_rate)
         curve: list[dict[str, float]] = []
         all_primitives: list[np.ndarray] = []
@@ -407,14 +403,9 @@ class EpisodeGRPOTrainer:
             scores.extend(t.score for t in trajectories)
             env_steps += sum(t.n_steps for t in trajectories)
             tic = time.perf_counter()
-            # a small policy's update (gradient sums, Adam step) runs on one thread whatever
-            # the env's torch_threads: more threads would change its bits and barely speed it
-            # up, while the rollouts' frozen-encoder passes keep their bits on more threads
-            # (tests/test_text_domains.py); a large model (the paper preset's LLM) keeps them
-            with pinned_torch_threads(1 if n_trainable <= _SINGLE_THREAD_UPDATE_MAX else None):
-                loss_value = self._update(
-                    policy, reference, optimizer, params, episodes, advantages, generator
-                )
+            loss_value = self._update(
+                policy, reference, optimizer, params, episodes, advantages, generator
+            )
             clock["update"] += time.perf_counter() - tic
             row = {
                 "inner_step": float(step + 1),

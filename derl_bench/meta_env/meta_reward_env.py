@@ -172,11 +172,9 @@ class MetaRewardEnv(gymnasium.Env):
     ``version`` (set by the id of versioned domains: the text domains' preset version, 0 when
     absent; see ``derl_bench/inner/episode_presets.py``), ``torch_threads`` (torch intra-op
     threads of each live meta-step, default 1; None leaves torch's default, and numbers may then
-    depend on the machine's cores). Episode domains update policies of up to 10M trainable
-    parameters (the MiniLM scoring head, the MLPs) on one thread whatever this says, and the
-    text agents' frozen MiniLM passes give bit-identical embeddings on one or two threads, so a
-    text meta-step gives the same numbers with ``torch_threads=2`` and uses both cores for its
-    encoder (tests/test_text_domains.py).
+    depend on the machine's cores). Published numbers use 1; other counts change the last bits
+    of a training (the text agents' MiniLM embeddings included), so their results are not
+    comparable bit for bit.
 
     ## Version History
     - v0: initial release (8:2 splits with seed 0; math presets in
