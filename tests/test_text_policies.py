@@ -270,6 +270,9 @@ def test_embedding_store_serves_later_encoders_the_same_bits_without_the_model(m
         hook.remove()
     assert sum(rows) == 1 and later.n_encoded == 1 and later_store.n_hits == 3  # only the new one
     assert torch.equal(served[:4], written)
+    capped = EmbeddingStore(path, 384, max_rows=4)  # holds 4 now: read, never written
+    capped.put({"inventory": served[0]})
+    assert capped.full and len(capped) == 4 and capped.get(["inventory"]) == {}
     # bit-identical to an encoder that computes every row itself
     plain = SentenceEncoder(minilm.model, minilm.tokenizer, batch_size=1)
     assert torch.equal(plain.encode(texts + ["go to hallway"]), served)

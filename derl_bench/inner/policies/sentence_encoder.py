@@ -58,12 +58,29 @@ class EmbeddingStore:
         path: The SQLite file (created with its folder if missing).
         dim: Embedding size; a stored row of another size is ignored.
         timeout: Seconds to wait for another process's write lock.
+        max_rows: Once the file holds this many embeddings no more are written (it is still
+            read): about 2.5 KB each at 384 float32 plus the string, so the default 300,000 is
+            about 0.75 GB. Delete the file to start again.
+
+    Raises:
+        ValueError: If ``max_rows`` is not positive.
     """
 
-    def __init__(self, path: str | os.PathLike[str], dim: int, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        dim: int,
+        *,
+        timeout: float = 60.0,
+        max_rows: int = 300_000,
+    ) -> None:
+        if max_rows <= 0:
+            raise ValueError(f"max_rows={max_rows} must be positive")
         self.path = Path(path)
         self.dim = int(dim)
         self.timeout = float(timeout)
+        self.max_rows = int(max_rows)
+        self.full = False
         self.n_hits = 0
         self.n_written = 0
         self._connection: sqlite3.Connection | None = None
@@ -123,8 +140,8 @@ class EmbeddingStore:
         return found
 
     def put(self, rows: dict[str, torch.Tensor]) -> None:
-        """Store embeddings (a string already stored keeps its row)."""
-        if self._broken or not rows:
+        """Store embeddings (a string already stored keeps its row; nothing once full)."""
+        if self._broken or self.full or not rows:
             return
         items = [
             (text, row.detach().to(torch.float32).contiguous().numpy().tobytes())
@@ -133,6 +150,11 @@ class EmbeddingStore:
         try:
             with self._lock:
                 connection = self._connect()
+                # rows are never deleted, so the largest rowid counts them (an index lookup)
+                last = connection.execute("SELECT MAX(rowid) FROM embedding").fetchone()[0]
+                if (last or 0) >= self.max_rows:
+                    self.full = True
+                    return
                 connection.execute("BEGIN IMMEDIATE")
                 try:
                     connection.executemany(
