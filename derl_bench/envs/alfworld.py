@@ -137,7 +137,10 @@ Version history: v0 initial (random MiniLM scoring head; cpu validates on 8 V ga
 Signal (docs/signal/DERL-ALFWorld-L2-v1-cpu.md; `derl-bench signal --env DERL-ALFWorld-L2-v1
   --preset cpu --seeds 0,1,2 --executor process`): SNR 0.57, ANOVA p 0.47 over the eight
   sensible panel rewards (means 0.190-0.321, seed std 0.072), -g1 0.214 below the untrained
-  0.321. At cpu this id does not rank meta-rewards yet; a meta-step takes 73-82 s on 2 cores."""
+  0.321. At cpu this id does not rank meta-rewards yet; a meta-step takes 73-82 s on 2 cores.
+  ALFWorld-L0-v1 (docs/signal/DERL-ALFWorld-L0-v1-cpu.md, same command): untrained 0.175 on its
+  40 V games, SNR 0.57, ANOVA p 0.48 (means 0.092-0.175, seed std 0.052), -g1 0.100 below the
+  untrained policy; does not rank meta-rewards either."""
 """Env card: splits, step limit and step score of the ALFWorld domain."""
 
 
