@@ -52,17 +52,16 @@ def test_bench_cpu_meta_step(benchmark, env_id, warm_meta_steps) -> None:  # noq
     import derl_bench  # noqa: F401  (registers the ids)
     from derl_bench.inner.policies.sentence_encoder import load_minilm, load_minilm_unbatched
 
-    for encoder in (load_minilm(), load_minilm_unbatched()):  # no strings from earlier cases
-        encoder.clear_cache()
-        encoder.store = None  # nor from the machine's embedding store (earlier runs)
+    encoder = load_minilm_unbatched()  # the text presets' encoder (unbatched_encoder=True)
+    for shared in (load_minilm(), encoder):  # no strings from earlier cases
+        shared.clear_cache()
+        shared.store = None  # nor from the machine's embedding store (earlier runs)
     env = gymnasium.make(env_id, preset="cpu", budget=1)
     env.unwrapped.trainer.evaluate_initial(seed=0)  # builds the cold start, warms the engine
     for meta_reward in WARM_META_REWARDS[:warm_meta_steps]:  # a run's earlier meta-steps
         env.reset(seed=0)
         env.step(meta_reward)
     results = {}
-
-    encoder = load_minilm_unbatched()  # the text presets' encoder (unbatched_encoder=True)
 
     def meta_step() -> None:
         env.reset(seed=0)
