@@ -52,6 +52,12 @@ SIGNAL_META_REWARDS: tuple[str, ...] = (
 """The default panel: the structure families a reward search visits (the signal issue's list),
 and a deliberately bad reward. Valid for every primitive set with g1..g4."""
 UNTRAINED = "(untrained policy)"
+
+MEAN_TOLERANCE = 1e-9
+"""Two means of validation success closer than this count as equal in the above / below counts.
+Validation success is a fraction k/n of V; a mean over seeds of such fractions is rounded in
+the last bits (the mean of 0.175, 0.125, 0.225 is 0.17500000000000002), and a float rounding
+must not count as a reward that raised the policy. Real differences are at least 1/(seeds * |V|)."""
 """``SignalRow.meta_reward`` of the reference row: the initial policy, scored without training."""
 
 
@@ -104,15 +110,16 @@ class SignalStatistics:
     untrained_mean: float | None
     """Mean validation success of the untrained policy; None if it is not in the table."""
     bad_below_untrained: bool | None
-    """Whether ``bad_mean < untrained_mean``; None if either is missing."""
+    """Whether ``bad_mean`` is below ``untrained_mean`` by more than :data:`MEAN_TOLERANCE`;
+    None if either is missing."""
     above_bad: int | None
-    """How many of the ``n_meta_rewards`` have a mean validation success strictly above the bad
-    reward's: whether the panel ranks sensible rewards over the deliberately bad one, or only
+    """How many of the ``n_meta_rewards`` have a mean validation success above the bad reward's
+    by more than :data:`MEAN_TOLERANCE`: whether the panel ranks sensible rewards over the deliberately bad one, or only
     spreads them (a dense reward that wrecks the policy can also score below ``-g1``); None if
     the bad reward is not in the table."""
     above_untrained: int | None
-    """How many of the ``n_meta_rewards`` have a mean strictly above the untrained policy's (did
-    any reward raise the policy in one meta-step); None if the untrained row is missing."""
+    """How many of the ``n_meta_rewards`` have a mean above the untrained policy's by more than
+    :data:`MEAN_TOLERANCE` (did any reward raise the policy in one meta-step); None if the untrained row is missing."""
     n_meta_rewards: int
     """Meta-rewards the SNR and ANOVA are computed over."""
 
@@ -165,10 +172,18 @@ def signal_statistics(
         bad_mean=bad_mean,
         untrained_mean=untrained_mean,
         bad_below_untrained=(
-            None if bad_mean is None or untrained_mean is None else bad_mean < untrained_mean
+            None
+            if bad_mean is None or untrained_mean is None
+            else bad_mean < untrained_mean - MEAN_TOLERANCE
         ),
-        above_bad=None if bad_mean is None else int(np.sum(means > bad_mean)),
-        above_untrained=None if untrained_mean is None else int(np.sum(means > untrained_mean)),
+        above_bad=(
+            None if bad_mean is None else int(np.sum(means > bad_mean + MEAN_TOLERANCE))
+        ),
+        above_untrained=(
+            None
+            if untrained_mean is None
+            else int(np.sum(means > untrained_mean + MEAN_TOLERANCE))
+        ),
         n_meta_rewards=len(panel),
     )
 

@@ -67,6 +67,26 @@ def test_counts_show_a_panel_that_spreads_rewards_without_ranking_them_over_the_
     assert "1 of 3 above `-g1`; 0 of 3 above the untrained policy." in text
 
 
+def test_a_mean_equal_to_the_untrained_one_up_to_rounding_is_not_counted_above_it():
+    # Measured on DERL-ALFWorld-L0-v1: `g1 * g4` scored 0.175, 0.125, 0.225 on 40 V games, whose
+    # float mean is 0.17500000000000002; the untrained policy scored 0.175. Not a raise.
+    assert np.mean([0.175, 0.125, 0.225]) > 0.175  # the rounding this test is about
+    rows = [
+        _row(UNTRAINED, [0.175, 0.175, 0.175]),
+        _row("g1", [0.1, 0.125, 0.25]),
+        _row("g1 * g4", [0.175, 0.125, 0.225]),
+        _row("g2", [0.2, 0.2, 0.2]),
+        _row(BAD_META_REWARD, [0.175, 0.175, 0.175]),
+    ]
+    st = signal_statistics(rows)
+    assert st.above_untrained == 1  # only g2's 0.2
+    assert st.above_bad == 1  # -g1 sits at 0.175 too
+    assert st.bad_below_untrained is False
+    # One game of 40 on one seed of three is a real difference and is counted.
+    raised = signal_statistics([*rows[:2], _row("g1 * g4", [0.175, 0.15, 0.225])])
+    assert raised.above_untrained == 1
+
+
 def test_no_separation_gives_a_low_snr_and_a_high_p():
     rows = [_row("g1", [0.1, 0.5, 0.3]), _row("g2", [0.3, 0.1, 0.5]), _row("g3", [0.5, 0.3, 0.1])]
     st = signal_statistics(rows)
