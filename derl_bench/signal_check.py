@@ -114,12 +114,13 @@ class SignalStatistics:
     None if either is missing."""
     above_bad: int | None
     """How many of the ``n_meta_rewards`` have a mean validation success above the bad reward's
-    by more than :data:`MEAN_TOLERANCE`: whether the panel ranks sensible rewards over the deliberately bad one, or only
-    spreads them (a dense reward that wrecks the policy can also score below ``-g1``); None if
-    the bad reward is not in the table."""
+    by more than :data:`MEAN_TOLERANCE`: whether the panel ranks sensible rewards over the
+    deliberately bad one, or only spreads them (a dense reward that wrecks the policy can also
+    score below ``-g1``); None if the bad reward is not in the table."""
     above_untrained: int | None
     """How many of the ``n_meta_rewards`` have a mean above the untrained policy's by more than
-    :data:`MEAN_TOLERANCE` (did any reward raise the policy in one meta-step); None if the untrained row is missing."""
+    :data:`MEAN_TOLERANCE` (did any reward raise the policy in one meta-step); None if the
+    untrained row is missing."""
     n_meta_rewards: int
     """Meta-rewards the SNR and ANOVA are computed over."""
 
@@ -176,13 +177,9 @@ def signal_statistics(
             if bad_mean is None or untrained_mean is None
             else bad_mean < untrained_mean - MEAN_TOLERANCE
         ),
-        above_bad=(
-            None if bad_mean is None else int(np.sum(means > bad_mean + MEAN_TOLERANCE))
-        ),
+        above_bad=(None if bad_mean is None else int(np.sum(means > bad_mean + MEAN_TOLERANCE))),
         above_untrained=(
-            None
-            if untrained_mean is None
-            else int(np.sum(means > untrained_mean + MEAN_TOLERANCE))
+            None if untrained_mean is None else int(np.sum(means > untrained_mean + MEAN_TOLERANCE))
         ),
         n_meta_rewards=len(panel),
     )

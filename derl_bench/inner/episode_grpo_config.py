@@ -68,7 +68,15 @@ class EpisodeGRPOConfig:
     """``reward_to_go`` only: ``P`` is evaluated every ``credit_stride`` steps (step t uses
     ``P`` at the last multiple of the stride <= t, still history-only); larger is cheaper."""
     n_val: int | None = None
-    """Validation tasks scored per meta-step (greedy); ``None``: all of V."""
+    """Validation tasks scored per meta-step; ``None``: all of V."""
+    validation_samples: int = 0
+    """How validation and test success are measured. 0: greedy, each task played once with the
+    policy's most likely action (pass@1 with greedy decoding, paper Eq. 6). k >= 1: each task
+    played k times sampling actions from the policy (as in training), success = the mean over
+    the k * n episodes, an estimate of the stochastic policy's expected success. The sampling
+    stream is fixed (:data:`~derl_bench.inner.episode_grpo_trainer.VALIDATION_SAMPLING_SEED`),
+    the same for every meta-reward and seed: common random numbers, so two policies are
+    compared on the same draws as far as their episodes coincide."""
     n_test: int | None = None
     """Test tasks scored by ``evaluate_test``; ``None``: all."""
     n_envs: int = 1
@@ -100,7 +108,13 @@ class EpisodeGRPOConfig:
             "credit_stride",
             "minibatches",
         )
-        for name in ("recent_actions", "cold_start_games", "cold_start_epochs"):
+        non_negative = (
+            "recent_actions",
+            "cold_start_games",
+            "cold_start_epochs",
+            "validation_samples",
+        )
+        for name in non_negative:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")

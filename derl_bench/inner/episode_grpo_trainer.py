@@ -20,7 +20,9 @@ Readable top to bottom (CleanRL style). One inner training = ``config.max_steps`
    episode and then over episodes, plus ``beta`` times the k3 KL estimate to the initial policy
    ``exp(ref - new) - (ref - new) - 1`` on the visited states.
 
-Validation and test are greedy: success rate over the tasks (each task once).
+Validation and test are greedy by default: success rate over the tasks (each task once). With
+``config.validation_samples = k`` each task is played k times sampling actions, on a fixed
+random stream (:data:`VALIDATION_SAMPLING_SEED`), and success is the mean over the episodes.
 """
 
 from __future__ import annotations
@@ -49,7 +51,18 @@ from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import PrimitiveSet
 
-__all__ = ["EpisodeGRPOTrainer", "Episode", "group_advantages", "run_episodes"]
+__all__ = [
+    "VALIDATION_SAMPLING_SEED",
+    "EpisodeGRPOTrainer",
+    "Episode",
+    "group_advantages",
+    "run_episodes",
+]
+
+VALIDATION_SAMPLING_SEED = 20_251_215
+"""Seed of the action-sampling stream of sampled validation and test
+(``EpisodeGRPOConfig.validation_samples >= 1``). Fixed, not the meta-step's seed: every
+meta-reward and seed is scored on the same stream (common random numbers)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -271,7 +284,7 @@ class EpisodeGRPOTrainer:
             inner_steps=self.config.max_steps
             * self.config.num_iterations
             * self.config.minibatches,
-            rollouts=stats["episodes"] + validation.n,
+            rollouts=stats["episodes"] + validation.n * max(1, self.config.validation_samples),
             tokens=0,
         )
         return InnerResult(
@@ -515,15 +528,27 @@ class EpisodeGRPOTrainer:
     def _evaluate(
         self, policy: Any, tasks: Sequence[EpisodeTask], seed: int, envs: Sequence[Any]
     ) -> tuple[EvalResult, float]:
-        generator = torch.Generator().manual_seed(seed)
+        """Success on ``tasks``: greedy (each task once) or sampled (each ``k`` times).
+
+        Returns:
+            ``(result, mean domain score)``; ``result.n`` is ``len(tasks)``, ``success`` and the
+            primitive means are over all ``n * k`` episodes (``k = 1`` when greedy).
+        """
+        samples = self.config.validation_samples
+        if samples:
+            generator = torch.Generator().manual_seed(VALIDATION_SAMPLING_SEED)
+            played = [task for task in tasks for _ in range(samples)]
+        else:
+            generator = torch.Generator().manual_seed(seed)
+            played = list(tasks)
         policy.eval()
         episodes = run_episodes(
             envs,
             policy,
-            list(tasks),
+            played,
             max_episode_steps=self.config.max_episode_steps,
             generator=generator,
-            greedy=True,
+            greedy=not samples,
         )
         trajectories = [e.trajectory for e in episodes]
         values = self.primitive_set.compute(trajectories, [None] * len(trajectories))
@@ -542,7 +567,7 @@ class EpisodeGRPOTrainer:
             for t in trajectories[:3]
         )
         result = EvalResult(
-            success=success, n=len(trajectories), primitive_means=means, tokens=0, examples=examples
+            success=success, n=len(tasks), primitive_means=means, tokens=0, examples=examples
         )
         score = float(np.mean([t.score for t in trajectories])) if trajectories else 0.0
         return result, score
