@@ -196,6 +196,15 @@ def test_splits_are_disjoint_and_sized(level):
 
 @needs_data
 @pytest.mark.data
+def test_l0_and_l1_share_d_in_and_v_and_differ_in_test():
+    # Why DERL-ALFWorld-L1-v1's signal file equals L0-v1's: the statistic reads V only.
+    l0, l1 = alfworld_splits("L0"), alfworld_splits("L1")
+    assert (l0.d_in, l0.val) == (l1.d_in, l1.val)
+    assert not {t.task_id for t in l0.test} & {t.task_id for t in l1.test}
+
+
+@needs_data
+@pytest.mark.data
 def test_splits_are_seeded_and_capped():
     a, b, c = alfworld_splits("L0"), alfworld_splits("L0"), alfworld_splits("L0", seed=1)
     assert a == b and a.d_in != c.d_in

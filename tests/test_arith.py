@@ -194,3 +194,20 @@ def test_smoke_meta_step_is_in_unit_interval_and_reproducible_by_seed(
     reward, info = results[0]
     assert 0.0 <= reward <= 1.0 and info["validation_success"] == reward
     assert info["cost"]["inner_steps"] == 2 and len(info["training_curve"]) == 2
+
+
+@pytest.mark.slow
+def test_sampled_validation_is_a_reproducible_mean_over_k_samples_per_problem() -> None:
+    import torch
+
+    domain = build_arith(preset="smoke", inner_overrides={"n_val": 16, "validation_samples": 4})
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first = domain.trainer.evaluate_initial()
+    assert torch.rand(1) == expected_next  # the caller's random state is untouched
+    again = domain.trainer.evaluate_initial()
+    assert first == again and first.n == 16
+    assert first.success * 64 == pytest.approx(round(first.success * 64))
+    greedy = build_arith(preset="smoke", inner_overrides={"n_val": 16}).trainer.evaluate_initial()
+    assert greedy.n == 16 and greedy.success * 16 == pytest.approx(round(greedy.success * 16))

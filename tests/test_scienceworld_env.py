@@ -363,7 +363,8 @@ def test_splits_disjoint_levels_and_held_out(tmp_path):
     l0 = scienceworld_splits("L0", tasks=CPU_TASKS, max_variations=5)
     l1 = scienceworld_splits("L1", tasks=CPU_TASKS, max_variations=5)
     l2 = scienceworld_splits("L2", tasks=CPU_TASKS, max_variations=5)
-    assert l0.train_pool == l1.train_pool  # L0 and L1 share the training pool
+    assert l0.train_pool == l1.train_pool  # L0 and L1 share the training pool,
+    assert (l0.d_in, l0.val) == (l1.d_in, l1.val)  # its cut, so their signal files agree
     for splits in (l0, l1, l2):
         keys = [t.key for t in splits.d_in + splits.val + splits.test]
         assert len(keys) == len(set(keys))

@@ -140,7 +140,9 @@ Signal (docs/signal/DERL-ALFWorld-L2-v1-cpu.md; `derl-bench signal --env DERL-AL
   0.321. At cpu this id does not rank meta-rewards yet; a meta-step takes 73-82 s on 2 cores.
   ALFWorld-L0-v1 (docs/signal/DERL-ALFWorld-L0-v1-cpu.md, same command): untrained 0.175 on its
   40 V games, SNR 0.57, ANOVA p 0.48 (means 0.092-0.175, seed std 0.052), -g1 0.100 below the
-  untrained policy; does not rank meta-rewards either."""
+  untrained policy; does not rank meta-rewards either. ALFWorld-L1-v1
+  (docs/signal/DERL-ALFWorld-L1-v1-cpu.md, same command) gives L0-v1's cells value for value:
+  L0 and L1 share D_in and V and differ only in the test games."""
 """Env card: splits, step limit and step score of the ALFWorld domain."""
 
 

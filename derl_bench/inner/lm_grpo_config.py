@@ -54,6 +54,12 @@ class LMGRPOConfig:
     """Number of validation (V) problems scored per meta-step (``None``: all of V)."""
     n_test: int | None = None
     """Number of test problems scored by ``evaluate_test`` (``None``: the whole test set)."""
+    validation_samples: int = 0
+    """How validation and test success are measured. 0: greedy pass@1 (paper Eq. 6). k >= 1:
+    k completions per problem sampled at ``temperature`` (as training rollouts are), success =
+    the fraction of the k * n completions that are correct (mean pass@1 over k samples), on a
+    fixed sampling stream (:data:`~derl_bench.inner.lm_grpo_trainer.VALIDATION_SAMPLING_SEED`),
+    the same for every meta-reward and seed (common random numbers)."""
     eval_batch_size: int = 32
     """Prompts per batch in greedy validation/test decoding."""
     gradient_checkpointing: bool = False
@@ -77,6 +83,8 @@ class LMGRPOConfig:
             problems.append(f"beta={self.beta} must be >= 0")
         if not self.temperature > 0:
             problems.append(f"temperature={self.temperature} must be > 0")
+        if not isinstance(self.validation_samples, int) or self.validation_samples < 0:
+            problems.append(f"validation_samples={self.validation_samples!r} must be an int >= 0")
         for name in ("n_train", "n_val", "n_test"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -5,7 +5,9 @@ are computed (``float64, shape (n_rollouts, K)``), the meta-reward maps them to 
 (``shape (n_rollouts,)``), and non-finite rewards are set to 0 and counted. TRL then forms
 group-normalised advantages ``(r - mean) / std`` over the ``group_size`` completions of each
 prompt and optimises the clipped surrogate with a KL term to the initial policy (paper Eq. 4).
-Validation is greedy pass@1 on V (paper Eq. 6).
+Validation is greedy pass@1 on V (paper Eq. 6), or with ``config.validation_samples = k`` the
+mean pass@1 over k sampled completions per problem on a fixed stream
+(:data:`VALIDATION_SAMPLING_SEED`).
 """
 
 from __future__ import annotations
@@ -29,9 +31,14 @@ from derl_bench.inner.lm_policy import (
     greedy_completions,
     load_policy,
     prompt_text,
+    sampled_completions,
 )
 from derl_bench.meta_reward import MetaReward, safe_rewards
 from derl_bench.primitives import PrimitiveSet
+
+VALIDATION_SAMPLING_SEED = 20_251_215
+"""Seed of the sampling stream of sampled validation and test (``validation_samples >= 1``).
+Fixed, not the meta-step's seed: every meta-reward and seed is scored on the same stream."""
 
 
 def _completion_text(completion: Any) -> str:
@@ -224,19 +231,37 @@ class LMGRPOTrainer:
         return policy, tokenizer, reward_fn, {"log_history": logs}
 
     def _evaluate(self, policy: Any, tokenizer: Any, records: Sequence[MathRecord]) -> EvalResult:
-        prompts = [prompt_text(format_prompt(r, self.config), tokenizer) for r in records]
-        completions, tokens = greedy_completions(
-            policy,
-            tokenizer,
-            prompts,
-            max_new_tokens=self.config.max_completion_length,
-            batch_size=self.config.eval_batch_size,
-        )
+        """Greedy pass@1, or mean pass@1 over ``config.validation_samples`` sampled completions.
+
+        ``n`` is ``len(records)``; success and primitive means are over all completions.
+        """
+        config = self.config
+        prompts = [prompt_text(format_prompt(r, config), tokenizer) for r in records]
+        if config.validation_samples:
+            completions, tokens = sampled_completions(
+                policy,
+                tokenizer,
+                prompts,
+                samples=config.validation_samples,
+                temperature=config.temperature,
+                seed=VALIDATION_SAMPLING_SEED,
+                max_new_tokens=config.max_completion_length,
+                batch_size=config.eval_batch_size,
+            )
+            records = [r for r in records for _ in range(config.validation_samples)]
+        else:
+            completions, tokens = greedy_completions(
+                policy,
+                tokenizer,
+                prompts,
+                max_new_tokens=config.max_completion_length,
+                batch_size=config.eval_batch_size,
+            )
         values = self.primitive_set.compute(completions, records)
         solved = values[:, self.success_index] > 0.5
         return EvalResult(
             success=float(solved.mean()) if len(records) else 0.0,
-            n=len(records),
+            n=len(prompts),
             primitive_means={
                 n: float(m)
                 for n, m in zip(self.primitive_set.names, values.mean(axis=0), strict=True)
@@ -283,7 +308,7 @@ class LMGRPOTrainer:
         cost = Cost(
             wall_seconds=time.perf_counter() - start,
             inner_steps=self.config.max_steps,
-            rollouts=reward_fn.n_rollouts + validation.n,
+            rollouts=reward_fn.n_rollouts + validation.n * max(1, self.config.validation_samples),
             tokens=train_tokens + validation.tokens,
         )
         curve = [{"inner_step": i + 1, **row} for i, row in enumerate(reward_fn.calls)]

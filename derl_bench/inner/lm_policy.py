@@ -28,6 +28,7 @@ __all__ = [
     "greedy_completions",
     "load_policy",
     "prompt_text",
+    "sampled_completions",
 ]
 
 
@@ -144,6 +145,69 @@ def greedy_completions(
             )
             generated = output[:, encoded["input_ids"].shape[1] :]
             tokens += int(encoded["attention_mask"].sum())
+            tokens += int((generated != tokenizer.pad_token_id).sum())
+            completions.extend(tokenizer.batch_decode(generated, skip_special_tokens=True))
+    return completions, tokens
+
+
+def sampled_completions(
+    policy: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    *,
+    samples: int,
+    temperature: float,
+    seed: int,
+    max_new_tokens: int,
+    batch_size: int,
+) -> tuple[list[str], int]:
+    """Sample ``samples`` completions of each prompt, as training rollouts are sampled.
+
+    Pure temperature sampling (``top_k=0``, ``top_p=1``: TRL GRPO's rollout defaults) on torch's
+    global generator reseeded with ``seed`` inside :func:`torch.random.fork_rng`, so the caller's
+    random state is untouched and the draws are the same on every call with the same policy,
+    prompts and batch size.
+
+    Args:
+        policy: Causal LM.
+        tokenizer: Its tokenizer.
+        prompts: Rendered prompt texts.
+        samples: Completions per prompt, >= 1.
+        temperature: Sampling temperature, > 0.
+        seed: Seed of the sampling stream.
+        max_new_tokens: Completion budget in tokens.
+        batch_size: Prompts per ``generate`` call (left padding); each call makes
+            ``batch_size * samples`` sequences.
+
+    Returns:
+        The completions, prompt-major (``samples`` per prompt, in prompt order, special tokens
+        removed), and the number of tokens processed (prompt tokens once per sequence +
+        generated, padding excluded).
+    """
+    import torch
+
+    tokenizer.padding_side = "left"
+    completions: list[str] = []
+    tokens = 0
+    policy.eval()
+    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        torch.manual_seed(seed)
+        for start in range(0, len(prompts), batch_size):
+            batch = list(prompts[start : start + batch_size])
+            encoded = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+            output = policy.generate(
+                **encoded,
+                max_new_tokens=max_new_tokens,
+                do_sample=True,
+                temperature=temperature,
+                top_k=0,
+                top_p=1.0,
+                num_return_sequences=samples,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+            generated = output[:, encoded["input_ids"].shape[1] :]
+            tokens += samples * int(encoded["attention_mask"].sum())
             tokens += int((generated != tokenizer.pad_token_id).sum())
             completions.extend(tokenizer.batch_decode(generated, skip_special_tokens=True))
     return completions, tokens
