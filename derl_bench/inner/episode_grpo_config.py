@@ -82,6 +82,14 @@ class EpisodeGRPOConfig:
     n_envs: int = 1
     """Inner envs stepped in lockstep (one batched policy call per tick). Text simulators with
     a JVM each use 1-2; classic control uses one per episode of a batch."""
+    rollout_threads: int = 0
+    """How episodes are played. 0: ``n_envs`` engines in lockstep, one batched policy call per
+    tick, every action sampled from the training's one random stream (env versions up to
+    ``DERL-ScienceWorld-*-v4``). k >= 1: k threads, each owning one engine, play whole
+    episodes; each episode samples from its own stream, seeded from (seed, GRPO step, episode
+    index) (:func:`~derl_bench.inner.episode_grpo_trainer.episode_generators`), so the numbers
+    do not depend on k nor on which thread played which episode. With k = 2 one thread's
+    engine call (a JVM for ScienceWorld) overlaps the other's policy step."""
     policy: str = "mlp"
     """Policy family: ``"mlp"`` (classic control), ``"minilm"`` (frozen MiniLM + trainable
     scoring head), ``"lm"`` (causal-LM action scoring, the paper preset's code path)."""
@@ -113,6 +121,7 @@ class EpisodeGRPOConfig:
             "cold_start_games",
             "cold_start_epochs",
             "validation_samples",
+            "rollout_threads",
         )
         for name in non_negative:
             value = getattr(self, name)

@@ -55,8 +55,10 @@ __all__ = [
     "VALIDATION_SAMPLING_SEED",
     "EpisodeGRPOTrainer",
     "Episode",
+    "episode_generators",
     "group_advantages",
     "run_episodes",
+    "run_episodes_threaded",
 ]
 
 VALIDATION_SAMPLING_SEED = 20_251_215
@@ -161,6 +163,112 @@ def run_episodes(
     return results  # type: ignore[return-value]
 
 
+def episode_generators(key: Sequence[int], n: int) -> list[torch.Generator]:
+    """One CPU random stream per episode, for ``rollout_threads >= 1``.
+
+    Episode j's stream is seeded with the first 63 bits of
+    ``numpy.random.SeedSequence([*key, j])`` (independent streams for distinct keys, the same
+    on every platform).
+
+    Args:
+        key: Non-negative ints naming the batch, e.g. ``(seed, grpo_step)``.
+        n: Number of episodes.
+
+    Returns:
+        ``n`` generators.
+    """
+    generators = []
+    for j in range(n):
+        state = np.random.SeedSequence([*key, j]).generate_state(1, dtype=np.uint64)[0]
+        generators.append(torch.Generator().manual_seed(int(state) >> 1))
+    return generators
+
+
+def run_episodes_threaded(
+    envs: Sequence[Any],
+    policy: Any,
+    tasks: Sequence[EpisodeTask],
+    *,
+    max_episode_steps: int,
+    generators: Sequence[torch.Generator],
+    greedy: bool,
+    timings: dict[str, float] | None = None,
+) -> list[Episode]:
+    """Play one episode per task, each on its own stream, one thread per engine.
+
+    Each thread owns one env of ``envs`` and takes the next unplayed task until none is left;
+    an episode is played by :func:`run_episodes` on that env alone with ``generators[j]``, so
+    it depends only on its task, its stream and the policy, not on the thread or the order.
+    The policy must be safe to call from several threads (``act`` under ``no_grad``; the
+    sentence encoder locks its cache).
+
+    Args:
+        envs: One inner env per thread (one thread when there is one env).
+        policy: An :class:`~derl_bench.inner.policies.base.EpisodePolicy`.
+        tasks: The tasks to play, in order.
+        max_episode_steps: Step limit per episode.
+        generators: One stream per task (:func:`episode_generators`).
+        greedy: Take the policy's most likely action (evaluation).
+        timings: If given, seconds are added to ``"engine"`` and ``"policy"`` as in
+            :func:`run_episodes`, summed over threads (so with two threads they can add up
+            to twice the wall time).
+
+    Returns:
+        One :class:`Episode` per task, in the order of ``tasks``.
+
+    Raises:
+        ValueError: If ``generators`` does not have one stream per task.
+        Exception: The first error raised in a thread (the other threads stop after their
+            current episode).
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(generators) != len(tasks):
+        raise ValueError(f"{len(generators)} generators for {len(tasks)} tasks: give one per task")
+    clock = timings if timings is not None else {}
+    clock.setdefault("engine", 0.0)
+    clock.setdefault("policy", 0.0)
+    results: list[Episode | None] = [None] * len(tasks)
+    pending = iter(range(len(tasks)))
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def work(env: Any) -> None:
+        local: dict[str, float] = {}
+        try:
+            while not failed.is_set():
+                with lock:
+                    j = next(pending, None)
+                if j is None:
+                    break
+                (results[j],) = run_episodes(
+                    [env],
+                    policy,
+                    [tasks[j]],
+                    max_episode_steps=max_episode_steps,
+                    generator=generators[j],
+                    greedy=greedy,
+                    timings=local,
+                )
+        except BaseException:
+            failed.set()
+            raise
+        finally:
+            with lock:
+                for name, seconds in local.items():
+                    clock[name] = clock.get(name, 0.0) + seconds
+
+    if len(envs) == 1:
+        work(envs[0])
+    else:
+        with ThreadPoolExecutor(max_workers=len(envs), thread_name_prefix="rollout") as pool:
+            futures = [pool.submit(work, env) for env in envs]
+        for future in futures:
+            future.result()
+    return results  # type: ignore[return-value]
+
+
 def _jsonable(action: Any) -> Any:
     if isinstance(action, np.ndarray):
         return action.tolist()
@@ -186,6 +294,10 @@ def _finish(env: Any, task: EpisodeTask, state: dict[str, Any]) -> Episode:
     )
     return Episode(trajectory=trajectory, step_records=tuple(state["records"]))
 
+
+_EVALUATION_STEP = 2**31
+"""The "GRPO step" in the stream key of evaluation episodes under ``rollout_threads``: beyond
+any real step, so validation never replays a training episode's stream."""
 
 _DIGEST_MAX_PARAMETERS = 10_000_000
 """Policies up to this many parameters are hashed to remember their greedy evaluation."""
@@ -304,8 +416,9 @@ class EpisodeGRPOTrainer:
 
     @contextlib.contextmanager
     def _engines(self) -> Iterator[list[Any]]:
-        """``n_envs`` fresh engine envs, closed on exit (one per rollout worker slot)."""
-        envs = [self.env_factory() for _ in range(self.config.n_envs)]
+        """Fresh engine envs, closed on exit: ``n_envs``, or one per rollout thread if more."""
+        count = max(self.config.n_envs, self.config.rollout_threads)
+        envs = [self.env_factory() for _ in range(count)]
         try:
             yield envs
         finally:
@@ -398,15 +511,26 @@ class EpisodeGRPOTrainer:
             )
             tasks = [pool[int(i)] for i in picks for _ in range(cfg.group_size)]
             policy.eval()
-            episodes = run_episodes(
-                envs,
-                policy,
-                tasks,
-                max_episode_steps=cfg.max_episode_steps,
-                generator=generator,
-                greedy=False,
-                timings=clock,
-            )
+            if cfg.rollout_threads:
+                episodes = run_episodes_threaded(
+                    envs[: cfg.rollout_threads],
+                    policy,
+                    tasks,
+                    max_episode_steps=cfg.max_episode_steps,
+                    generators=episode_generators((seed, step), len(tasks)),
+                    greedy=False,
+                    timings=clock,
+                )
+            else:
+                episodes = run_episodes(
+                    envs,
+                    policy,
+                    tasks,
+                    max_episode_steps=cfg.max_episode_steps,
+                    generator=generator,
+                    greedy=False,
+                    timings=clock,
+                )
             trajectories = [e.trajectory for e in episodes]
             values = self.primitive_set.compute(trajectories, [None] * len(trajectories))
             rewards, bad = safe_rewards(meta_reward, values)
@@ -534,22 +658,29 @@ class EpisodeGRPOTrainer:
             ``(result, mean domain score)``; ``result.n`` is ``len(tasks)``, ``success`` and the
             primitive means are over all ``n * k`` episodes (``k = 1`` when greedy).
         """
-        samples = self.config.validation_samples
-        if samples:
-            generator = torch.Generator().manual_seed(VALIDATION_SAMPLING_SEED)
-            played = [task for task in tasks for _ in range(samples)]
-        else:
-            generator = torch.Generator().manual_seed(seed)
-            played = list(tasks)
+        cfg = self.config
+        samples = cfg.validation_samples
+        stream = VALIDATION_SAMPLING_SEED if samples else seed
+        played = [task for task in tasks for _ in range(samples)] if samples else list(tasks)
         policy.eval()
-        episodes = run_episodes(
-            envs,
-            policy,
-            played,
-            max_episode_steps=self.config.max_episode_steps,
-            generator=generator,
-            greedy=not samples,
-        )
+        if cfg.rollout_threads:
+            episodes = run_episodes_threaded(
+                envs[: cfg.rollout_threads],
+                policy,
+                played,
+                max_episode_steps=cfg.max_episode_steps,
+                generators=episode_generators((stream, _EVALUATION_STEP), len(played)),
+                greedy=not samples,
+            )
+        else:
+            episodes = run_episodes(
+                envs,
+                policy,
+                played,
+                max_episode_steps=cfg.max_episode_steps,
+                generator=torch.Generator().manual_seed(stream),
+                greedy=not samples,
+            )
         trajectories = [e.trajectory for e in episodes]
         values = self.primitive_set.compute(trajectories, [None] * len(trajectories))
         names = self.primitive_set.names

@@ -267,6 +267,7 @@ class SentenceEncoder:
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self.store = store
         self._from_loader = False
+        self._lock = threading.RLock()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SentenceEncoder:
         return self
@@ -275,6 +276,15 @@ class SentenceEncoder:
         if self._from_loader:
             return (getattr(self, "_loader", load_minilm), ())
         return super().__reduce_ex__(protocol)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_lock"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def __len__(self) -> int:
         """Number of cached embeddings."""
@@ -299,12 +309,19 @@ class SentenceEncoder:
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         """Embed texts, running the model only on strings not already cached.
 
+        Safe to call from several threads (one call at a time runs; the rollout threads of
+        ``EpisodeGRPOConfig.rollout_threads`` share one encoder).
+
         Args:
             texts: Strings to embed (duplicates are fine and encoded once).
 
         Returns:
             float32, shape (len(texts), dim), rows of unit L2 norm; no gradient.
         """
+        with self._lock:
+            return self._encode(texts)
+
+    def _encode(self, texts: Sequence[str]) -> torch.Tensor:
         self.n_lookups += len(texts)
         cache = self._cache
         # by length, ties by text: the batches (and so the last bits of each embedding) must
