@@ -10,8 +10,13 @@ evaluation, which also fills the engines' caches). ``extra_info`` holds the trai
 ``policy`` (``act``; its ``encoder`` part), ``update``, ``validation``; the fractions
 ``engine / total`` etc. (ratios, comparable across machines), the encoder's lookups and
 misses (strings asked for, strings run through MiniLM), the process's CPU seconds (on a
-shared machine wall seconds include waiting for a core) and the peak resident memory (GiB; the
-process's peak so far, so in a run of several cases an upper bound for the later ones). Each
+shared machine wall seconds include waiting for a core; with rollout threads, summed over
+threads) and the peak resident memory (GiB; the process's peak so far, so in a run of several
+cases an upper bound for the later ones; the ScienceWorld JVMs, one per engine, are separate
+processes of about 0.5 GB each). Cases with ``rollout_threads=2`` play the episodes on two
+threads with two engines (``EpisodeGRPOConfig.rollout_threads``; other numbers than the id's
+own, whose streams are shared); their ``engine`` and ``policy`` are summed over the threads,
+so the split can exceed the wall time. Each
 case starts with empty encoder caches and without the on-disk embedding store (so a case does
 not depend on what the machine ran before; the ``warm_meta_steps`` case shows what a store
 or an earlier meta-step of the process saves).
@@ -35,18 +40,20 @@ state: the encoder's cache holds the strings earlier meta-steps embedded in this
 
 
 @pytest.mark.parametrize(
-    ("env_id", "warm_meta_steps"),
+    ("env_id", "warm_meta_steps", "rollout_threads"),
     [
-        ("DERL-ALFWorld-L2-v1", 0),
-        ("DERL-ALFWorld-L2-v1", 2),
-        ("DERL-ScienceWorld-L2-v1", 0),
-        ("DERL-ScienceWorld-L2-v2", 0),
-        ("DERL-ScienceWorld-L2-v4", 0),
-        ("DERL-ScienceWorld-L2-v4", 2),
+        ("DERL-ALFWorld-L2-v1", 0, 0),
+        ("DERL-ALFWorld-L2-v1", 2, 0),
+        ("DERL-ScienceWorld-L2-v1", 0, 0),
+        ("DERL-ScienceWorld-L2-v2", 0, 0),
+        ("DERL-ScienceWorld-L2-v4", 0, 0),
+        ("DERL-ScienceWorld-L2-v4", 2, 0),
+        ("DERL-ScienceWorld-L2-v4", 0, 2),  # two rollout threads, two engines
+        ("DERL-ScienceWorld-L2-v4", 2, 2),
     ],
 )
 @pytest.mark.benchmark(group="text-meta-step")
-def test_bench_cpu_meta_step(benchmark, env_id, warm_meta_steps) -> None:  # noqa: ANN001
+def test_bench_cpu_meta_step(benchmark, env_id, warm_meta_steps, rollout_threads) -> None:  # noqa: ANN001
     import gymnasium
 
     import derl_bench  # noqa: F401  (registers the ids)
@@ -56,7 +63,8 @@ def test_bench_cpu_meta_step(benchmark, env_id, warm_meta_steps) -> None:  # noq
     for shared in (load_minilm(), encoder):  # no strings from earlier cases
         shared.clear_cache()
         shared.store = None  # nor from the machine's embedding store (earlier runs)
-    env = gymnasium.make(env_id, preset="cpu", budget=1)
+    overrides = {"rollout_threads": rollout_threads} if rollout_threads else {}
+    env = gymnasium.make(env_id, preset="cpu", budget=1, inner_overrides=overrides)
     env.unwrapped.trainer.evaluate_initial(seed=0)  # builds the cold start, warms the engine
     for meta_reward in WARM_META_REWARDS[:warm_meta_steps]:  # a run's earlier meta-steps
         env.reset(seed=0)
@@ -84,6 +92,7 @@ def test_bench_cpu_meta_step(benchmark, env_id, warm_meta_steps) -> None:  # noq
     benchmark.extra_info.update(
         validation_success=results["reward"],
         warm_meta_steps=warm_meta_steps,
+        rollout_threads=rollout_threads,
         losses=[row["loss"] for row in info["training_curve"]],
         wall_seconds=total,
         cpu_seconds=results["cpu"],
