@@ -210,7 +210,10 @@ _SCIENCEWORLD_CHANGES_V4). Signal, L2-v4 cpu (docs/signal/DERL-ScienceWorld-L2-v
 command with -v4): SNR 1.59, ANOVA p 0.0004, -g1 0.083 below the untrained 0.344; g1 0.365 and
 g1 * g4 0.354 above it, every reward with an additive step-score term below -g1 (g4 / g2 0.000,
 the average 0.073): 4 of 8 sensible rewards above -g1, 2 of 8 above untrained. 167-262 s per
-meta-step with two side by side.
+meta-step with two side by side. Not robust to the random draws: the same experiment with one
+sampling stream per episode (inner rollout_threads=2, otherwise v4's cpu;
+docs/signal/probes/DERL-ScienceWorld-L2-v4/threads2/) gave SNR 1.18, ANOVA p 0.0087, g1 0.188
+and -g1 0.250, above every sensible reward.
 Signal, L0-v4 cpu (docs/signal/DERL-ScienceWorld-L0-v4-cpu.md): untrained 0.312 on L0's 48 V
 games; every sensible reward ends below it (0.153-0.285), SNR 0.87, ANOVA p 0.083, -g1 0.194:
 L0 does not rank meta-rewards at cpu yet. 139-215 s per meta-step with two side by side.
