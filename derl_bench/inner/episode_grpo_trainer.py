@@ -166,9 +166,9 @@ def run_episodes(
 def episode_generators(key: Sequence[int], n: int) -> list[torch.Generator]:
     """One CPU random stream per episode, for ``rollout_threads >= 1``.
 
-    Episode j's stream is seeded with the first 63 bits of
-    ``numpy.random.SeedSequence([*key, j])`` (independent streams for distinct keys, the same
-    on every platform).
+    Episode j's stream is seeded with the upper 63 bits of the first 64-bit word that
+    ``numpy.random.SeedSequence([*key, j])`` generates (well-mixed seeds for distinct keys, the
+    same on every platform).
 
     Args:
         key: Non-negative ints naming the batch, e.g. ``(seed, grpo_step)``.
@@ -511,26 +511,15 @@ class EpisodeGRPOTrainer:
             )
             tasks = [pool[int(i)] for i in picks for _ in range(cfg.group_size)]
             policy.eval()
-            if cfg.rollout_threads:
-                episodes = run_episodes_threaded(
-                    envs[: cfg.rollout_threads],
-                    policy,
-                    tasks,
-                    max_episode_steps=cfg.max_episode_steps,
-                    generators=episode_generators((seed, step), len(tasks)),
-                    greedy=False,
-                    timings=clock,
-                )
-            else:
-                episodes = run_episodes(
-                    envs,
-                    policy,
-                    tasks,
-                    max_episode_steps=cfg.max_episode_steps,
-                    generator=generator,
-                    greedy=False,
-                    timings=clock,
-                )
+            episodes = self._play(
+                envs,
+                policy,
+                tasks,
+                stream_key=(seed, step),
+                generator=generator,
+                greedy=False,
+                timings=clock,
+            )
             trajectories = [e.trajectory for e in episodes]
             values = self.primitive_set.compute(trajectories, [None] * len(trajectories))
             rewards, bad = safe_rewards(meta_reward, values)
@@ -567,6 +556,44 @@ class EpisodeGRPOTrainer:
             "score_mean": float(np.mean(scores)) if scores else 0.0,
         }
         return policy, curve, stats
+
+    def _play(
+        self,
+        envs: Sequence[Any],
+        policy: Any,
+        tasks: Sequence[EpisodeTask],
+        *,
+        stream_key: tuple[int, int],
+        generator: torch.Generator,
+        greedy: bool,
+        timings: dict[str, float] | None = None,
+    ) -> list[Episode]:
+        """Play ``tasks`` as ``config.rollout_threads`` says.
+
+        On that many threads each episode samples from its own stream
+        (:func:`episode_generators` of ``stream_key``); with 0 the episodes run in lockstep on
+        ``generator`` (:func:`run_episodes`).
+        """
+        cfg = self.config
+        if cfg.rollout_threads:
+            return run_episodes_threaded(
+                envs[: cfg.rollout_threads],
+                policy,
+                tasks,
+                max_episode_steps=cfg.max_episode_steps,
+                generators=episode_generators(stream_key, len(tasks)),
+                greedy=greedy,
+                timings=timings,
+            )
+        return run_episodes(
+            envs,
+            policy,
+            tasks,
+            max_episode_steps=cfg.max_episode_steps,
+            generator=generator,
+            greedy=greedy,
+            timings=timings,
+        )
 
     def _advantages(
         self,
@@ -658,29 +685,18 @@ class EpisodeGRPOTrainer:
             ``(result, mean domain score)``; ``result.n`` is ``len(tasks)``, ``success`` and the
             primitive means are over all ``n * k`` episodes (``k = 1`` when greedy).
         """
-        cfg = self.config
-        samples = cfg.validation_samples
+        samples = self.config.validation_samples
         stream = VALIDATION_SAMPLING_SEED if samples else seed
         played = [task for task in tasks for _ in range(samples)] if samples else list(tasks)
         policy.eval()
-        if cfg.rollout_threads:
-            episodes = run_episodes_threaded(
-                envs[: cfg.rollout_threads],
-                policy,
-                played,
-                max_episode_steps=cfg.max_episode_steps,
-                generators=episode_generators((stream, _EVALUATION_STEP), len(played)),
-                greedy=not samples,
-            )
-        else:
-            episodes = run_episodes(
-                envs,
-                policy,
-                played,
-                max_episode_steps=cfg.max_episode_steps,
-                generator=torch.Generator().manual_seed(stream),
-                greedy=not samples,
-            )
+        episodes = self._play(
+            envs,
+            policy,
+            played,
+            stream_key=(stream, _EVALUATION_STEP),
+            generator=torch.Generator().manual_seed(stream),
+            greedy=not samples,
+        )
         trajectories = [e.trajectory for e in episodes]
         values = self.primitive_set.compute(trajectories, [None] * len(trajectories))
         names = self.primitive_set.names

@@ -237,6 +237,10 @@ class LMGRPOTrainer:
         """
         config = self.config
         prompts = [prompt_text(format_prompt(r, config), tokenizer) for r in records]
+        budget = {
+            "max_new_tokens": config.max_completion_length,
+            "batch_size": config.eval_batch_size,
+        }
         if config.validation_samples:
             completions, tokens = sampled_completions(
                 policy,
@@ -245,18 +249,11 @@ class LMGRPOTrainer:
                 samples=config.validation_samples,
                 temperature=config.temperature,
                 seed=VALIDATION_SAMPLING_SEED,
-                max_new_tokens=config.max_completion_length,
-                batch_size=config.eval_batch_size,
+                **budget,
             )
             records = [r for r in records for _ in range(config.validation_samples)]
         else:
-            completions, tokens = greedy_completions(
-                policy,
-                tokenizer,
-                prompts,
-                max_new_tokens=config.max_completion_length,
-                batch_size=config.eval_batch_size,
-            )
+            completions, tokens = greedy_completions(policy, tokenizer, prompts, **budget)
         values = self.primitive_set.compute(completions, records)
         solved = values[:, self.success_index] > 0.5
         return EvalResult(

@@ -105,6 +105,46 @@ def prompt_text(prompt: str | list[dict[str, str]], tokenizer: PreTrainedTokeniz
     return tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
 
 
+def _decode(
+    policy: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    samples: int,
+    generate_kwargs: dict[str, Any],
+) -> tuple[list[str], int]:
+    """Generate ``samples`` completions per prompt in left-padded batches of ``batch_size``.
+
+    Returns:
+        The completions, prompt-major, special tokens removed; the tokens processed (prompt
+        tokens once per sequence + generated, padding excluded).
+    """
+    import torch
+
+    tokenizer.padding_side = "left"
+    completions: list[str] = []
+    tokens = 0
+    policy.eval()
+    with torch.inference_mode():
+        for start in range(0, len(prompts), batch_size):
+            batch = list(prompts[start : start + batch_size])
+            encoded = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+            output = policy.generate(
+                **encoded,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                **generate_kwargs,
+            )
+            generated = output[:, encoded["input_ids"].shape[1] :]
+            tokens += samples * int(encoded["attention_mask"].sum())
+            tokens += int((generated != tokenizer.pad_token_id).sum())
+            completions.extend(tokenizer.batch_decode(generated, skip_special_tokens=True))
+    return completions, tokens
+
+
 def greedy_completions(
     policy: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -126,28 +166,15 @@ def greedy_completions(
         The completions (special tokens removed) and the number of tokens processed
         (prompt + generated, padding excluded).
     """
-    import torch
-
-    tokenizer.padding_side = "left"
-    completions: list[str] = []
-    tokens = 0
-    policy.eval()
-    with torch.inference_mode():
-        for start in range(0, len(prompts), batch_size):
-            batch = list(prompts[start : start + batch_size])
-            encoded = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
-            output = policy.generate(
-                **encoded,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-            generated = output[:, encoded["input_ids"].shape[1] :]
-            tokens += int(encoded["attention_mask"].sum())
-            tokens += int((generated != tokenizer.pad_token_id).sum())
-            completions.extend(tokenizer.batch_decode(generated, skip_special_tokens=True))
-    return completions, tokens
+    return _decode(
+        policy,
+        tokenizer,
+        prompts,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        samples=1,
+        generate_kwargs={"do_sample": False},
+    )
 
 
 def sampled_completions(
@@ -186,28 +213,20 @@ def sampled_completions(
     """
     import torch
 
-    tokenizer.padding_side = "left"
-    completions: list[str] = []
-    tokens = 0
-    policy.eval()
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for start in range(0, len(prompts), batch_size):
-            batch = list(prompts[start : start + batch_size])
-            encoded = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
-            output = policy.generate(
-                **encoded,
-                max_new_tokens=max_new_tokens,
-                do_sample=True,
-                temperature=temperature,
-                top_k=0,
-                top_p=1.0,
-                num_return_sequences=samples,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-            generated = output[:, encoded["input_ids"].shape[1] :]
-            tokens += samples * int(encoded["attention_mask"].sum())
-            tokens += int((generated != tokenizer.pad_token_id).sum())
-            completions.extend(tokenizer.batch_decode(generated, skip_special_tokens=True))
-    return completions, tokens
+        return _decode(
+            policy,
+            tokenizer,
+            prompts,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            samples=samples,
+            generate_kwargs={
+                "do_sample": True,
+                "temperature": temperature,
+                "top_k": 0,
+                "top_p": 1.0,
+                "num_return_sequences": samples,
+            },
+        )
