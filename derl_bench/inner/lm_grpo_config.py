@@ -61,7 +61,8 @@ class LMGRPOConfig:
     fixed sampling stream (:data:`~derl_bench.inner.lm_grpo_trainer.VALIDATION_SAMPLING_SEED`),
     the same for every meta-reward and seed (common random numbers)."""
     eval_batch_size: int = 32
-    """Prompts per batch in greedy validation/test decoding."""
+    """Prompts per batch in validation/test decoding (each gives ``validation_samples``
+    sequences when sampling)."""
     gradient_checkpointing: bool = False
     """Trade compute for memory in the backward pass (for large models on GPUs)."""
     torch_threads: int | None = None
