@@ -30,8 +30,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,9 +223,6 @@ def run_episodes_threaded(
         Exception: The first error raised in a thread (the other threads stop after their
             current episode).
     """
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
     if len(generators) != len(tasks):
         raise ValueError(f"{len(generators)} generators for {len(tasks)} tasks: give one per task")
     clock = timings if timings is not None else {}
@@ -416,8 +415,8 @@ class EpisodeGRPOTrainer:
 
     @contextlib.contextmanager
     def _engines(self) -> Iterator[list[Any]]:
-        """Fresh engine envs, closed on exit: ``n_envs``, or one per rollout thread if more."""
-        count = max(self.config.n_envs, self.config.rollout_threads)
+        """Fresh engine envs, closed on exit: one per rollout thread, else ``n_envs``."""
+        count = self.config.rollout_threads or self.config.n_envs
         envs = [self.env_factory() for _ in range(count)]
         try:
             yield envs
@@ -577,7 +576,7 @@ class EpisodeGRPOTrainer:
         cfg = self.config
         if cfg.rollout_threads:
             return run_episodes_threaded(
-                envs[: cfg.rollout_threads],
+                envs,
                 policy,
                 tasks,
                 max_episode_steps=cfg.max_episode_steps,

@@ -267,7 +267,7 @@ class SentenceEncoder:
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self.store = store
         self._from_loader = False
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SentenceEncoder:
         return self
@@ -284,7 +284,7 @@ class SentenceEncoder:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         """Number of cached embeddings."""
