@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -192,3 +192,106 @@ class InnerTrainer(Protocol):
             FileNotFoundError: If the folder holds no policy of this trainer.
         """
         ...
+
+
+# -- restarts: several independent inner trainings per meta-step ------------------------------
+
+
+def restart_seeds(seed: int, restarts: int) -> list[int]:
+    """The inner seeds of a meta-step's ``restarts`` independent trainings.
+
+    Restart ``k`` of seed ``s`` trains with inner seed ``s * restarts + k``: one restart is the
+    seed itself (so ``restarts=1`` is the single training of earlier versions), and the seeds of
+    ``restarts=r`` at env seeds 0, 1, 2, … are 0 … r-1, r … 2r-1, …, i.e. disjoint across env
+    seeds and equal to ``r`` single trainings at consecutive seeds (a signal check at
+    ``restarts=r`` over seeds 0..n-1 averages the single-training cells of seeds 0..rn-1).
+
+    Args:
+        seed: The meta-step's inner seed (``env.reset(seed=…)``), an int >= 0.
+        restarts: Trainings per meta-step, an int >= 1.
+
+    Returns:
+        ``restarts`` ints.
+
+    Raises:
+        ValueError: If ``restarts < 1`` or ``seed < 0``.
+    """
+    if not isinstance(restarts, int) or restarts < 1:
+        raise ValueError(f"restarts must be an int >= 1, got {restarts!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed!r}")
+    return [int(seed) * restarts + k for k in range(restarts)]
+
+
+def _mean_dicts(dicts: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    keys = list(dicts[0])
+    return {k: float(sum(d[k] for d in dicts) / len(dicts)) for k in keys}
+
+
+def mean_evaluation(results: Sequence[EvalResult]) -> EvalResult:
+    """Average the evaluations of several independently trained policies on the same tasks.
+
+    Args:
+        results: One :class:`EvalResult` per restart, all on the same ``n`` tasks.
+
+    Returns:
+        ``success`` and ``primitive_means``: the means over restarts; ``n``: the tasks (not
+        multiplied); ``tokens``: the sum; ``examples``: the first restart's.
+
+    Raises:
+        ValueError: If ``results`` is empty or the restarts scored different numbers of tasks.
+    """
+    if not results:
+        raise ValueError("mean_evaluation needs at least one result")
+    if len({r.n for r in results}) != 1:
+        raise ValueError(f"restarts scored different task counts: {[r.n for r in results]}")
+    if len(results) == 1:
+        return results[0]
+    return EvalResult(
+        success=float(sum(r.success for r in results) / len(results)),
+        n=results[0].n,
+        primitive_means=_mean_dicts([r.primitive_means for r in results]),
+        tokens=int(sum(r.tokens for r in results)),
+        examples=results[0].examples,
+    )
+
+
+def mean_inner_result(results: Sequence[InnerResult]) -> InnerResult:
+    """Combine a meta-step's restarts into its one result (the mean policy outcome).
+
+    Args:
+        results: One :class:`InnerResult` per restart, in restart order.
+
+    Returns:
+        ``validation`` and ``primitive_means``: the means over restarts (:func:`mean_evaluation`);
+        ``training_curve``: per inner step, each field's mean over restarts; ``cost`` and
+        ``n_nonfinite_rewards``: the sums; ``checkpoint``: the first restart's (the one a warm
+        start chains from); ``extra``: the first restart's, plus ``restart_validation_success``
+        (the list of each restart's validation success) and ``restart_extra`` when there is more
+        than one restart.
+
+    Raises:
+        ValueError: If ``results`` is empty.
+    """
+    if not results:
+        raise ValueError("mean_inner_result needs at least one result")
+    if len(results) == 1:
+        return results[0]
+    curves = [r.training_curve for r in results]
+    curve = [_mean_dicts(rows) for rows in zip(*curves, strict=True)]
+    cost = results[0].cost
+    for r in results[1:]:
+        cost = cost + r.cost
+    return InnerResult(
+        validation=mean_evaluation([r.validation for r in results]),
+        primitive_means=_mean_dicts([r.primitive_means for r in results]),
+        training_curve=curve,
+        n_nonfinite_rewards=int(sum(r.n_nonfinite_rewards for r in results)),
+        cost=cost,
+        checkpoint=results[0].checkpoint,
+        extra={
+            **results[0].extra,
+            "restart_validation_success": [r.validation.success for r in results],
+            "restart_extra": [r.extra for r in results],
+        },
+    )

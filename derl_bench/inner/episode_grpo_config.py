@@ -77,6 +77,12 @@ class EpisodeGRPOConfig:
     stream is fixed (:data:`~derl_bench.inner.episode_grpo_trainer.VALIDATION_SAMPLING_SEED`),
     the same for every meta-reward and seed: common random numbers, so two policies are
     compared on the same draws as far as their episodes coincide."""
+    restarts: int = 1
+    """Independent inner trainings per meta-step, from the same initial policy with inner seeds
+    :func:`~derl_bench.inner.base.restart_seeds` (``seed * restarts + k``). The meta-step's
+    validation success (and ``evaluate_test``'s test success) is their mean: the expected
+    outcome of training under the meta-reward, with the training noise averaged down (its
+    variance / ``restarts``) at ``restarts`` times the cost. 1: one training (paper §3.1)."""
     n_test: int | None = None
     """Test tasks scored by ``evaluate_test``; ``None``: all."""
     n_envs: int = 1
@@ -116,6 +122,7 @@ class EpisodeGRPOConfig:
             "n_envs",
             "credit_stride",
             "minibatches",
+            "restarts",
         )
         non_negative = (
             "recent_actions",

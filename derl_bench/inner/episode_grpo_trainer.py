@@ -47,7 +47,14 @@ from derl_bench.inner.advantages import (
     prefix_meta_rewards,
     reward_to_go_advantages,
 )
-from derl_bench.inner.base import Cost, EvalResult, InnerResult
+from derl_bench.inner.base import (
+    Cost,
+    EvalResult,
+    InnerResult,
+    mean_evaluation,
+    mean_inner_result,
+    restart_seeds,
+)
 from derl_bench.inner.checkpoints import checkpoint_path, save_checkpoint
 from derl_bench.inner.episode_grpo_config import EpisodeGRPOConfig
 from derl_bench.meta_reward import MetaReward, safe_rewards
@@ -372,8 +379,32 @@ class EpisodeGRPOTrainer:
             ``policy`` (``act``: encoder and head), ``encoder`` (the part of ``policy`` and
             ``update`` spent embedding new strings), ``update`` (the GRPO updates) and
             ``setup`` (making the initial policy: loading or building a cold start), and of
-            ``validation`` (all of it; ``validation_encoder`` its embedding part).
+            ``validation`` (all of it; ``validation_encoder`` its embedding part). With
+            ``config.restarts`` = r > 1 the policy is trained r times from ``init`` with the
+            inner seeds :func:`~derl_bench.inner.base.restart_seeds` and the result is their
+            mean (:func:`~derl_bench.inner.base.mean_inner_result`; ``seconds`` then sums the
+            restarts' splits, each restart's own is in ``restart_extra``).
         """
+        results = [
+            self._train_once(meta_reward, seed=s, init=init)
+            for s in restart_seeds(seed, self.config.restarts)
+        ]
+        if len(results) > 1:
+            total: dict[str, float] = {}
+            for result in results:
+                for k, v in result.extra["seconds"].items():
+                    total[k] = total.get(k, 0.0) + v
+            self.last_seconds = {k: round(v, 3) for k, v in sorted(total.items())}
+        combined = mean_inner_result(results)
+        if len(results) > 1:
+            combined.extra["seconds"] = self.last_seconds
+            for k in ("env_steps",):
+                combined.extra[k] = sum(r.extra[k] for r in results)
+            for k in ("train_score_mean", "validation_score_mean"):
+                combined.extra[k] = float(np.mean([r.extra[k] for r in results]))
+        return combined
+
+    def _train_once(self, meta_reward: MetaReward, *, seed: int, init: Any) -> InnerResult:
         start = time.perf_counter()
         timings: dict[str, float] = {}
         with self._engines() as envs:
@@ -425,10 +456,16 @@ class EpisodeGRPOTrainer:
                 env.close()
 
     def evaluate_test(self, meta_reward: MetaReward, *, seed: int) -> EvalResult:
-        """Train a fresh policy on D_in ∪ V under ``meta_reward``; greedy success on test."""
+        """Train a fresh policy on D_in ∪ V under ``meta_reward``; success on test.
+
+        With ``config.restarts`` > 1: the mean over that many trainings (as in :meth:`train`).
+        """
+        results = []
         with self._engines() as envs:
-            policy, _, _ = self._train(meta_reward, seed, None, self.splits.train_pool, envs)
-            return self._evaluate(policy, self.test, seed, envs)[0]
+            for s in restart_seeds(seed, self.config.restarts):
+                policy, _, _ = self._train(meta_reward, s, None, self.splits.train_pool, envs)
+                results.append(self._evaluate(policy, self.test, s, envs)[0])
+        return mean_evaluation(results)
 
     def evaluate_checkpoint(self, checkpoint: str, *, seed: int) -> EvalResult:
         """Greedy success on test of a policy saved by :meth:`train` (DERL-pop's chained policy).

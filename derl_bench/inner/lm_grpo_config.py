@@ -60,6 +60,12 @@ class LMGRPOConfig:
     the fraction of the k * n completions that are correct (mean pass@1 over k samples), on a
     fixed sampling stream (:data:`~derl_bench.inner.lm_grpo_trainer.VALIDATION_SAMPLING_SEED`),
     the same for every meta-reward and seed (common random numbers)."""
+    restarts: int = 1
+    """Independent inner trainings per meta-step, from the same initial policy with inner seeds
+    :func:`~derl_bench.inner.base.restart_seeds` (``seed * restarts + k``). The meta-step's
+    validation success (and ``evaluate_test``'s test success) is their mean: the expected
+    outcome of training under the meta-reward, with the training noise averaged down (its
+    variance / ``restarts``) at ``restarts`` times the cost. 1: one training (paper §3.1)."""
     eval_batch_size: int = 32
     """Prompts per batch in validation/test decoding (each gives ``validation_samples``
     sequences when sampling)."""
@@ -86,6 +92,8 @@ class LMGRPOConfig:
             problems.append(f"temperature={self.temperature} must be > 0")
         if not isinstance(self.validation_samples, int) or self.validation_samples < 0:
             problems.append(f"validation_samples={self.validation_samples!r} must be an int >= 0")
+        if not isinstance(self.restarts, int) or self.restarts < 1:
+            problems.append(f"restarts={self.restarts!r} must be an int >= 1")
         for name in ("n_train", "n_val", "n_test"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -23,7 +23,14 @@ from typing import Any, TypeVar
 import numpy as np
 
 from derl_bench.envs.records import MathRecord
-from derl_bench.inner.base import Cost, EvalResult, InnerResult
+from derl_bench.inner.base import (
+    Cost,
+    EvalResult,
+    InnerResult,
+    mean_evaluation,
+    mean_inner_result,
+    restart_seeds,
+)
 from derl_bench.inner.checkpoints import checkpoint_path
 from derl_bench.inner.lm_grpo_config import LMGRPOConfig
 from derl_bench.inner.lm_policy import (
@@ -279,10 +286,22 @@ class LMGRPOTrainer:
         Returns:
             The :class:`InnerResult`; ``validation.success`` in [0, 1].
 
+        With ``config.restarts`` = r > 1 the policy is trained r times from ``init`` with the
+        inner seeds :func:`~derl_bench.inner.base.restart_seeds` and the result is their mean
+        (:func:`~derl_bench.inner.base.mean_inner_result`).
+
         Raises:
             ValueError: If the meta-reward was parsed against other primitive names.
         """
         self._check(meta_reward)
+        return mean_inner_result(
+            [
+                self._train_once(meta_reward, seed=s, init=init)
+                for s in restart_seeds(seed, self.config.restarts)
+            ]
+        )
+
+    def _train_once(self, meta_reward: MetaReward, *, seed: int, init: Any) -> InnerResult:
         start = time.perf_counter()
         policy, tokenizer, reward_fn, extra = self.train_policy(
             meta_reward, self.d_in, seed=seed, init=init
@@ -327,13 +346,17 @@ class LMGRPOTrainer:
         """Train a fresh policy on D_in ∪ V with the same step budget, evaluate on test.
 
         Returns:
-            The test :class:`EvalResult` (``success`` = test success in [0, 1]).
+            The test :class:`EvalResult` (``success`` = test success in [0, 1]; with
+            ``config.restarts`` > 1 the mean over that many trainings, as in :meth:`train`).
         """
         self._check(meta_reward)
-        policy, tokenizer, _, _ = self.train_policy(
-            meta_reward, self.train_pool, seed=seed, init=None
-        )
-        return self._evaluate(policy, tokenizer, self.test)
+        results = []
+        for s in restart_seeds(seed, self.config.restarts):
+            policy, tokenizer, _, _ = self.train_policy(
+                meta_reward, self.train_pool, seed=s, init=None
+            )
+            results.append(self._evaluate(policy, tokenizer, self.test))
+        return mean_evaluation(results)
 
     @_with_torch_threads
     def evaluate_checkpoint(self, checkpoint: str, *, seed: int) -> EvalResult:

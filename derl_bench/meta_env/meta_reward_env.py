@@ -486,7 +486,11 @@ class MetaRewardEnv(gymnasium.Env):
         with pinned_torch_threads(self.torch_threads):
             result = self.trainer.evaluate_test(parsed, seed=self._seed)
         config = getattr(self.trainer, "config", None)
-        steps = getattr(config, "max_steps", 0) * getattr(config, "num_iterations", 1)
+        steps = (
+            getattr(config, "max_steps", 0)
+            * getattr(config, "num_iterations", 1)
+            * getattr(config, "restarts", 1)
+        )
         seconds = time.perf_counter() - start
         return {
             "test_success": float(result.success),
