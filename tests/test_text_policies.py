@@ -461,3 +461,34 @@ def test_lm_training_raises_the_preferred_action_probability(tiny_lm):
     assert any(not torch.equal(p, q) for p, q in zip(policy.parameters(), initial, strict=True))
     greedy, _ = policy.act(observations, infos, generator=torch.Generator(), greedy=True)
     assert greedy == [3]
+
+
+@pytest.mark.slow
+def test_unbatched_encoder_runs_threads_model_calls_together_with_the_same_bits(minilm):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"Observation {i}: you see a {thing} on the table." for i, thing in enumerate(
+        ["mug", "key", "pot", "apple", "book", "lamp", "knife", "plate"]
+    )]
+    serial = SentenceEncoder(minilm.model, minilm.tokenizer, batch_size=1).encode(texts)
+    shared = SentenceEncoder(minilm.model, minilm.tokenizer, batch_size=1)
+    inside = threading.Barrier(2, timeout=30)
+    met = []
+
+    def meet(module, args, kwargs, output):  # noqa: ANN001, ANN202, ARG001
+        # both threads must be inside a model call at once, which the lock would forbid
+        if not met:
+            inside.wait()
+            met.append(True)
+
+    hook = shared.model.register_forward_hook(meet, with_kwargs=True)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            halves = list(pool.map(shared.encode, [texts[:4], texts[4:]]))
+    finally:
+        hook.remove()
+    assert met and torch.equal(torch.cat(halves), serial)
+    assert shared.n_encoded == 8 and shared.n_lookups == 8 and len(shared) == 8
+    assert torch.equal(shared.encode(texts), serial)  # now all from the cache
+    assert shared.n_encoded == 8

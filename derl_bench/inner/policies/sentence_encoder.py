@@ -309,8 +309,13 @@ class SentenceEncoder:
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         """Embed texts, running the model only on strings not already cached.
 
-        Safe to call from several threads (one call at a time runs; the rollout threads of
-        ``EpisodeGRPOConfig.rollout_threads`` share one encoder).
+        Safe to call from several threads (the rollout threads of
+        ``EpisodeGRPOConfig.rollout_threads`` share one encoder). An unbatched encoder
+        (``batch_size=1``) holds its lock only to read and fill the cache, so several threads'
+        model runs overlap (each embedding depends on its string alone, so the bits are the
+        same whichever thread computes it; two threads missing the same string both embed
+        it); a batching encoder runs one call at a time (its batches decide the last bits).
+        ``seconds`` then sums the threads' model time and can exceed the wall time.
 
         Args:
             texts: Strings to embed (duplicates are fine and encoded once).
@@ -318,8 +323,41 @@ class SentenceEncoder:
         Returns:
             float32, shape (len(texts), dim), rows of unit L2 norm; no gradient.
         """
+        if self.batch_size != 1:
+            with self._lock:
+                return self._encode(texts)
+        cache = self._cache
+        found: dict[str, torch.Tensor] = {}
         with self._lock:
-            return self._encode(texts)
+            self.n_lookups += len(texts)
+            for text in texts:
+                row = cache.get(text)
+                if row is not None:
+                    cache.move_to_end(text)
+                    found[text] = row
+        missing = sorted({t for t in texts if t not in found}, key=lambda t: (len(t), t))
+        fresh: dict[str, torch.Tensor] = {}
+        if self.store is not None and missing:
+            fresh.update(self.store.get(missing))
+            missing = [t for t in missing if t not in fresh]
+        embedded: dict[str, torch.Tensor] = {}
+        tic = time.perf_counter()
+        for text in missing:
+            embedded[text] = self._embed([text])[0].clone()
+        seconds = time.perf_counter() - tic
+        if self.store is not None:
+            self.store.put(embedded)
+        fresh.update(embedded)
+        with self._lock:
+            self.seconds += seconds
+            self.n_encoded += len(missing)
+            for text, row in fresh.items():
+                cache[text] = row
+            while len(cache) > self.max_cache_entries:
+                cache.popitem(last=False)
+        if not texts:
+            return torch.zeros((0, self.dim), dtype=torch.float32)
+        return torch.stack([found[t] if t in found else fresh[t] for t in texts])
 
     def _encode(self, texts: Sequence[str]) -> torch.Tensor:
         self.n_lookups += len(texts)
