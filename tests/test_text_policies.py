@@ -468,9 +468,10 @@ def test_unbatched_encoder_runs_threads_model_calls_together_with_the_same_bits(
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    texts = [f"Observation {i}: you see a {thing} on the table." for i, thing in enumerate(
-        ["mug", "key", "pot", "apple", "book", "lamp", "knife", "plate"]
-    )]
+    texts = [
+        f"Observation {i}: you see a {thing} on the table."
+        for i, thing in enumerate(["mug", "key", "pot", "apple", "book", "lamp", "knife", "plate"])
+    ]
     serial = SentenceEncoder(minilm.model, minilm.tokenizer, batch_size=1).encode(texts)
     shared = SentenceEncoder(minilm.model, minilm.tokenizer, batch_size=1)
     inside = threading.Barrier(2, timeout=30)
