@@ -116,26 +116,11 @@ everything else as v0. Why: v0's policy (untrained
 raise it by shifting the policy to working (seed 0: ``g1`` 0.273, ``-g1`` 0.086;
 docs/signal/experiments/arith-direct-answers.md). ``paper`` is unchanged."""
 
-_ARITH_CHANGES_V2: dict[str, dict[str, Any]] = {
-    "smoke": dict(_ARITH_CHANGES_V1["smoke"], temperature=0.7, restarts=2),
-    "cpu": dict(_ARITH_CHANGES_V1["cpu"], temperature=0.7, restarts=3),
-    "paper": _ARITH_CHANGES["paper"],
-}
-"""Arith, env version 2 (``DERL-Arith-v2``): v1 with training rollouts sampled at temperature
-0.7 (v1: 1.0) and the meta-step's outcome the mean of 3 independent trainings (``restarts``;
-``smoke``: 2), everything else as v1. Why: v1's rewards differ by about as much as one
-training's seed noise (SNR 1.20, docs/signal/DERL-Arith-v1-cpu.md); at temperature 0.7 the
-sensible rewards end above the untrained policy on average with the smallest seed noise of the
-settings tried (SNR 1.23, docs/signal/probes/README.md), and averaging restarts divides the
-training noise's variance by their number at three times the cost. ``paper`` is unchanged (one
-training per meta-step, as in the paper)."""
-
 ARITH_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
     0: _ARITH_CHANGES,
     1: _ARITH_CHANGES_V1,
-    2: _ARITH_CHANGES_V2,
 }
-"""Env version -> Arith's preset changes (``DERL-Arith-v0``, ``-v1``, ``-v2``)."""
+"""Env version -> Arith's preset changes (``DERL-Arith-v0``, ``-v1``)."""
 
 LM_PRESETS: dict[str, tuple[LMGRPOConfig, Mapping[str, Mapping[str, Any]]]] = {
     "gsm8k": (_MATH_SMOKE, _MATH_CHANGES),
