@@ -9,6 +9,7 @@ later processes and runs on the machine do not embed a string again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
@@ -325,46 +326,25 @@ class SentenceEncoder:
         """
         if self.batch_size != 1:
             with self._lock:
-                return self._encode(texts)
+                return self._encode(texts, contextlib.nullcontext())
+        return self._encode(texts, self._lock)
+
+    def _encode(
+        self, texts: Sequence[str], lock: contextlib.AbstractContextManager[Any]
+    ) -> torch.Tensor:
+        """Embed ``texts``, holding ``lock`` only while reading and filling the cache."""
         cache = self._cache
         found: dict[str, torch.Tensor] = {}
-        with self._lock:
+        with lock:
             self.n_lookups += len(texts)
             for text in texts:
                 row = cache.get(text)
                 if row is not None:
                     cache.move_to_end(text)
                     found[text] = row
-        missing = sorted({t for t in texts if t not in found}, key=lambda t: (len(t), t))
-        fresh: dict[str, torch.Tensor] = {}
-        if self.store is not None and missing:
-            fresh.update(self.store.get(missing))
-            missing = [t for t in missing if t not in fresh]
-        embedded: dict[str, torch.Tensor] = {}
-        tic = time.perf_counter()
-        for text in missing:
-            embedded[text] = self._embed([text])[0].clone()
-        seconds = time.perf_counter() - tic
-        if self.store is not None:
-            self.store.put(embedded)
-        fresh.update(embedded)
-        with self._lock:
-            self.seconds += seconds
-            self.n_encoded += len(missing)
-            for text, row in fresh.items():
-                cache[text] = row
-            while len(cache) > self.max_cache_entries:
-                cache.popitem(last=False)
-        if not texts:
-            return torch.zeros((0, self.dim), dtype=torch.float32)
-        return torch.stack([found[t] if t in found else fresh[t] for t in texts])
-
-    def _encode(self, texts: Sequence[str]) -> torch.Tensor:
-        self.n_lookups += len(texts)
-        cache = self._cache
         # by length, ties by text: the batches (and so the last bits of each embedding) must
         # not depend on set iteration order, which PYTHONHASHSEED changes from run to run
-        missing = sorted({t for t in texts if t not in cache}, key=lambda t: (len(t), t))
+        missing = sorted({t for t in texts if t not in found}, key=lambda t: (len(t), t))
         fresh: dict[str, torch.Tensor] = {}
         if self.store is not None and missing:
             fresh.update(self.store.get(missing))
@@ -375,25 +355,20 @@ class SentenceEncoder:
             chunk = missing[start : start + self.batch_size]
             for text, row in zip(chunk, self._embed(chunk), strict=True):
                 embedded[text] = row.clone()
-        self.seconds += time.perf_counter() - tic
-        self.n_encoded += len(missing)
+        seconds = time.perf_counter() - tic
         if self.store is not None:
             self.store.put(embedded)
         fresh.update(embedded)
-        rows = []
-        for text in texts:
-            row = fresh.get(text)
-            if row is None:
-                row = cache[text]
-                cache.move_to_end(text)
-            rows.append(row)
-        for text, row in fresh.items():
-            cache[text] = row
-        while len(cache) > self.max_cache_entries:
-            cache.popitem(last=False)
-        if not rows:
+        with lock:
+            self.seconds += seconds
+            self.n_encoded += len(missing)
+            for text, row in fresh.items():
+                cache[text] = row
+            while len(cache) > self.max_cache_entries:
+                cache.popitem(last=False)
+        if not texts:
             return torch.zeros((0, self.dim), dtype=torch.float32)
-        return torch.stack(rows)
+        return torch.stack([found[t] if t in found else fresh[t] for t in texts])
 
 
 @functools.lru_cache(maxsize=1)
