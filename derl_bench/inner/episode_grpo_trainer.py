@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -385,41 +385,45 @@ class EpisodeGRPOTrainer:
             mean (:func:`~derl_bench.inner.base.mean_inner_result`; ``seconds`` then sums the
             restarts' splits, each restart's own is in ``restart_extra``).
         """
-        results = [
-            self._train_once(meta_reward, seed=s, init=init)
-            for s in restart_seeds(seed, self.config.restarts)
-        ]
-        if len(results) > 1:
-            total: dict[str, float] = {}
-            for result in results:
-                for k, v in result.extra["seconds"].items():
-                    total[k] = total.get(k, 0.0) + v
-            self.last_seconds = {k: round(v, 3) for k, v in sorted(total.items())}
+        start = time.perf_counter()
+        seeds = restart_seeds(seed, self.config.restarts)
+        with self._engines() as envs:  # one set of engines for every restart
+            results = [
+                self._train_once(meta_reward, s, init, envs, keep=k == 0)
+                for k, s in enumerate(seeds)
+            ]
         combined = mean_inner_result(results)
         if len(results) > 1:
-            combined.extra["seconds"] = self.last_seconds
-            for k in ("env_steps",):
-                combined.extra[k] = sum(r.extra[k] for r in results)
-            for k in ("train_score_mean", "validation_score_mean"):
-                combined.extra[k] = float(np.mean([r.extra[k] for r in results]))
-        return combined
+            splits = [r.extra["seconds"] for r in results]
+            self.last_seconds = {k: round(sum(x[k] for x in splits), 3) for k in splits[0]}
+            combined.extra.update(
+                seconds=self.last_seconds,
+                env_steps=sum(r.extra["env_steps"] for r in results),
+                train_score_mean=float(np.mean([r.extra["train_score_mean"] for r in results])),
+                validation_score_mean=float(
+                    np.mean([r.extra["validation_score_mean"] for r in results])
+                ),
+            )
+        return replace(
+            combined, cost=replace(combined.cost, wall_seconds=time.perf_counter() - start)
+        )
 
-    def _train_once(self, meta_reward: MetaReward, *, seed: int, init: Any) -> InnerResult:
+    def _train_once(
+        self, meta_reward: MetaReward, seed: int, init: Any, envs: list[Any], *, keep: bool
+    ) -> InnerResult:
+        """One training and its validation on ``envs``; ``keep``: save its checkpoint."""
         start = time.perf_counter()
         timings: dict[str, float] = {}
-        with self._engines() as envs:
-            policy, curve, stats = self._train(
-                meta_reward, seed, init, self.splits.d_in, envs, timings
-            )
-            encoder = getattr(policy, "encoder", None)
-            encoder_before = getattr(encoder, "seconds", 0.0)
-            tic = time.perf_counter()
-            validation, validation_score = self._evaluate(policy, self.val, seed, envs)
-            timings["validation"] = time.perf_counter() - tic
-            timings["validation_encoder"] = getattr(encoder, "seconds", 0.0) - encoder_before
+        policy, curve, stats = self._train(meta_reward, seed, init, self.splits.d_in, envs, timings)
+        encoder = getattr(policy, "encoder", None)
+        encoder_before = getattr(encoder, "seconds", 0.0)
+        tic = time.perf_counter()
+        validation, validation_score = self._evaluate(policy, self.val, seed, envs)
+        timings["validation"] = time.perf_counter() - tic
+        timings["validation_encoder"] = getattr(encoder, "seconds", 0.0) - encoder_before
         self.last_seconds = {k: round(v, 3) for k, v in sorted(timings.items())}
         checkpoint = None
-        if self.keep_checkpoints is not None:
+        if keep and self.keep_checkpoints is not None:
             checkpoint = self._save(policy, meta_reward, seed, init)
         cost = Cost(
             wall_seconds=time.perf_counter() - start,

@@ -296,19 +296,22 @@ class LMGRPOTrainer:
         self._check(meta_reward)
         return mean_inner_result(
             [
-                self._train_once(meta_reward, seed=s, init=init)
-                for s in restart_seeds(seed, self.config.restarts)
+                self._train_once(meta_reward, seed=s, init=init, keep=k == 0)
+                for k, s in enumerate(restart_seeds(seed, self.config.restarts))
             ]
         )
 
-    def _train_once(self, meta_reward: MetaReward, *, seed: int, init: Any) -> InnerResult:
+    def _train_once(
+        self, meta_reward: MetaReward, *, seed: int, init: Any, keep: bool
+    ) -> InnerResult:
+        """One training and its validation; ``keep``: save its checkpoint (the first restart)."""
         start = time.perf_counter()
         policy, tokenizer, reward_fn, extra = self.train_policy(
             meta_reward, self.d_in, seed=seed, init=init
         )
         validation = self._evaluate(policy, tokenizer, self.val)
         checkpoint = None
-        if self.keep_checkpoints is not None:
+        if keep and self.keep_checkpoints is not None:
             checkpoint = _save_checkpoint(
                 policy,
                 tokenizer,
