@@ -41,6 +41,10 @@ ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
     ("DERL-ScienceWorld-L0-v4", {"domain": "scienceworld", "level": "L0", "version": 4}),
     ("DERL-ScienceWorld-L1-v4", {"domain": "scienceworld", "level": "L1", "version": 4}),
     ("DERL-ScienceWorld-L2-v4", {"domain": "scienceworld", "level": "L2", "version": 4}),
+    # ScienceWorld v5: v4 with 2 rollout threads and 2 restarts at cpu (inner/episode_presets.py).
+    ("DERL-ScienceWorld-L0-v5", {"domain": "scienceworld", "level": "L0", "version": 5}),
+    ("DERL-ScienceWorld-L1-v5", {"domain": "scienceworld", "level": "L1", "version": 5}),
+    ("DERL-ScienceWorld-L2-v5", {"domain": "scienceworld", "level": "L2", "version": 5}),
 )
 """(id, kwargs) of every env this package registers."""
 

@@ -213,8 +213,16 @@ def test_text_presets_v0_are_unchanged_and_v1_cold_start_and_validate_on_all_of_
     v4 = episode_preset("scienceworld", "cpu", version=4)
     assert (v4.cold_start_epochs, v4.num_iterations, v3.cold_start_epochs) == (10, 2, 40)
     assert v4 == dataclasses.replace(v3, cold_start_epochs=10, num_iterations=2)
-    with pytest.raises(ValueError, match="known: \\[0, 1, 2, 3, 4\\]"):
-        episode_preset("scienceworld", "cpu", version=5)
+    # v5 changes only cpu: 2 rollout threads and 2 restarts (the mean of two trainings)
+    for preset in ("smoke", "paper"):
+        assert episode_preset("scienceworld", preset, version=5) == episode_preset(
+            "scienceworld", preset, version=4
+        )
+    v5 = episode_preset("scienceworld", "cpu", version=5)
+    assert (v5.rollout_threads, v5.restarts, v4.rollout_threads, v4.restarts) == (2, 2, 0, 1)
+    assert v5 == dataclasses.replace(v4, rollout_threads=2, restarts=2)
+    with pytest.raises(ValueError, match="known: \\[0, 1, 2, 3, 4, 5\\]"):
+        episode_preset("scienceworld", "cpu", version=6)
     with pytest.raises(ValueError, match="only env version 0"):
         episode_preset("pendulum", "cpu", version=1)
     # CartPole v1 trains 40 GRPO iterations at cpu; smoke and paper as v0

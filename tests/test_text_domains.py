@@ -46,18 +46,23 @@ def test_alfworld_l2_as_users_quote_it_resolves_to_the_latest_version() -> None:
     env.close()
 
 
-def test_scienceworld_l2_as_users_quote_it_resolves_to_v4_with_v2s_larger_cpu_pool() -> None:
+def test_scienceworld_l2_as_users_quote_it_resolves_to_v5_with_v2s_larger_cpu_pool() -> None:
     env = gymnasium.make("DERL-ScienceWorld-L2")
     v1 = gymnasium.make("DERL-ScienceWorld-L2-v1")
     v2 = gymnasium.make("DERL-ScienceWorld-L2-v2")
+    v4 = gymnasium.make("DERL-ScienceWorld-L2-v4")
     try:
-        assert env.spec.id == "DERL-ScienceWorld-L2-v4" and env.unwrapped.preset == "cpu"
+        assert env.spec.id == "DERL-ScienceWorld-L2-v5" and env.unwrapped.preset == "cpu"
         assert env.unwrapped.trainer.splits == v2.unwrapped.trainer.splits
+        config = env.unwrapped.trainer.config
+        assert (config.rollout_threads, config.restarts) == (2, 2)  # v5's only changes
         v2_spec = v2.unwrapped.trainer.policy_factory.cold_start_spec
-        v4_spec = env.unwrapped.trainer.policy_factory.cold_start_spec
-        # v4 imitates v2's expert games for 10 epochs (not 40): its own cached cold start
-        assert v4_spec.tasks == v2_spec.tasks and v4_spec.env_settings == v2_spec.env_settings
-        assert (v4_spec.epochs, v2_spec.epochs) == (10, 40) and v4_spec.key() != v2_spec.key()
+        v5_spec = env.unwrapped.trainer.policy_factory.cold_start_spec
+        # v4 imitates v2's expert games for 10 epochs (not 40): its own cached cold start,
+        # which v5 shares
+        assert v5_spec.key() == v4.unwrapped.trainer.policy_factory.cold_start_spec.key()
+        assert v5_spec.tasks == v2_spec.tasks and v5_spec.env_settings == v2_spec.env_settings
+        assert (v5_spec.epochs, v2_spec.epochs) == (10, 40) and v5_spec.key() != v2_spec.key()
         new, old = env.unwrapped.trainer.splits, v1.unwrapped.trainer.splits
         assert new.test == old.test  # the test split keeps the preset's cap
         assert (len(new.d_in), len(new.val)) == (128, 32)  # 4 task types x 40 variations
@@ -70,6 +75,7 @@ def test_scienceworld_l2_as_users_quote_it_resolves_to_v4_with_v2s_larger_cpu_po
         env.close()
         v1.close()
         v2.close()
+        v4.close()
 
 
 @pytest.mark.parametrize("env_id", ["DERL-ALFWorld-L2-v1", "DERL-ScienceWorld-L2-v1"])
