@@ -101,3 +101,20 @@ def test_arith_meta_step_with_two_restarts_is_the_mean_of_two_single_trainings()
         second.validation.success,
     ]
     assert both.cost.inner_steps == 4
+
+
+@pytest.mark.slow
+def test_test_training_counts_its_inner_steps_as_a_meta_step_does() -> None:
+    # evaluate_test trains as a meta-step does (same budget, restarts, PPO epochs, minibatches),
+    # so its cost names the same number of Adam steps
+    env = gymnasium.make(
+        "DERL-CartPole-v0",
+        preset="smoke",
+        budget=1,
+        inner_overrides={"restarts": 2, "n_val": 4, "minibatches": 2, "num_iterations": 2},
+    )
+    info = _step(env, 0, "g1")
+    test = env.unwrapped.evaluate_test("g1")
+    config = env.unwrapped.trainer.config
+    assert test["cost"]["inner_steps"] == info["cost"]["inner_steps"]
+    assert info["cost"]["inner_steps"] == config.max_steps * 2 * 2 * 2

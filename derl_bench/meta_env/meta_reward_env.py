@@ -489,8 +489,9 @@ class MetaRewardEnv(gymnasium.Env):
         steps = (
             getattr(config, "max_steps", 0)
             * getattr(config, "num_iterations", 1)
+            * getattr(config, "minibatches", 1)
             * getattr(config, "restarts", 1)
-        )
+        )  # counted as the trainer counts a meta-step's inner steps (Cost.inner_steps)
         seconds = time.perf_counter() - start
         return {
             "test_success": float(result.success),
