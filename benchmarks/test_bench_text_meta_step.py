@@ -16,7 +16,8 @@ cases an upper bound for the later ones; the ScienceWorld JVMs, one per engine, 
 processes of about 0.5 GB each). Cases with ``rollout_threads=2`` play the episodes on two
 threads with two engines (``EpisodeGRPOConfig.rollout_threads``; other numbers than the id's
 own, whose streams are shared); their ``engine`` and ``policy`` are summed over the threads,
-so the split can exceed the wall time. Each
+so the split can exceed the wall time. ``DERL-ScienceWorld-*-v5``'s preset itself plays on
+two threads and trains two restarts per meta-step (its split sums both trainings). Each
 case starts with empty encoder caches and without the on-disk embedding store (so a case does
 not depend on what the machine ran before; the ``warm_meta_steps`` case shows what a store
 or an earlier meta-step of the process saves).
@@ -50,6 +51,8 @@ state: the encoder's cache holds the strings earlier meta-steps embedded in this
         ("DERL-ScienceWorld-L2-v4", 2, 0),
         ("DERL-ScienceWorld-L2-v4", 0, 2),  # two rollout threads, two engines
         ("DERL-ScienceWorld-L2-v4", 2, 2),
+        ("DERL-ScienceWorld-L2-v5", 0, 0),  # the preset's own 2 threads and 2 restarts
+        ("DERL-ScienceWorld-L2-v5", 2, 0),
     ],
 )
 @pytest.mark.benchmark(group="text-meta-step")
@@ -92,7 +95,8 @@ def test_bench_cpu_meta_step(benchmark, env_id, warm_meta_steps, rollout_threads
     benchmark.extra_info.update(
         validation_success=results["reward"],
         warm_meta_steps=warm_meta_steps,
-        rollout_threads=rollout_threads,
+        rollout_threads=env.unwrapped.trainer.config.rollout_threads,  # override or preset
+        restarts=env.unwrapped.trainer.config.restarts,
         losses=[row["loss"] for row in info["training_curve"]],
         wall_seconds=total,
         cpu_seconds=results["cpu"],
