@@ -217,6 +217,18 @@ and -g1 0.250, above every sensible reward.
 Signal, L0-v4 cpu (docs/signal/DERL-ScienceWorld-L0-v4-cpu.md): untrained 0.312 on L0's 48 V
 games; every sensible reward ends below it (0.153-0.285), SNR 0.87, ANOVA p 0.083, -g1 0.194:
 L0 does not rank meta-rewards at cpu yet. 139-215 s per meta-step with two side by side.
+v5 (issue 14): v4 with, at cpu, episodes played on 2 rollout threads (two engines, one sampling
+stream per episode) and 2 restarts: a meta-step at env seed s trains two policies from the cold
+start at inner seeds 2s and 2s + 1 and returns the mean (episode_presets.py,
+_SCIENCEWORLD_CHANGES_V5; the mean halves the variance of one training, whose seed noise is as
+large as the spread between rewards). smoke and paper as v4. Signal, L2-v5 cpu
+(docs/signal/DERL-ScienceWorld-L2-v5-cpu.md, same command with -v5; 60 minutes, 243-275 s per
+meta-step with two side by side): SNR 2.18, ANOVA p 8.4e-06, -g1 0.177 below the untrained
+0.344. No sensible reward raises the policy (0 of 8 above untrained); the outcome rewards keep
+most of it (g1 * g4 0.214, g1 0.208, the unequal mix 0.182, g1 + g2 0.172) and the rewards of
+step scores alone wreck it (0.016-0.042); 3 of 8 above -g1. The same numbers, cell for cell,
+as the mean of the single trainings of the probes threads2/ and threads2-s345/
+(scripts/signal_restarts.py). L0-v5: no signal file yet.
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 
