@@ -42,12 +42,12 @@ def test_restarts_must_be_a_positive_int() -> None:
         )
 
 
-def _cartpole(restarts: int):  # noqa: ANN202
+def _cartpole(restarts: int, **overrides: int):  # noqa: ANN202
     return gymnasium.make(
         "DERL-CartPole-v0",
         preset="smoke",
         budget=1,
-        inner_overrides={"restarts": restarts, "n_val": 4},
+        inner_overrides={"restarts": restarts, "n_val": 4, **overrides},
     )
 
 
@@ -107,12 +107,7 @@ def test_arith_meta_step_with_two_restarts_is_the_mean_of_two_single_trainings()
 def test_test_training_counts_its_inner_steps_as_a_meta_step_does() -> None:
     # evaluate_test trains as a meta-step does (same budget, restarts, PPO epochs, minibatches),
     # so its cost names the same number of Adam steps
-    env = gymnasium.make(
-        "DERL-CartPole-v0",
-        preset="smoke",
-        budget=1,
-        inner_overrides={"restarts": 2, "n_val": 4, "minibatches": 2, "num_iterations": 2},
-    )
+    env = _cartpole(2, minibatches=2, num_iterations=2)
     info = _step(env, 0, "g1")
     test = env.unwrapped.evaluate_test("g1")
     config = env.unwrapped.trainer.config
