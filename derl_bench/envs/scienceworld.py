@@ -228,7 +228,9 @@ meta-step with two side by side): SNR 2.18, ANOVA p 8.4e-06, -g1 0.177 below the
 most of it (g1 * g4 0.214, g1 0.208, the unequal mix 0.182, g1 + g2 0.172) and the rewards of
 step scores alone wreck it (0.016-0.042); 3 of 8 above -g1. The same numbers, cell for cell,
 as the mean of the single trainings of the probes threads2/ and threads2-s345/
-(scripts/signal_restarts.py). L0-v5: no signal file yet.
+(scripts/signal_restarts.py). L0-v5 cpu, computed the same way from six single trainings
+(docs/signal/probes/DERL-ScienceWorld-L0-v4/threads2-s0-5/; no signal file of its own yet): SNR
+1.40, ANOVA p 0.0017, -g1 0.226 below the untrained 0.312, no reward above it: misses SNR 1.5.
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 
