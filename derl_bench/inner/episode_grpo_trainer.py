@@ -408,6 +408,14 @@ class EpisodeGRPOTrainer:
             combined, cost=replace(combined.cost, wall_seconds=time.perf_counter() - start)
         )
 
+    @property
+    def inner_steps_per_training(self) -> int:
+        """Adam steps of one training (the ``Cost.inner_steps`` of one restart).
+
+        ``max_steps * num_iterations * minibatches``.
+        """
+        return self.config.max_steps * self.config.num_iterations * self.config.minibatches
+
     def _train_once(
         self, meta_reward: MetaReward, seed: int, init: Any, envs: list[Any], *, keep: bool
     ) -> InnerResult:
@@ -427,9 +435,7 @@ class EpisodeGRPOTrainer:
             checkpoint = self._save(policy, meta_reward, seed, init)
         cost = Cost(
             wall_seconds=time.perf_counter() - start,
-            inner_steps=self.config.max_steps
-            * self.config.num_iterations
-            * self.config.minibatches,
+            inner_steps=self.inner_steps_per_training,
             rollouts=stats["episodes"] + validation.n * max(1, self.config.validation_samples),
             tokens=0,
         )

@@ -301,6 +301,11 @@ class LMGRPOTrainer:
             ]
         )
 
+    @property
+    def inner_steps_per_training(self) -> int:
+        """GRPO steps of one training: ``max_steps`` (the ``Cost.inner_steps`` of one restart)."""
+        return self.config.max_steps
+
     def _train_once(
         self, meta_reward: MetaReward, *, seed: int, init: Any, keep: bool
     ) -> InnerResult:
@@ -326,7 +331,7 @@ class LMGRPOTrainer:
         train_tokens = _logged_tokens(extra["log_history"])
         cost = Cost(
             wall_seconds=time.perf_counter() - start,
-            inner_steps=self.config.max_steps,
+            inner_steps=self.inner_steps_per_training,
             rollouts=reward_fn.n_rollouts + validation.n * max(1, self.config.validation_samples),
             tokens=train_tokens + validation.tokens,
         )

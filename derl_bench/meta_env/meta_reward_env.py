@@ -485,13 +485,10 @@ class MetaRewardEnv(gymnasium.Env):
         start = time.perf_counter()
         with pinned_torch_threads(self.torch_threads):
             result = self.trainer.evaluate_test(parsed, seed=self._seed)
-        config = getattr(self.trainer, "config", None)
-        steps = (
-            getattr(config, "max_steps", 0)
-            * getattr(config, "num_iterations", 1)
-            * getattr(config, "minibatches", 1)
-            * getattr(config, "restarts", 1)
-        )  # counted as the trainer counts a meta-step's inner steps (Cost.inner_steps)
+        # counted as the trainer counts a meta-step's (Cost.inner_steps): per training x restarts
+        steps = getattr(self.trainer, "inner_steps_per_training", 0) * getattr(
+            getattr(self.trainer, "config", None), "restarts", 1
+        )
         seconds = time.perf_counter() - start
         return {
             "test_success": float(result.success),
