@@ -101,25 +101,30 @@ def test_presets_are_valid_and_unknown_ones_are_rejected() -> None:
         lm_preset("arith", "fast")
 
 
-def test_arith_as_users_quote_it_is_v1_with_the_direct_answer_warm_up() -> None:
+def test_arith_as_users_quote_it_is_v2_and_each_version_changes_only_its_fields() -> None:
     import gymnasium
 
     import derl_bench  # noqa: F401  (registers the ids)
 
     latest = gymnasium.make("DERL-Arith", preset="cpu")
+    v1 = gymnasium.make("DERL-Arith-v1", preset="cpu")
     v0 = gymnasium.make("DERL-Arith-v0", preset="cpu")
     try:
-        assert latest.spec.id == "DERL-Arith-v1"
-        new, old = latest.unwrapped.trainer.config, v0.unwrapped.trainer.config
-        assert (new.model, old.model) == ("tiny-arith-direct", "tiny-arith")
-        assert (new.n_val, old.n_val) == (512, 128)
-        # The policy and the validation size are the only changes.
-        assert new.with_overrides(model="tiny-arith", n_val=128) == old
+        assert latest.spec.id == "DERL-Arith-v2"
+        new, mid, old = (e.unwrapped.trainer.config for e in (latest, v1, v0))
+        # v2: a larger inner learning rate and the mean of three trainings per meta-step.
+        assert (new.learning_rate, mid.learning_rate) == (3e-4, 1e-4)
+        assert (new.restarts, mid.restarts) == (3, 1)
+        assert new.with_overrides(learning_rate=1e-4, restarts=1) == mid
+        # v1: the direct-answer warm-up and 512 validation problems.
+        assert (mid.model, old.model) == ("tiny-arith-direct", "tiny-arith")
+        assert (mid.n_val, old.n_val) == (512, 128)
+        assert mid.with_overrides(model="tiny-arith", n_val=128) == old
     finally:
-        latest.close()
-        v0.close()
-    with pytest.raises(ValueError, match="known: \\[0, 1\\]"):
-        lm_preset("arith", "cpu", version=2)
+        for env in (latest, v1, v0):
+            env.close()
+    with pytest.raises(ValueError, match="known: \\[0, 1, 2\\]"):
+        lm_preset("arith", "cpu", version=3)
     with pytest.raises(ValueError, match="only env version 0"):
         lm_preset("gsm8k", "cpu", version=1)
 

@@ -137,8 +137,9 @@ def build_arith(
         data_dir: Unused (the data is generated); accepted for a uniform builder signature.
         keep_checkpoints: Folder to save trained policies in, or ``None``.
         data_source: Must be ``"local"`` (there is nothing to download).
-        version: The id's version (``DERL-Arith-v1``: 1, its direct-answer warm-up; None or 0:
-            ``-v0``), :data:`derl_bench.inner.lm_presets.ARITH_PRESET_VERSIONS`.
+        version: The id's version (``DERL-Arith-v1``: 1, its direct-answer warm-up;
+            ``DERL-Arith-v2``: 2, ``cpu`` lr 3e-4 and three restarts; None or 0: ``-v0``),
+            :data:`derl_bench.inner.lm_presets.ARITH_PRESET_VERSIONS`.
 
     Returns:
         The :class:`~derl_bench.meta_env.domain.Domain` named ``"arith"``.
