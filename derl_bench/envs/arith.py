@@ -79,7 +79,18 @@ policy. Probes (docs/signal/probes/DERL-Arith-v1/, seeds 0-1, panel ``g1``, ``g2
 untrained 0.275. Its nine-reward check (``--inner learning_rate=0.0003``, seeds 0-2,
 docs/signal/probes/DERL-Arith-v1/lr3e-4-full/): SNR 1.44, ANOVA p 0.0012, ``g1`` 0.241,
 ``g2 + g3 + g4`` 0.090, ``-g1`` 0.033, every reward below the untrained 0.275; not made a
-version (short of SNR 1.5, and GRPO still never raises the policy).
+version (short of SNR 1.5, and GRPO still never raises the policy). v2 (issue 14, stop 35;
+``DERL-Arith-v2``, what the unversioned ``DERL-Arith`` resolves to): v1 with, at ``cpu``, lr 3e-4
+and ``restarts=3`` (a meta-step's validation success is the mean of three trainings from the
+same initial policy, inner seeds ``3s … 3s + 2``; three times v1's training cost); ``smoke``
+and ``paper`` as v1. The lr 3e-4 setting trained at nine inner seeds
+(docs/signal/probes/DERL-Arith-v1/lr3e-4-*) has a between-reward std of 0.032 and a
+one-training seed std of 0.036; averaged over three trainings, ``derl-bench signal --env
+DERL-Arith-v2 --preset cpu --seeds 0,1,2 --executor process`` (docs/signal/DERL-Arith-v2-cpu.md)
+gives SNR 1.56, ANOVA p 0.00052, ``-g1`` 0.038 below the untrained 0.275 (two restarts: 1.08).
+Every reward ends below the untrained policy (``g1 + g2`` 0.235, ``g1`` 0.232, ``g2 + g3 + g4``
+0.140): the ranking is of how much a reward harms it. 176-241 s per meta-step with two side by
+side.
 """
 
 from __future__ import annotations
