@@ -173,6 +173,14 @@ class InnerTrainer(Protocol):
         """
         ...
 
+    @property
+    def inner_steps_per_training(self) -> int:
+        """Inner steps of one training (one restart's ``Cost.inner_steps``).
+
+        ``MetaRewardEnv.evaluate_test`` charges this times ``config.restarts`` for a test run.
+        """
+        ...
+
     def evaluate_test(self, meta_reward: MetaReward, *, seed: int) -> EvalResult:
         """Train a fresh policy on the whole training pool (D_in ∪ V), evaluate on test."""
         ...

@@ -159,13 +159,18 @@ class ESRLInnerTrainer:
             n_nonfinite_rewards=counters["nonfinite"],
             cost=Cost(
                 wall_seconds=time.perf_counter() - start,
-                inner_steps=self.config.max_steps,
+                inner_steps=self.inner_steps_per_training,
                 rollouts=len(counters["values"]) + validation.n,
                 tokens=0,
             ),
             checkpoint=checkpoint,
             extra={"trainer": "es_rl", "env_steps": int(sum(s.env_steps for s in history))},
         )
+
+    @property
+    def inner_steps_per_training(self) -> int:
+        """ES+RL iterations of one training: ``max_steps`` (its ``Cost.inner_steps``)."""
+        return self.config.max_steps
 
     def evaluate_test(self, meta_reward: MetaReward, *, seed: int) -> EvalResult:
         """Train afresh under ``meta_reward``; greedy success on the test tasks."""
