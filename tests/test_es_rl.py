@@ -258,3 +258,35 @@ def test_cartpole_reaches_195_within_6_iterations():
             break
     assert initial < 100
     assert result["mean_return"] >= 195, (agent.iteration, result)
+
+
+# ---------------------------------------------------------------- as an inner trainer (es_rl)
+
+
+def _es_rl_cartpole(**overrides):
+    import gymnasium
+
+    import derl_bench  # noqa: F401  (registers the ids)
+
+    return gymnasium.make(
+        "DERL-CartPole-v0",
+        preset="smoke",
+        inner="es_rl",
+        budget=1,
+        inner_overrides={"max_steps": 2, "tasks_per_step": 2, "group_size": 2, "n_val": 1,
+                         "n_test": 1, **overrides},
+    )  # fmt: skip
+
+
+def test_es_rl_test_training_is_charged_the_inner_steps_of_a_meta_step():
+    env = _es_rl_cartpole()
+    env.reset(seed=0)
+    _, _, _, _, info = env.step("g1")
+    test = env.unwrapped.evaluate_test("g1")
+    assert info["cost"]["inner_steps"] == 2
+    assert test["cost"]["inner_steps"] == info["cost"]["inner_steps"]
+
+
+def test_es_rl_refuses_restarts_it_would_not_run():
+    with pytest.raises(ValueError, match=r"es_rl.*restarts=2.*inner='grpo'"):
+        _es_rl_cartpole(restarts=2)

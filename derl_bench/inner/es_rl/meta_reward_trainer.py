@@ -61,6 +61,10 @@ class ESRLInnerTrainer:
         primitive_set: The episode primitive set.
         config: The domain preset (budget fields reused, see the module docstring).
         keep_checkpoints: Folder to save trained agents in (``<id>/es_rl.pth``), or None.
+
+    Raises:
+        ValueError: If ``config.restarts`` is not 1 (the hybrid trains once per meta-step; a
+            meta-step's restarts are a feature of the compact GRPO, ``inner="grpo"``).
     """
 
     def __init__(
@@ -72,6 +76,11 @@ class ESRLInnerTrainer:
         config: EpisodeGRPOConfig,
         keep_checkpoints: str | None = None,
     ) -> None:
+        if config.restarts != 1:
+            raise ValueError(
+                f"inner='es_rl' trains once per meta-step, but restarts={config.restarts!r} was "
+                "asked for; use inner='grpo' for restarts, or inner_overrides={'restarts': 1}"
+            )
         self.domain = domain
         self.splits = splits
         self.primitive_set = primitive_set
