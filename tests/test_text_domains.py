@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium
 import psutil
 import pytest
@@ -76,6 +78,30 @@ def test_scienceworld_l2_as_users_quote_it_resolves_to_v5_with_v2s_larger_cpu_po
         v1.close()
         v2.close()
         v4.close()
+
+
+def test_scienceworld_l0_as_users_quote_it_resolves_to_v6_which_only_adds_a_restart() -> None:
+    # v6 is registered for L0 only (L0's rewards are closer together than L2's); L1 and L2 stay
+    # at v5
+    env = gymnasium.make("DERL-ScienceWorld-L0")
+    v5 = gymnasium.make("DERL-ScienceWorld-L0-v5")
+    try:
+        assert env.spec.id == "DERL-ScienceWorld-L0-v6" and env.unwrapped.preset == "cpu"
+        config, old = env.unwrapped.trainer.config, v5.unwrapped.trainer.config
+        assert (config.restarts, old.restarts) == (3, 2)
+        assert config == dataclasses.replace(old, restarts=3)
+        assert env.unwrapped.trainer.splits == v5.unwrapped.trainer.splits
+        factory, old_factory = (
+            env.unwrapped.trainer.policy_factory,
+            v5.unwrapped.trainer.policy_factory,
+        )
+        assert factory.cold_start_spec.key() == old_factory.cold_start_spec.key()
+        assert gymnasium.make("DERL-ScienceWorld-L1").spec.id == "DERL-ScienceWorld-L1-v5"
+        with pytest.raises(gymnasium.error.Error):
+            gymnasium.make("DERL-ScienceWorld-L2-v6")
+    finally:
+        env.close()
+        v5.close()
 
 
 @pytest.mark.parametrize("env_id", ["DERL-ALFWorld-L2-v1", "DERL-ScienceWorld-L2-v1"])

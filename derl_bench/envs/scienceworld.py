@@ -560,6 +560,7 @@ SCIENCEWORLD_VERSIONS: dict[int, dict[str, Any]] = {
     3: _RULE2_TELEPORT,  # v3 changes only the cpu inner GRPO (inner/episode_presets.py)
     4: _RULE2_TELEPORT,  # v4 changes only the cpu cold start's epochs and PPO epochs
     5: _RULE2_TELEPORT,  # v5 changes only the cpu rollout threads and restarts
+    6: _RULE2_TELEPORT,  # v6 (L0 only) changes only the cpu restarts
 }
 """Env version of ``DERL-ScienceWorld-*-vN`` -> the inner env's candidate rule and bound
 (``ScienceWorldInnerEnv(candidate_rules=..., max_actions=...)``) and the cold start's expert:

@@ -90,10 +90,10 @@ class EpisodeGRPOConfig:
     a JVM each use 1-2; classic control uses one per episode of a batch."""
     rollout_threads: int = 0
     """How episodes are played. 0: ``n_envs`` engines in lockstep, one batched policy call per
-    tick, every action sampled from the training's one random stream (every preset but
-    ``DERL-ScienceWorld-*-v5``'s ``cpu``, which plays on 2 threads). k >= 1: k engines
-    (``n_envs`` is then ignored) and k threads, each owning one, play whole episodes; each
-    episode samples from its own stream, seeded from (seed, GRPO step, episode index)
+    tick, every action sampled from the training's one random stream (every preset but the
+    ``cpu`` of ``DERL-ScienceWorld-*-v5`` and ``-L0-v6``, which play on 2 threads). k >= 1: k
+    engines (``n_envs`` is then ignored) and k threads, each owning one, play whole episodes;
+    each episode samples from its own stream, seeded from (seed, GRPO step, episode index)
     (:func:`~derl_bench.inner.episode_grpo_trainer.episode_generators`), so the numbers do not
     depend on k nor on which thread played which episode. With k = 2 one thread's engine call
     (a JVM for ScienceWorld) overlaps the other's policy step."""

@@ -30,7 +30,7 @@ SCIENCEWORLD_PRESET_TASKS: dict[str, tuple[str, int | None]] = {
 }
 """ScienceWorld task subset of each preset: (constant in ``envs/scienceworld.py``, or ``""`` for
 all 30 tasks; variations per task and split, ``None`` for all). Part of the preset's identity."""
-SCIENCEWORLD_TRAIN_VARIATIONS: dict[int, dict[str, int]] = {v: {"cpu": 40} for v in (2, 3, 4, 5)}
+SCIENCEWORLD_TRAIN_VARIATIONS: dict[int, dict[str, int]] = {v: {"cpu": 40} for v in range(2, 7)}
 """Env version -> preset -> ``max_train_variations`` of :func:`scienceworld_splits
 <derl_bench.envs.scienceworld.scienceworld_splits>` (the training pool's cap per task; the test
 split keeps the preset's cap): ``-v2`` ``cpu`` splits 40 training variations per task 32:8
