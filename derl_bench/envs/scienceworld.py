@@ -231,6 +231,11 @@ as the mean of the single trainings of the probes threads2/ and threads2-s345/
 (scripts/signal_restarts.py). L0-v5 cpu, computed the same way from six single trainings
 (docs/signal/probes/DERL-ScienceWorld-L0-v4/threads2-s0-5/; no signal file of its own yet): SNR
 1.40, ANOVA p 0.0017, -g1 0.226 below the untrained 0.312, no reward above it: misses SNR 1.5.
+v6 (issue 14; registered for L0 only, L1 and L2 stay at v5): v5 with 3 restarts at cpu (inner
+seeds 3s, 3s + 1, 3s + 2; episode_presets.py, _SCIENCEWORLD_CHANGES_V6). Computed from nine
+single trainings (probes threads2-s0-5/ and threads2-s678/ of L0-v4) before it was registered:
+SNR 1.86, ANOVA p 6.6e-05, -g1 0.220 below the untrained 0.312; no reward above untrained (the
+outcome rewards keep most of it, g1 * g4 0.294, the step-score rewards lower it, 0.174-0.206).
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 
