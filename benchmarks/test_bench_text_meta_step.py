@@ -17,7 +17,8 @@ processes of about 0.5 GB each). Cases with ``rollout_threads=2`` play the episo
 threads with two engines (``EpisodeGRPOConfig.rollout_threads``; other numbers than the id's
 own, whose streams are shared); their ``engine`` and ``policy`` are summed over the threads,
 so the split can exceed the wall time. ``DERL-ScienceWorld-*-v5``'s preset itself plays on
-two threads and trains two restarts per meta-step (its split sums both trainings). Each
+two threads and trains two restarts per meta-step (its split sums both trainings);
+``DERL-ScienceWorld-L0-v6``'s trains three. Each
 case starts with empty encoder caches and without the on-disk embedding store (so a case does
 not depend on what the machine ran before; the ``warm_meta_steps`` case shows what a store
 or an earlier meta-step of the process saves).
@@ -53,6 +54,8 @@ state: the encoder's cache holds the strings earlier meta-steps embedded in this
         ("DERL-ScienceWorld-L2-v4", 2, 2),
         ("DERL-ScienceWorld-L2-v5", 0, 0),  # the preset's own 2 threads and 2 restarts
         ("DERL-ScienceWorld-L2-v5", 2, 0),
+        ("DERL-ScienceWorld-L0-v6", 0, 0),  # L0's 2 threads and 3 restarts
+        ("DERL-ScienceWorld-L0-v6", 2, 0),
     ],
 )
 @pytest.mark.benchmark(group="text-meta-step")
