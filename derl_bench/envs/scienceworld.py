@@ -236,6 +236,8 @@ seeds 3s, 3s + 1, 3s + 2; episode_presets.py, _SCIENCEWORLD_CHANGES_V6). Compute
 single trainings (probes threads2-s0-5/ and threads2-s678/ of L0-v4) before it was registered:
 SNR 1.86, ANOVA p 6.6e-05, -g1 0.220 below the untrained 0.312; no reward above untrained (the
 outcome rewards keep most of it, g1 * g4 0.294, the step-score rewards lower it, 0.174-0.206).
+Its own run (docs/signal/DERL-ScienceWorld-L0-v6-cpu.md, same command with -L0-v6; 69 minutes,
+277-315 s per meta-step with two side by side) gave these numbers cell for cell.
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 
