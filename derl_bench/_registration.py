@@ -47,8 +47,10 @@ ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
     ("DERL-ScienceWorld-L0-v5", {"domain": "scienceworld", "level": "L0", "version": 5}),
     ("DERL-ScienceWorld-L1-v5", {"domain": "scienceworld", "level": "L1", "version": 5}),
     ("DERL-ScienceWorld-L2-v5", {"domain": "scienceworld", "level": "L2", "version": 5}),
-    # ScienceWorld v6, L0 only: v5 with 3 restarts at cpu (L1 and L2 stay at v5).
+    # ScienceWorld v6, L0 and L1 (they share D_in and V): v5 with 3 restarts at cpu (L2 stays
+    # at v5).
     ("DERL-ScienceWorld-L0-v6", {"domain": "scienceworld", "level": "L0", "version": 6}),
+    ("DERL-ScienceWorld-L1-v6", {"domain": "scienceworld", "level": "L1", "version": 6}),
 )
 """(id, kwargs) of every env this package registers."""
 

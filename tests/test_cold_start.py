@@ -221,7 +221,7 @@ def test_text_presets_v0_are_unchanged_and_v1_cold_start_and_validate_on_all_of_
     v5 = episode_preset("scienceworld", "cpu", version=5)
     assert (v5.rollout_threads, v5.restarts, v4.rollout_threads, v4.restarts) == (2, 2, 0, 1)
     assert v5 == dataclasses.replace(v4, rollout_threads=2, restarts=2)
-    # v6 (registered for L0 only) changes only cpu: 3 restarts
+    # v6 (registered for L0 and L1) changes only cpu: 3 restarts
     for preset in ("smoke", "paper"):
         assert episode_preset("scienceworld", preset, version=6) == episode_preset(
             "scienceworld", preset, version=5

@@ -81,7 +81,7 @@ def test_scienceworld_l2_as_users_quote_it_resolves_to_v5_with_v2s_larger_cpu_po
 
 
 def test_scienceworld_l0_as_users_quote_it_resolves_to_v6_which_only_adds_a_restart() -> None:
-    # v6 is registered for L0 only (L0's rewards are closer together than L2's); L1 and L2 stay
+    # v6 is registered for L0 and L1 (they share D_in and V, so L1's signal is L0's); L2 stays
     # at v5
     env = gymnasium.make("DERL-ScienceWorld-L0")
     v5 = gymnasium.make("DERL-ScienceWorld-L0-v5")
@@ -97,8 +97,17 @@ def test_scienceworld_l0_as_users_quote_it_resolves_to_v6_which_only_adds_a_rest
         )
         assert factory.cold_start_spec.key() == old_factory.cold_start_spec.key()
         l1 = gymnasium.make("DERL-ScienceWorld-L1")
-        l1.close()  # only its id is asked for; no engine left open
-        assert l1.spec.id == "DERL-ScienceWorld-L1-v5"
+        try:
+            assert l1.spec.id == "DERL-ScienceWorld-L1-v6"
+            # L1 trains and validates exactly as L0 (same config, D_in and V); only the test
+            # split differs (the `test` variations of the training tasks, not `dev`)
+            l1_trainer = l1.unwrapped.trainer
+            assert l1_trainer.config == config
+            assert l1_trainer.splits.d_in == env.unwrapped.trainer.splits.d_in
+            assert l1_trainer.splits.val == env.unwrapped.trainer.splits.val
+            assert l1_trainer.splits.test != env.unwrapped.trainer.splits.test
+        finally:
+            l1.close()
         with pytest.raises(gymnasium.error.Error):
             gymnasium.make("DERL-ScienceWorld-L2-v6")
     finally:

@@ -231,7 +231,7 @@ as the mean of the single trainings of the probes threads2/ and threads2-s345/
 (scripts/signal_restarts.py). L0-v5 cpu, computed the same way from six single trainings
 (docs/signal/probes/DERL-ScienceWorld-L0-v4/threads2-s0-5/; no signal file of its own yet): SNR
 1.40, ANOVA p 0.0017, -g1 0.226 below the untrained 0.312, no reward above it: misses SNR 1.5.
-v6 (issue 14; registered for L0 only, L1 and L2 stay at v5): v5 with 3 restarts at cpu (inner
+v6 (issue 14; registered for L0 and L1, L2 stays at v5): v5 with 3 restarts at cpu (inner
 seeds 3s, 3s + 1, 3s + 2; episode_presets.py, _SCIENCEWORLD_CHANGES_V6). Computed from nine
 single trainings (probes threads2-s0-5/ and threads2-s678/ of L0-v4) before it was registered:
 SNR 1.86, ANOVA p 6.6e-05, -g1 0.220 below the untrained 0.312; no reward above untrained (the
@@ -567,7 +567,7 @@ SCIENCEWORLD_VERSIONS: dict[int, dict[str, Any]] = {
     3: _RULE2_TELEPORT,  # v3 changes only the cpu inner GRPO (inner/episode_presets.py)
     4: _RULE2_TELEPORT,  # v4 changes only the cpu cold start's epochs and PPO epochs
     5: _RULE2_TELEPORT,  # v5 changes only the cpu rollout threads and restarts
-    6: _RULE2_TELEPORT,  # v6 (L0 only) changes only the cpu restarts
+    6: _RULE2_TELEPORT,  # v6 (L0 and L1 only) changes only the cpu restarts
 }
 """Env version of ``DERL-ScienceWorld-*-vN`` -> the inner env's candidate rule and bound
 (``ScienceWorldInnerEnv(candidate_rules=..., max_actions=...)``) and the cold start's expert:

@@ -238,15 +238,17 @@ _SCIENCEWORLD_CHANGES_V6: dict[str, dict[str, Any]] = {
     **_SCIENCEWORLD_CHANGES_V5,
     "cpu": dict(_SCIENCEWORLD_CHANGES_V5["cpu"], restarts=3),
 }
-"""ScienceWorld, env version 6 (registered for L0 only: ``DERL-ScienceWorld-L0-v6``): v5 with 3
+"""ScienceWorld, env version 6 (registered for L0 and L1: ``DERL-ScienceWorld-L0-v6``, ``-L1-v6``;
+L1 shares L0's D_in and V, only its test split differs): v5 with 3
 restarts at ``cpu`` (a meta-step at env seed s returns the mean of the trainings at inner seeds
 3s, 3s + 1 and 3s + 2). Why (docs/signal/probes/README.md, L0): on L0 the rewards' means are
 closer together than on L2 and one training's seed noise is as large (std 0.048), so v5's two
 restarts gave SNR 1.40 (computed from single trainings, seeds 0-5). Computed the same way from
 nine single trainings (probes ``threads2-s0-5`` and ``threads2-s678``) before this version was
 registered, three restarts give SNR 1.86, ANOVA p 6.6e-05, ``-g1`` 0.220 below the untrained
-0.312 (one training, seeds 0-8: SNR 1.00). Costs three trainings per meta-step. L1 and L2 stay
-at v5 (L2-v5 passes with two). Env, expert games, cold start and the other presets as v5."""
+0.312 (one training, seeds 0-8: SNR 1.00). Costs three trainings per meta-step. L2 stays at v5
+(L2-v5 passes with two; L1-v6 was registered one stop after L0-v6). Env, expert games, cold
+start and the other presets as v5."""
 
 SCIENCEWORLD_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
     **TEXT_PRESET_VERSIONS,
