@@ -38,6 +38,8 @@ class _FakeTrainer:
             cost=Cost(wall_seconds=0.5, inner_steps=3, rollouts=12, tokens=99),
         )
 
+    inner_steps_per_training = 3  # as Cost.inner_steps of train
+
     def evaluate_test(self, meta_reward, *, seed):  # noqa: ANN001
         return EvalResult(success=0.5, n=4, primitive_means={}, tokens=11)
 
@@ -157,6 +159,8 @@ def test_evaluate_test_reports_test_success() -> None:
     env.reset(seed=0)
     out = env.unwrapped.evaluate_test("g1 + g2")
     assert out["test_success"] == 0.5 and out["n_test"] == 4
+    # a test training is charged the inner steps of a meta-step's training (no restarts here)
+    assert out["cost"]["inner_steps"] == 3 and out["cost"]["rollouts"] == 4
 
 
 def test_unknown_preset_is_a_clear_error() -> None:

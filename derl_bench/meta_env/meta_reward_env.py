@@ -486,7 +486,7 @@ class MetaRewardEnv(gymnasium.Env):
         with pinned_torch_threads(self.torch_threads):
             result = self.trainer.evaluate_test(parsed, seed=self._seed)
         # counted as the trainer counts a meta-step's (Cost.inner_steps): per training x restarts
-        steps = getattr(self.trainer, "inner_steps_per_training", 0) * getattr(
+        steps = self.trainer.inner_steps_per_training * getattr(
             getattr(self.trainer, "config", None), "restarts", 1
         )
         seconds = time.perf_counter() - start
