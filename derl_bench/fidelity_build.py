@@ -465,6 +465,13 @@ def build_table(
             for entry in held.entries(key)
             if not with_test or entry.test_success is not None
         }
+        untested = len(held.done()) - len(done)
+        if untested:
+            say(
+                f"{untested} (key, seed) entries held without test success (a signal check's or "
+                "a --no-test build's): a sampled one is trained again with test; the new entry "
+                "wins"
+            )
     names = scheme.primitive_names
     runner = make_executor(executor, **({"max_workers": max_workers} if max_workers else {}))
     stats = {"trained": 0, "skipped": 0}

@@ -238,10 +238,16 @@ def test_build_is_resumable_and_records_provenance(tmp_path: Path) -> None:
     assert info["answer"]["seed"] == 1
     # Entries without test success (as a signal check or --no-test records) are trained again
     # by a build that measures test success; the later entry wins.
+    messages: list[str] = []
     tested = build_table(
-        ENV_ID, "smoke", [0], **{**kwargs, "meta_rewards": ["g4"], "with_test": True}
+        ENV_ID,
+        "smoke",
+        [0],
+        **{**kwargs, "meta_rewards": ["g4"], "with_test": True, "say": messages.append},
     )
     assert (tested.trained, tested.skipped) == (1, 0)
+    # the user is told why held entries are trained again (the 4 entries of the --no-test build)
+    assert any(m.startswith("4 (key, seed) entries held without test success") for m in messages)
     (entry,) = [
         e for e in FidelityTable(first.folder).entries(info["effective_key"]) if e.seed == 0
     ]
