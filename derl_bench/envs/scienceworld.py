@@ -239,8 +239,8 @@ outcome rewards keep most of it, g1 * g4 0.294, the step-score rewards lower it,
 Its own run (docs/signal/DERL-ScienceWorld-L0-v6-cpu.md, same command with -L0-v6; 69 minutes,
 277-315 s per meta-step with two side by side) gave these numbers cell for cell. L1-v6 (stop 37)
 shares L0's D_in and V, so its signal is L0-v6's; its own run was stopped after env seed 0, whose
-10 cells equal L0-v6's (cells in fidelity/tables/DERL-ScienceWorld-L1-v6-cpu; the same command
-resumes it).
+untrained score and nine panel cells equal L0-v6's (the cells in
+fidelity/tables/DERL-ScienceWorld-L1-v6-cpu; the same command resumes it).
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 
