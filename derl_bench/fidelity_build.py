@@ -469,8 +469,8 @@ def build_table(
         if untested:
             say(
                 f"{untested} (key, seed) entries held without test success (a signal check's or "
-                "a --no-test build's): a sampled one is trained again with test; the new entry "
-                "wins"
+                "a --no-test build's): those this build samples are trained again with test "
+                "(the new entry wins)"
             )
     names = scheme.primitive_names
     runner = make_executor(executor, **({"max_workers": max_workers} if max_workers else {}))
