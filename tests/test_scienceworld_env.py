@@ -318,6 +318,41 @@ def test_ambiguous_input_is_resolved_in_the_same_step(env):
 
 
 @pytest.mark.slow
+def test_valid_actions_in_chunks_equal_the_packages_list(env):
+    from scienceworld import ScienceWorldEnv
+
+    from derl_bench.envs.scienceworld import _JOIN_CHUNK, java_strings
+
+    sim = env._sim
+    assert isinstance(sim, ScienceWorldEnv)
+    sizes = []
+    for task, actions in (
+        (FIND_TASK, ("teleport to kitchen", "open fridge", "look around")),
+        (LIFESPAN_TASK, ("teleport to outside", "wait1")),
+    ):
+        _, info = env.reset(options={"task": task})
+        for action in (None, *actions):
+            if action is not None:
+                _, _, _, _, info = env.step(action)
+            java_list = sim.server.getValidActionObjectCombinations()
+            package = ScienceWorldEnv.get_valid_action_object_combinations(sim)  # one per call
+            assert java_strings(sim._gateway, java_list) == list(java_list) == package
+            assert sim.get_valid_action_object_combinations() == package
+            assert info["n_raw_valid_actions"] == len(package)
+            sizes.append(len(package))
+    assert len(sizes) == 7 and min(sizes) > 10 and max(sizes) > 3 * _JOIN_CHUNK  # many chunks
+    # An element holding the separator, in a later chunk: fetched one by one, same list.
+    texts = [f"action {i}" for i in range(2 * _JOIN_CHUNK + 5)]
+    texts[_JOIN_CHUNK + 3] = "put a\nb"
+    texts[7] = ""
+    tricky = sim._gateway.jvm.java.util.ArrayList()
+    for text in texts:
+        tricky.add(text)
+    assert java_strings(sim._gateway, tricky) == texts
+    assert java_strings(sim._gateway, sim._gateway.jvm.java.util.ArrayList()) == []
+
+
+@pytest.mark.slow
 def test_same_task_same_initial_state_and_candidates(env):
     def rollout() -> list:
         obs, info = env.reset(seed=123, options={"task": LIFESPAN_TASK})
