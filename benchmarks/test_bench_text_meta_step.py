@@ -60,6 +60,26 @@ state: the encoder's cache holds the strings earlier meta-steps embedded in this
 )
 @pytest.mark.benchmark(group="text-meta-step")
 def test_bench_cpu_meta_step(benchmark, env_id, warm_meta_steps, rollout_threads) -> None:  # noqa: ANN001
+    _time_meta_step(benchmark, env_id, warm_meta_steps, rollout_threads)
+
+
+@pytest.mark.parametrize("transfer", ["one-per-call", "chunks"])
+@pytest.mark.benchmark(group="valid-action-transfer")
+def test_bench_valid_action_transfer(benchmark, monkeypatch, transfer) -> None:  # noqa: ANN001
+    """L0-v6's steady-state meta-step with the simulator's valid actions fetched one py4j call
+    per action (the ``scienceworld`` package's own transfer) or in chunks (``java_strings``,
+    what the env uses). The numbers are the same (the same lists); only the time differs."""
+    from derl_bench.envs import scienceworld
+
+    if transfer == "one-per-call":
+        from scienceworld import ScienceWorldEnv
+
+        monkeypatch.setattr(scienceworld, "_simulator_class", lambda: ScienceWorldEnv)
+    _time_meta_step(benchmark, "DERL-ScienceWorld-L0-v6", 2, 0)
+    benchmark.extra_info["transfer"] = transfer
+
+
+def _time_meta_step(benchmark, env_id, warm_meta_steps, rollout_threads) -> None:  # noqa: ANN001
     import gymnasium
 
     import derl_bench  # noqa: F401  (registers the ids)
