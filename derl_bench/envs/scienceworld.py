@@ -30,6 +30,11 @@ score 100) or failure (score < 0, e.g. focusing on a wrong object); ``truncated`
 ``max_steps`` steps (default 30, the RLVMR/DERL agent step limit).
 
 **Splits** (:func:`scienceworld_splits`): the simulator's own train / dev / test variations.
+
+**Engine.** One JVM per env, started with :data:`DETERMINISTIC_JVM`; the package's
+``ScienceWorldEnv`` with one change of transport only: the valid-action list of every step comes
+over in chunks of strings per py4j call (:func:`java_strings`), not one call per string (same
+list; a steady-state L0-v6 meta-step 0.80 times as long, ``README.md``).
 """
 
 from __future__ import annotations
