@@ -297,10 +297,12 @@ def java_strings(gateway: Any, java_list: Any) -> list[str]:
     ``list(java_list)`` fetches the elements one py4j round trip at a time; for the simulator's
     valid actions (100-1,600 strings a step) that took longer than computing them. Here the
     list is joined on the Java side, :data:`_JOIN_CHUNK` strings per call, and split in Python.
-    Chunks, not one call: an answer of more than about 8 KB stalled for about 44 ms on this
-    machine (the socket's delayed acknowledgement; 1,059 kitchen actions, 29 KB: 44 ms in one
-    call, 3.7-6 ms in chunks of 100-200, 82 ms one by one;
-    ``benchmarks/test_bench_scienceworld.py -k valid_actions``). If an element holds the
+    For the 1,059 actions of a kitchen: 6.3 ms median in chunks of 100 against 64.4 ms one by
+    one (``benchmarks/test_bench_scienceworld.py -k valid_actions``,
+    ``docs/benchmarks/scienceworld-valid-actions.json``). Chunks, not one call: an answer of
+    more than about 8 KB stalled for about 44 ms on this machine (the socket's delayed
+    acknowledgement; measured aside: all 29 KB in one call 44 ms, chunks of 200 3.7 ms,
+    of 300 88 ms). If an element holds the
     separator (a chunk does not split into its length), the elements are fetched one by one
     instead, so the result always equals ``list(java_list)``.
 
