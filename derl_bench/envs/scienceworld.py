@@ -39,6 +39,7 @@ list; a steady-state L0-v6 meta-step 0.80 times as long, ``README.md``).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -326,9 +327,7 @@ def java_strings(gateway: Any, java_list: Any) -> list[str]:
     return strings
 
 
-_SIMULATOR_CLASS: list[Any] = []
-
-
+@functools.cache
 def _simulator_class() -> Any:
     """``scienceworld.ScienceWorldEnv`` with the valid actions fetched by :func:`java_strings`.
 
@@ -339,20 +338,18 @@ def _simulator_class() -> Any:
     Raises:
         ImportError: Without the ``scienceworld`` package (names the install command).
     """
-    if not _SIMULATOR_CLASS:
-        try:
-            from scienceworld import ScienceWorldEnv
-        except ImportError as error:
-            raise ImportError(
-                f"The ScienceWorld env needs the scienceworld package: {INSTALL_HINT}"
-            ) from error
+    try:
+        from scienceworld import ScienceWorldEnv
+    except ImportError as error:
+        raise ImportError(
+            f"The ScienceWorld env needs the scienceworld package: {INSTALL_HINT}"
+        ) from error
 
-        class _Simulator(ScienceWorldEnv):  # type: ignore[misc,valid-type]
-            def get_valid_action_object_combinations(self) -> list[str]:
-                return java_strings(self._gateway, self.server.getValidActionObjectCombinations())
+    class _Simulator(ScienceWorldEnv):  # type: ignore[misc,valid-type]
+        def get_valid_action_object_combinations(self) -> list[str]:
+            return java_strings(self._gateway, self.server.getValidActionObjectCombinations())
 
-        _SIMULATOR_CLASS.append(_Simulator)
-    return _SIMULATOR_CLASS[0]
+    return _Simulator
 
 
 def _start_simulator() -> Any:
