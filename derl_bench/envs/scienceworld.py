@@ -46,6 +46,7 @@ import shutil
 import string
 import subprocess
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -292,6 +293,10 @@ _JOIN_CHUNK = 100
 """Strings per py4j call in :func:`java_strings` (about 3 KB of actions; see there)."""
 
 
+_STRING_JOIN: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+"""Gateway -> its ``java.lang.String.join`` (a py4j method proxy), resolved once."""
+
+
 def java_strings(gateway: Any, java_list: Any) -> list[str]:
     """The strings of a Java ``List<String>`` proxy, fetched in a few py4j calls.
 
@@ -315,7 +320,9 @@ def java_strings(gateway: Any, java_list: Any) -> list[str]:
         The elements in list order.
     """
     size = int(java_list.size())
-    join = gateway.jvm.java.lang.String.join
+    join = _STRING_JOIN.get(gateway)
+    if join is None:  # resolving the class is a py4j round trip (~0.6 ms): once per gateway
+        join = _STRING_JOIN[gateway] = gateway.jvm.java.lang.String.join
     strings: list[str] = []
     for start in range(0, size, _JOIN_CHUNK):
         stop = min(size, start + _JOIN_CHUNK)
