@@ -686,9 +686,15 @@ class EpisodeGRPOTrainer:
         if cfg.credit == "episode":
             adv = adv[owner]  # one advantage per episode -> one per action
         weight = (1.0 / lengths.clamp(min=1).float())[owner] / len(episodes)
+        stack = getattr(policy, "stack_records", None)
+        stacked = stack(records) if stack is not None else None
         with torch.no_grad():
-            old = policy.log_prob(records).detach()
-            ref = reference.log_prob(records).detach() if reference is not None else None
+            old = policy.log_prob(stacked if stacked is not None else records).detach()
+            ref = (
+                reference.log_prob(stacked if stacked is not None else records).detach()
+                if reference is not None
+                else None
+            )
         policy.train()
         loss_value = 0.0
         n = len(records)
@@ -701,8 +707,11 @@ class EpisodeGRPOTrainer:
             for batch in batches:
                 if batch.numel() == 0:
                     continue
-                index = batch.tolist()
-                new = policy.log_prob([records[i] for i in index])
+                new = policy.log_prob(
+                    stacked.take(batch)
+                    if stacked is not None
+                    else [records[i] for i in batch.tolist()]
+                )
                 ratio = torch.exp(new - old[batch])
                 clipped = torch.clamp(ratio, 1 - cfg.epsilon, 1 + cfg.epsilon)
                 per_step = -torch.minimum(ratio * adv[batch], clipped * adv[batch])

@@ -4,6 +4,12 @@ A policy is a ``torch.nn.Module`` that acts in a batch of inner envs (no gradien
 re-scores the recorded steps (with gradient) for the clipped surrogate and the KL term.
 Whatever a policy needs to re-score a step it keeps in an opaque *step record* it returns
 from :meth:`EpisodePolicy.act`; the trainer stores these records and hands them back unchanged.
+
+Optional fast path: a policy may also define ``stack_records(records) -> batch``, a batch
+object with ``batch.take(index)`` (``index``: int64 tensor of record positions) that its
+``log_prob`` accepts in place of a list of records. The trainer then stacks a GRPO batch's
+records once per update instead of once per minibatch (:class:`~derl_bench.inner.policies.mlp.
+MLPPolicy` does; the log-probabilities are the same numbers either way).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import gymnasium
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["MLPPolicy", "MLPStep"]
+__all__ = ["MLPBatch", "MLPPolicy", "MLPStep"]
 
 
 class MLPStep(NamedTuple):
@@ -20,6 +21,23 @@ class MLPStep(NamedTuple):
     """float32, shape (obs_dim,)."""
     action: Any
     """int (discrete) or float32 array (action_dim,) — the sampled action before clipping."""
+
+
+@dataclass(frozen=True)
+class MLPBatch:
+    """Step records stacked into tensors (:meth:`MLPPolicy.stack_records`).
+
+    Attributes:
+        observations: float32, shape (n, obs_dim).
+        actions: int64 (n,) (Discrete) or float32 (n, action_dim) (Box, unclipped samples).
+    """
+
+    observations: torch.Tensor
+    actions: torch.Tensor
+
+    def take(self, index: torch.Tensor) -> MLPBatch:
+        """The records at ``index`` (int64 tensor of positions), in that order."""
+        return MLPBatch(self.observations[index], self.actions[index])
 
 
 class MLPPolicy(nn.Module):
@@ -114,7 +132,7 @@ class MLPPolicy(nn.Module):
             else:
                 probs = torch.softmax(out, dim=-1)
                 chosen = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-            actions = [int(a) for a in chosen]
+            actions = chosen.tolist()
             records = [MLPStep(o, a) for o, a in zip(obs.numpy(), actions, strict=True)]
             return actions, records
         if greedy:
@@ -123,16 +141,32 @@ class MLPPolicy(nn.Module):
             noise = torch.randn(out.shape, generator=generator)
             raw = out + noise * self.log_std.exp()
         clipped = torch.maximum(torch.minimum(raw, self.high), self.low)
-        actions = [a.numpy().astype(np.float32) for a in clipped]
-        records = [MLPStep(o, r.numpy().copy()) for o, r in zip(obs.numpy(), raw, strict=True)]
+        # One conversion per batch; each action / record is a row of it (float32, (action_dim,)).
+        actions = list(clipped.numpy().astype(np.float32))
+        records = [MLPStep(o, r) for o, r in zip(obs.numpy(), raw.numpy().copy(), strict=True)]
         return actions, records
 
-    def log_prob(self, step_records: Sequence[MLPStep]) -> torch.Tensor:
-        """Log-probability of each recorded action, float32 (n,), with gradient."""
+    def stack_records(self, step_records: Sequence[MLPStep]) -> MLPBatch:
+        """Stack records once, so that minibatches are tensor slices (see ``policies.base``)."""
         obs = torch.as_tensor(np.stack([r.observation for r in step_records]), dtype=torch.float32)
-        dist = self._distribution(obs)
         if self.discrete:
             actions = torch.as_tensor([int(r.action) for r in step_records])
-            return dist.log_prob(actions)
-        actions = torch.as_tensor(np.stack([r.action for r in step_records]), dtype=torch.float32)
-        return dist.log_prob(actions).sum(dim=-1)
+        else:
+            actions = torch.as_tensor(
+                np.stack([r.action for r in step_records]), dtype=torch.float32
+            )
+        return MLPBatch(obs, actions)
+
+    def log_prob(self, step_records: Sequence[MLPStep] | MLPBatch) -> torch.Tensor:
+        """Log-probability of each recorded action, float32 (n,), with gradient.
+
+        Args:
+            step_records: Records from :meth:`act`, or an :class:`MLPBatch` of them.
+        """
+        batch = (
+            step_records if isinstance(step_records, MLPBatch) else self.stack_records(step_records)
+        )
+        dist = self._distribution(batch.observations)
+        if self.discrete:
+            return dist.log_prob(batch.actions)
+        return dist.log_prob(batch.actions).sum(dim=-1)

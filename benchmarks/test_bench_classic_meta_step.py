@@ -1,0 +1,68 @@
+"""One ``cpu`` meta-step of ``DERL-Pendulum-v0``: the MLP's step records stacked once per GRPO
+update, or once per minibatch.
+
+Run (about 3 minutes, one core): ``OMP_NUM_THREADS=1 .venv/bin/pytest
+benchmarks/test_bench_classic_meta_step.py --benchmark-only -s``.
+
+The compact GRPO re-scores a batch's recorded actions in ``minibatches`` x ``num_iterations``
+Adam steps per GRPO step (Pendulum ``cpu``: 16 x 10 over 12,800 actions). ``records="stacked"``
+is what the trainer does with :class:`~derl_bench.inner.policies.mlp.MLPPolicy`: its
+``stack_records`` turns the batch into tensors once, and each minibatch is a tensor slice
+(``MLPBatch.take``). ``records="per-minibatch"`` removes ``stack_records`` for the run, so the
+trainer takes its generic path (every minibatch's records stacked again, as for policies
+without the method). The numbers are the same (``losses`` and ``validation_success`` in
+``extra_info`` are equal between the two cases); only the time differs. ``extra_info`` also holds
+the trainer's split (``engine``, ``policy``, ``update``, ``validation`` seconds) and the
+process's CPU seconds. Nothing is asserted about speed: compare the two cases of one run.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.slow]
+META_REWARD = "(g1 + g2 + g3 + g4) / 4"
+
+
+@pytest.mark.parametrize("records", ["per-minibatch", "stacked"])
+@pytest.mark.benchmark(group="classic-meta-step")
+def test_bench_pendulum_cpu_meta_step(benchmark, monkeypatch, records) -> None:  # noqa: ANN001
+    import gymnasium
+    import torch
+
+    import derl_bench  # noqa: F401  (registers the ids)
+    from derl_bench.inner.policies.mlp import MLPPolicy
+
+    torch.set_num_threads(1)
+    if records == "per-minibatch":
+        monkeypatch.delattr(MLPPolicy, "stack_records")
+    env = gymnasium.make("DERL-Pendulum-v0", preset="cpu", budget=1)
+    results = {}
+
+    def meta_step() -> None:
+        env.reset(seed=0)
+        cpu = time.process_time()
+        _, reward, *_, info = env.step(META_REWARD)
+        results["cpu"] = time.process_time() - cpu
+        results["reward"] = reward
+        results["info"] = info
+
+    try:
+        benchmark.pedantic(meta_step, rounds=1, iterations=1)
+    finally:
+        env.close()
+    info = results["info"]
+    total = float(info["cost"]["wall_seconds"])
+    split = env.unwrapped.trainer.last_seconds
+    benchmark.extra_info.update(
+        records=records,
+        validation_success=results["reward"],
+        losses=[row["loss"] for row in info["training_curve"]],
+        wall_seconds=total,
+        cpu_seconds=results["cpu"],
+        seconds=split,
+        fractions={k: round(v / total, 3) for k, v in split.items()},
+    )
+    print(records, {k: v for k, v in benchmark.extra_info.items() if k != "losses"})
