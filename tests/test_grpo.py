@@ -174,3 +174,37 @@ def test_same_seed_same_result_and_checkpoint_round_trip(tmp_path) -> None:  # n
     assert any(not torch.equal(state[k], initial[k]) for k in state)  # training changed it
     warm = trainer.train(reward, seed=3, init=first.checkpoint)
     assert warm.checkpoint != first.checkpoint
+
+
+@pytest.mark.parametrize("domain", ["cartpole", "pendulum"])
+def test_stacked_records_train_the_same_parameters_as_record_lists(
+    domain, tmp_path, monkeypatch
+) -> None:  # noqa: ANN001
+    """MLPPolicy.stack_records is only a faster path: without it (the trainer's generic path,
+    records stacked per minibatch) the trained parameters are the same bits."""
+    probe = ClassicControlInnerEnv(domain)
+    settings = dict(max_steps=2, tasks_per_step=2, group_size=4, max_episode_steps=60, n_val=2)
+    settings.update(minibatches=4, beta=0.05, num_iterations=2, n_envs=8, learning_rate=1e-2)
+    if domain == "pendulum":
+        settings.update(credit="reward_to_go", credit_gamma=0.97)
+    trainer = EpisodeGRPOTrainer(
+        splits=classic_splits(domain, n_test=2),
+        env_factory=lambda: ClassicControlInnerEnv(domain),
+        policy_factory=lambda seed: MLPPolicy(
+            probe.observation_space, probe.action_space, seed=seed
+        ),
+        primitive_set=AGENT,
+        config=EpisodeGRPOConfig(**settings),
+    )
+    reward = parse("g2 + 0.5 * g3", primitive_names=AGENT.names)
+    states = []
+    for path in ("stacked", "lists"):
+        if path == "lists":
+            monkeypatch.delattr(MLPPolicy, "stack_records")
+        trainer.keep_checkpoints = str(tmp_path / path)
+        result = trainer.train(reward, seed=1)
+        assert any(row["loss"] != 0.0 for row in result.training_curve)
+        states.append(torch.load(f"{result.checkpoint}/policy.pt", weights_only=True))
+    assert states[0].keys() == states[1].keys()
+    for name in states[0]:
+        assert torch.equal(states[0][name], states[1][name]), name

@@ -686,15 +686,13 @@ class EpisodeGRPOTrainer:
         if cfg.credit == "episode":
             adv = adv[owner]  # one advantage per episode -> one per action
         weight = (1.0 / lengths.clamp(min=1).float())[owner] / len(episodes)
+        # A policy with ``stack_records`` (policies.base) is re-scored from one stacked batch.
         stack = getattr(policy, "stack_records", None)
         stacked = stack(records) if stack is not None else None
+        everything = stacked if stacked is not None else records
         with torch.no_grad():
-            old = policy.log_prob(stacked if stacked is not None else records).detach()
-            ref = (
-                reference.log_prob(stacked if stacked is not None else records).detach()
-                if reference is not None
-                else None
-            )
+            old = policy.log_prob(everything).detach()
+            ref = reference.log_prob(everything).detach() if reference is not None else None
         policy.train()
         loss_value = 0.0
         n = len(records)

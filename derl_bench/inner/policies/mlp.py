@@ -148,14 +148,7 @@ class MLPPolicy(nn.Module):
 
     def stack_records(self, step_records: Sequence[MLPStep]) -> MLPBatch:
         """Stack records once, so that minibatches are tensor slices (see ``policies.base``)."""
-        obs = torch.as_tensor(np.stack([r.observation for r in step_records]), dtype=torch.float32)
-        if self.discrete:
-            actions = torch.as_tensor([int(r.action) for r in step_records])
-        else:
-            actions = torch.as_tensor(
-                np.stack([r.action for r in step_records]), dtype=torch.float32
-            )
-        return MLPBatch(obs, actions)
+        return _stack(step_records, discrete=self.discrete)
 
     def log_prob(self, step_records: Sequence[MLPStep] | MLPBatch) -> torch.Tensor:
         """Log-probability of each recorded action, float32 (n,), with gradient.
@@ -164,9 +157,19 @@ class MLPPolicy(nn.Module):
             step_records: Records from :meth:`act`, or an :class:`MLPBatch` of them.
         """
         batch = (
-            step_records if isinstance(step_records, MLPBatch) else self.stack_records(step_records)
+            step_records
+            if isinstance(step_records, MLPBatch)
+            else _stack(step_records, discrete=self.discrete)
         )
         dist = self._distribution(batch.observations)
         if self.discrete:
             return dist.log_prob(batch.actions)
         return dist.log_prob(batch.actions).sum(dim=-1)
+
+
+def _stack(step_records: Sequence[MLPStep], *, discrete: bool) -> MLPBatch:
+    obs = torch.as_tensor(np.stack([r.observation for r in step_records]), dtype=torch.float32)
+    if discrete:
+        return MLPBatch(obs, torch.as_tensor([int(r.action) for r in step_records]))
+    actions = torch.as_tensor(np.stack([r.action for r in step_records]), dtype=torch.float32)
+    return MLPBatch(obs, actions)
