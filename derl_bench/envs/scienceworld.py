@@ -245,9 +245,10 @@ SNR 1.86, ANOVA p 6.6e-05, -g1 0.220 below the untrained 0.312; no reward above 
 outcome rewards keep most of it, g1 * g4 0.294, the step-score rewards lower it, 0.174-0.206).
 Its own run (docs/signal/DERL-ScienceWorld-L0-v6-cpu.md, same command with -L0-v6; 69 minutes,
 277-315 s per meta-step with two side by side) gave these numbers cell for cell. L1-v6 (stop 37)
-shares L0's D_in and V, so its signal is L0-v6's; its own run is not finished: env seed 0's
-untrained score and nine panel cells, and seed 1's nine, equal L0-v6's (the cells in
-fidelity/tables/DERL-ScienceWorld-L1-v6-cpu; the same command resumes it).
+shares L0's D_in and V, so its signal is L0-v6's; its own run
+(docs/signal/DERL-ScienceWorld-L1-v6-cpu.md, same command with -L1-v6, stops 37-39) gave every
+one of L0-v6's 30 cells value for value: SNR 1.86, ANOVA p 6.6e-05, -g1 0.220 below the
+untrained 0.312 (its cells in fidelity/tables/DERL-ScienceWorld-L1-v6-cpu).
 """
 """The env card text for the ``DERL-ScienceWorld-*`` env docstrings."""
 
