@@ -18,9 +18,8 @@ process's CPU seconds. Nothing is asserted about speed: compare the two cases of
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from timed_meta_step import time_meta_step
 
 pytestmark = [pytest.mark.slow]
 META_REWARD = "(g1 + g2 + g3 + g4) / 4"
@@ -39,30 +38,6 @@ def test_bench_pendulum_cpu_meta_step(benchmark, monkeypatch, records) -> None: 
     if records == "per-minibatch":
         monkeypatch.delattr(MLPPolicy, "stack_records")
     env = gymnasium.make("DERL-Pendulum-v0", preset="cpu", budget=1)
-    results = {}
-
-    def meta_step() -> None:
-        env.reset(seed=0)
-        cpu = time.process_time()
-        _, reward, *_, info = env.step(META_REWARD)
-        results["cpu"] = time.process_time() - cpu
-        results["reward"] = reward
-        results["info"] = info
-
-    try:
-        benchmark.pedantic(meta_step, rounds=1, iterations=1)
-    finally:
-        env.close()
-    info = results["info"]
-    total = float(info["cost"]["wall_seconds"])
-    split = env.unwrapped.trainer.last_seconds
-    benchmark.extra_info.update(
-        records=records,
-        validation_success=results["reward"],
-        losses=[row["loss"] for row in info["training_curve"]],
-        wall_seconds=total,
-        cpu_seconds=results["cpu"],
-        seconds=split,
-        fractions={k: round(v / total, 3) for k, v in split.items()},
-    )
+    time_meta_step(benchmark, env, META_REWARD)
+    benchmark.extra_info["records"] = records
     print(records, {k: v for k, v in benchmark.extra_info.items() if k != "losses"})

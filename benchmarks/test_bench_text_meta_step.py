@@ -30,9 +30,9 @@ then finds their embeddings in the encoder's in-process cache.
 from __future__ import annotations
 
 import resource
-import time
 
 import pytest
+from timed_meta_step import time_meta_step
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 META_REWARD = "(g1 + g2 + g3 + g4) / 4"
@@ -95,38 +95,17 @@ def _time_meta_step(benchmark, env_id, warm_meta_steps, rollout_threads) -> None
     for meta_reward in WARM_META_REWARDS[:warm_meta_steps]:  # a run's earlier meta-steps
         env.reset(seed=0)
         env.step(meta_reward)
-    results = {}
-
-    def meta_step() -> None:
-        env.reset(seed=0)
-        cpu = time.process_time()
-        before = (encoder.n_lookups, encoder.n_encoded)
-        _, reward, *_, info = env.step(META_REWARD)
-        results["cpu"] = time.process_time() - cpu
-        results["lookups"] = encoder.n_lookups - before[0]
-        results["encoded"] = encoder.n_encoded - before[1]
-        results["reward"] = reward
-        results["info"] = info
-
-    try:
-        benchmark.pedantic(meta_step, rounds=1, iterations=1)
-    finally:
-        env.close()
-    info = results["info"]
-    total = float(info["cost"]["wall_seconds"])
-    split = env.unwrapped.trainer.last_seconds
+    time_meta_step(
+        benchmark,
+        env,
+        META_REWARD,
+        # strings asked for, and strings run through MiniLM
+        lambda: {"encoder_lookups": encoder.n_lookups, "encoder_misses": encoder.n_encoded},
+    )
     benchmark.extra_info.update(
-        validation_success=results["reward"],
         warm_meta_steps=warm_meta_steps,
         rollout_threads=env.unwrapped.trainer.config.rollout_threads,  # override or preset
         restarts=env.unwrapped.trainer.config.restarts,
-        losses=[row["loss"] for row in info["training_curve"]],
-        wall_seconds=total,
-        cpu_seconds=results["cpu"],
-        encoder_lookups=results["lookups"],  # strings asked for
-        encoder_misses=results["encoded"],  # strings run through MiniLM
         peak_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        seconds=split,
-        fractions={k: round(v / total, 3) for k, v in split.items()},
     )
     print(env_id, benchmark.extra_info)
