@@ -148,6 +148,8 @@ def test_bad_arguments_are_rejected(tmp_path):
     if _have_engine():
         with pytest.raises(ValueError, match="expert"):
             ALFWorldInnerEnv(data_dir=tmp_path, expert="oracle")
+        with pytest.raises(ValueError, match="step_score.*'sum'"):
+            ALFWorldInnerEnv(data_dir=tmp_path, step_score="sum")
 
 
 def test_env_card_names_splits_and_our_l2_choice():
@@ -295,6 +297,27 @@ def test_handcoded_expert_solves_games_of_every_split():
     assert [t.success for t in trajectories] == [True, True, True]
     values = EPISODE_PRIMITIVES.compute(trajectories, [None] * 3)
     np.testing.assert_allclose(values[:, 0], 1.0 + EPSILON)
+
+
+@needs_data
+@needs_engine
+@pytest.mark.slow
+@pytest.mark.data
+def test_all_checks_step_score_is_one_only_when_every_check_holds():
+    """``step_score="all"`` gives the same checks as the default, scored 1 only when all hold
+    (the recorded steps include steps with one check failing)."""
+    env = ALFWorldInnerEnv(expert="planner", step_score="all")
+    try:
+        env.reset(options={"task": LOOK_GAME})
+        scores = []
+        for command, _, effective, novel, relevant in RECORDED_STEPS:
+            *_, info = env.step(command)
+            assert info["checks"] == StepChecks(effective, novel, relevant)._asdict()
+            scores.append(info["step_score"])
+        assert scores == [float(e and n and r) for _, _, e, n, r in RECORDED_STEPS]
+        assert 0.0 in scores and 1.0 in scores
+    finally:
+        env.close()
 
 
 @needs_data

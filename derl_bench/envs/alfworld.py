@@ -146,6 +146,10 @@ Signal (docs/signal/DERL-ALFWorld-L2-v1-cpu.md; `derl-bench signal --env DERL-AL
 """Env card: splits, step limit and step score of the ALFWorld domain."""
 
 
+STEP_SCORES = ("mean", "all")
+"""How a step's three checks make its step score (``ALFWorldInnerEnv(step_score=...)``)."""
+
+
 class StepChecks(NamedTuple):
     """The binary checks whose mean is the ALFWorld step score (see the module docs)."""
 
@@ -157,6 +161,15 @@ class StepChecks(NamedTuple):
     def score(self) -> float:
         """The step score: mean of the three checks, in {0, 1/3, 2/3, 1}."""
         return (int(self.effective) + int(self.novel) + int(self.goal_relevant)) / 3.0
+
+    @property
+    def all_hold(self) -> float:
+        """The binary step score: 1.0 when every check holds, else 0.0.
+
+        Used with ``step_score="all"``: a 0/1 score per step, as in the paper's worked example
+        (PAPER_FACTS.md §2).
+        """
+        return float(self.effective and self.novel and self.goal_relevant)
 
 
 def _normalise(command: str) -> str:
@@ -337,6 +350,9 @@ class ALFWorldInnerEnv(gymnasium.Env):
         task_in_obs: Append the task line to every step observation (``recent_actions`` = 0).
         recent_actions: Show the task line and the last this many commands at the start of
             every observation (0: the v0 layout above).
+        step_score: ``"mean"`` (the step score is the mean of the three checks, every
+            registered version) or ``"all"`` (1 when all three hold, else 0; an experiment
+            setting, ``EpisodeGRPOConfig.step_score``).
         default_split: Split to draw games from when reset has no task.
         expert: ``None``; ``"handcoded"`` (ALFWorld's ``HandCodedTWAgent``, the next action, as
             ``AlfredExpert`` gives it: ``["look"]`` at reset; heuristic, it does not solve every
@@ -359,6 +375,7 @@ class ALFWorldInnerEnv(gymnasium.Env):
         default_split: str = "valid_seen",
         expert: str | None = None,
         recent_actions: int = 0,
+        step_score: str = "mean",
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
@@ -366,6 +383,8 @@ class ALFWorldInnerEnv(gymnasium.Env):
             raise ValueError(f"expert must be None, 'handcoded' or 'planner', got {expert!r}")
         if recent_actions < 0:
             raise ValueError(f"recent_actions must be >= 0, got {recent_actions}")
+        if step_score not in STEP_SCORES:
+            raise ValueError(f"step_score must be one of {STEP_SCORES}, got {step_score!r}")
         _import_engine()
         self.root = alfworld_root(data_dir)
         self.max_steps = int(max_steps)
@@ -373,6 +392,7 @@ class ALFWorldInnerEnv(gymnasium.Env):
         self.default_split = default_split
         self.expert = expert
         self.recent_actions = int(recent_actions)
+        self.step_score = step_score
         self.action_space = spaces.Discrete(MAX_ACTIONS)
         self.observation_space = spaces.Text(
             max_length=MAX_OBS_CHARS, charset="".join(chr(c) for c in range(32, 127)) + "\n\t"
@@ -497,7 +517,8 @@ class ALFWorldInnerEnv(gymnasium.Env):
         self._commands.append(command)
         won = bool(self._state["won"])
         info = self._info(feedback)
-        info.update(step_score=checks.score, checks=checks._asdict(), command=command)
+        score = checks.score if self.step_score == "mean" else checks.all_hold
+        info.update(step_score=score, checks=checks._asdict(), command=command)
         if self.expert == "handcoded":
             info["expert_plan"] = self._handcoded_next(command)
         elif self.expert == "planner":

@@ -105,6 +105,10 @@ class EpisodeGRPOConfig:
     recent_actions: int = 0
     """Text envs: the last this many actions shown at the start of every observation, after
     the task line (0: the v0 observation layout). Classic control ignores it."""
+    step_score: str = "mean"
+    """ALFWorld: how a step's binary checks make its step score, ``"mean"`` (every registered
+    version) or ``"all"`` (1 when every check holds, else 0: the paper's 0/1 step scores; an
+    experiment setting, ``--inner step_score='"all"'``). Other domains ignore it."""
     cold_start_games: int = 0
     """Text envs, ``minilm`` policy: behaviour-clone the initial policy on the expert
     trajectories of this many D_in tasks (the first ones in split order) before GRPO
@@ -135,6 +139,8 @@ class EpisodeGRPOConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        if self.step_score not in ("mean", "all"):
+            raise ValueError(f"step_score must be 'mean' or 'all', got {self.step_score!r}")
         if (self.cold_start_games > 0) != (self.cold_start_epochs > 0):
             raise ValueError(
                 f"cold_start_games={self.cold_start_games} and cold_start_epochs="

@@ -333,7 +333,10 @@ def build_alfworld(
         "alfworld",
         splits=splits,
         env_factory=lambda: ALFWorldInnerEnv(
-            data_dir=data_dir, max_steps=max_steps, recent_actions=recent
+            data_dir=data_dir,
+            max_steps=max_steps,
+            recent_actions=recent,
+            step_score=config.step_score,
         ),
         preset=preset,
         config=config,
