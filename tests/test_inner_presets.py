@@ -50,3 +50,13 @@ def test_config_is_frozen() -> None:
     assert isinstance(config, LMGRPOConfig)
     with pytest.raises(AttributeError):
         config.max_steps = 3  # type: ignore[misc]
+
+
+def test_step_score_option_is_alfworld_only_and_checked() -> None:
+    from derl_bench.inner.episode_presets import episode_preset
+
+    assert episode_preset("alfworld", "cpu", {"step_score": "all"}, version=1).step_score == "all"
+    with pytest.raises(ValueError, match="ALFWorld setting.*Drop the step_score"):
+        episode_preset("scienceworld", "cpu", {"step_score": "all"}, version=6)
+    with pytest.raises(ValueError, match="'mean' or 'all'.*'sum'"):
+        episode_preset("alfworld", "cpu", {"step_score": "sum"}, version=1)

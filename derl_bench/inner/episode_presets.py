@@ -294,10 +294,16 @@ def episode_preset(
 
     Raises:
         ValueError: On an unknown domain, preset (with a did-you-mean suggestion), version or
-            field, or an invalid value.
+            field, or an invalid value (``step_score`` other than ``"mean"`` outside ALFWorld).
     """
     if domain not in EPISODE_PRESETS:
         raise unknown_name_error("episode-preset domain", domain, EPISODE_PRESETS)
     base, changes = EPISODE_PRESETS[domain]
     changes = version_changes(domain, version, _VERSIONED_PRESETS.get(domain), changes)
-    return preset_config(base, changes, name, overrides)
+    config = preset_config(base, changes, name, overrides)
+    if config.step_score != "mean" and domain != "alfworld":
+        raise ValueError(
+            f"step_score={config.step_score!r} is an ALFWorld setting; {domain} has one step "
+            "score (its env card). Drop the step_score override."
+        )
+    return config
