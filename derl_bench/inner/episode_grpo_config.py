@@ -108,7 +108,8 @@ class EpisodeGRPOConfig:
     step_score: str = "mean"
     """ALFWorld: how a step's binary checks make its step score, ``"mean"`` (every registered
     version) or ``"all"`` (1 when every check holds, else 0: the paper's 0/1 step scores; an
-    experiment setting, ``--inner step_score='"all"'``). Other domains ignore it."""
+    experiment setting, ``--inner step_score='"all"'``). Other domains reject a value other
+    than ``"mean"``."""
     cold_start_games: int = 0
     """Text envs, ``minilm`` policy: behaviour-clone the initial policy on the expert
     trajectories of this many D_in tasks (the first ones in split order) before GRPO
