@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from derl_bench.envs.alfworld import STEP_SCORES
+
 __all__ = ["EpisodeGRPOConfig"]
 
 
@@ -140,8 +142,9 @@ class EpisodeGRPOConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-        if self.step_score not in ("mean", "all"):
-            raise ValueError(f"step_score must be 'mean' or 'all', got {self.step_score!r}")
+        if self.step_score not in STEP_SCORES:
+            choices = " or ".join(repr(name) for name in STEP_SCORES)
+            raise ValueError(f"step_score must be {choices}, got {self.step_score!r}")
         if (self.cold_start_games > 0) != (self.cold_start_epochs > 0):
             raise ValueError(
                 f"cold_start_games={self.cold_start_games} and cold_start_epochs="
