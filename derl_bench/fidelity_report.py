@@ -21,7 +21,7 @@ from derl_bench.fidelity.table import FidelityTable
 from derl_bench.fidelity_build import entry_provenance
 from derl_bench.meta_reward import MetaReward, parse
 
-__all__ = ["integrity_check", "surrogate_report"]
+__all__ = ["integrity_check", "seed_agreement", "surrogate_report"]
 
 # -- checks and reports --------------------------------------------------------------------------
 
@@ -85,6 +85,62 @@ def _top_recall(truth: np.ndarray, predicted: np.ndarray, k: int) -> float:
     return len(top_true & top_pred) / k
 
 
+def seed_agreement(values: dict[str, dict[int, float]]) -> dict[str, Any]:
+    """How well one seed's outcome ranks meta-rewards against another's, and what that allows.
+
+    The held-out rho of :func:`surrogate_report` compares predictions with *n-seed means*, which
+    carry seed noise: even a perfect predictor of the expected success cannot rank them
+    perfectly. Two numbers state that limit:
+
+    - ``seed_vs_seed_rho``: Spearman rho between two seeds' validation success over the keys
+      both hold, averaged over seed pairs (pairs sharing fewer than 5 keys are skipped). It is
+      what a one-seed table reaches against another seed (the comparison NAS-Bench-301 makes
+      between its surrogate and a tabular benchmark's noise; Zela et al., ICLR 2022).
+    - ``noise_ceiling_rho``: ``sqrt(r_n)`` with ``r_n = n r / (1 + (n - 1) r)`` the
+      Spearman-Brown reliability of an ``n``-seed mean (``r`` = ``seed_vs_seed_rho``, ``n`` = the
+      mean number of seeds per key): the expected correlation between the n-seed means and the
+      expected success, i.e. about the best held-out rho any surrogate can reach on this table
+      (the "noise ceiling" of neuroscience's model comparisons; applied to ranks it is an
+      approximation). 0 when ``r <= 0``.
+
+    Args:
+        values: ``{key: {seed: validation success in [0, 1]}}``.
+
+    Returns:
+        ``{"seed_vs_seed_rho", "seed_pairs", "mean_seeds_per_key", "noise_ceiling_rho"}``; the
+        rhos are None when no seed pair shares 5 keys (or one seed's values are constant).
+    """
+    from itertools import combinations
+
+    from scipy.stats import spearmanr
+
+    seeds = sorted({s for per_key in values.values() for s in per_key})
+    rhos = []
+    for a, b in combinations(seeds, 2):
+        common = [k for k, per_key in values.items() if a in per_key and b in per_key]
+        if len(common) < 5:
+            continue
+        rho = spearmanr([values[k][a] for k in common], [values[k][b] for k in common]).statistic
+        if not np.isnan(rho):
+            rhos.append(float(rho))
+    n = float(np.mean([len(per_key) for per_key in values.values()])) if values else 0.0
+    if not rhos:
+        return {
+            "seed_vs_seed_rho": None,
+            "seed_pairs": 0,
+            "mean_seeds_per_key": n,
+            "noise_ceiling_rho": None,
+        }
+    r = float(np.mean(rhos))
+    reliability = n * r / (1 + (n - 1) * r) if r > 0 else 0.0
+    return {
+        "seed_vs_seed_rho": r,
+        "seed_pairs": len(rhos),
+        "mean_seeds_per_key": n,
+        "noise_ceiling_rho": float(np.sqrt(reliability)),
+    }
+
+
 def surrogate_report(
     env_id: str,
     preset: str,
@@ -102,7 +158,8 @@ def surrogate_report(
     out-of-fold predictions: Spearman rho, Kendall tau (scipy), MAE, and the recall of the live
     top-10 in the predicted top-10. The family with the highest rho (ties: lowest MAE) is
     chosen and, with ``record_choice``, written into the table's ``meta.json``
-    (``surrogate_model``), which the ``surrogate`` fidelity then uses.
+    (``surrogate_model``), which the ``surrogate`` fidelity then uses. The report also states
+    the seed-to-seed agreement and the noise ceiling of rho (:func:`seed_agreement`).
 
     Returns:
         The report (also written to ``OUT/<env id>-<preset>.json`` and ``.md``).
@@ -156,6 +213,9 @@ def surrogate_report(
             else "no model ranks the held-out keys (constant targets)"
         ),
         "seed_noise": float(np.mean([summary[k]["validation_std"] for k in keys])),
+        **seed_agreement(
+            {k: {e.seed: e.validation_success for e in table.entries(k)} for k in keys}
+        ),
         "command": f"derl-bench fidelity report --env {env_id} --preset {preset}",
         **entry_provenance(),
     }
@@ -180,6 +240,18 @@ def _features(surrogate: Surrogate, canonical: str) -> np.ndarray:
     return features(parsed, surrogate.bank, affine=surrogate.affine)
 
 
+def _agreement_sentence(report: dict[str, Any]) -> str:
+    if report.get("seed_vs_seed_rho") is None:
+        return "Too few keys share two seeds to measure the seed-to-seed agreement."
+    return (
+        f"One seed against another ranks the keys with Spearman ρ "
+        f"{report['seed_vs_seed_rho']:.3f} (mean of {report['seed_pairs']} seed pairs); with "
+        f"{report['mean_seeds_per_key']:.2f} seeds per key that puts the noise ceiling of the "
+        f"held-out ρ (Spearman-Brown) at about {report['noise_ceiling_rho']:.3f}: no surrogate "
+        f"of the expected success ranks the seed means better."
+    )
+
+
 def _markdown(report: dict[str, Any]) -> str:
     def fmt(value: Any) -> str:
         return "—" if value is None else f"{value:.3f}"
@@ -190,7 +262,7 @@ def _markdown(report: dict[str, Any]) -> str:
         f"{report['keys']} effective keys ({report['entries']} entries, seeds "
         f"{report['seeds']}), {report['folds']}-fold cross-validation over keys; probe bank of "
         f"{report['probe_bank_rows']} primitive vectors. Mean seed std of validation success: "
-        f"{report['seed_noise']:.3f}. Made by `{report['command']}` (lock "
+        f"{report['seed_noise']:.3f}. {_agreement_sentence(report)} Made by `{report['command']}` (lock "
         f"`{report['lock_sha256']}`).",
         "",
         "| model | Spearman ρ | Kendall τ | MAE | top-10 recall |",

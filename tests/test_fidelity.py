@@ -267,6 +267,31 @@ def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
         rho = metrics["spearman_rho"]
         assert rho is None or -1.0 <= rho <= 1.0
     assert (tmp_path / f"{ENV_ID}-smoke.md").read_text().startswith("# Surrogate error")
+    ceiling = report["noise_ceiling_rho"]
+    assert ceiling is None or 0.0 <= ceiling <= 1.0
+
+
+def test_seed_agreement_states_the_noise_ceiling_of_the_held_out_rho() -> None:
+    from derl_bench.fidelity_report import seed_agreement
+
+    # Synthetic values (a labelled fake table): 12 keys with a true success each.
+    truth = [i / 11 for i in range(12)]
+    same = {f"k{i}": {0: t, 1: t, 2: t} for i, t in enumerate(truth)}
+    agreement = seed_agreement(same)
+    assert agreement["seed_vs_seed_rho"] == pytest.approx(1.0)
+    assert agreement["seed_pairs"] == 3 and agreement["mean_seeds_per_key"] == 3.0
+    assert agreement["noise_ceiling_rho"] == pytest.approx(1.0)
+    # Seeds that disagree as often as they agree: nothing to rank, ceiling 0.
+    crossed = {f"k{i}": {0: t, 1: 1 - t} for i, t in enumerate(truth)}
+    assert seed_agreement(crossed)["noise_ceiling_rho"] == 0.0
+    # Noisy seeds: one seed ranks the others worse than the mean of three ranks the truth.
+    rng = np.random.default_rng(0)
+    noisy = {f"k{i}": {s: t + rng.normal(0, 0.3) for s in range(3)} for i, t in enumerate(truth)}
+    agreement = seed_agreement(noisy)
+    assert 0.0 < agreement["seed_vs_seed_rho"] < agreement["noise_ceiling_rho"] < 1.0
+    # Fewer than 5 keys shared by any pair of seeds: not measured.
+    few = {f"k{i}": {i % 3: 0.5} for i in range(12)}
+    assert seed_agreement(few)["seed_vs_seed_rho"] is None
 
 
 def test_run_at_table_fidelity_writes_fidelity_clock_and_distinct_keys(tmp_path: Path) -> None:
