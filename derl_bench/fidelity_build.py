@@ -496,7 +496,12 @@ def build_table(
                     todo.append((parsed.canonical, family, key, int(seed)))
         return todo
 
-    def train(todo: list[tuple[str, str, str, int]]) -> None:
+    def train(todo: list[tuple[str, str, str, int]], phase: str) -> None:
+        say(
+            f"{phase}: {len(todo)} (key, seed) entries to train, {stats['skipped']} already in "
+            "the table"
+        )
+        phase_start = time.perf_counter()
         for i in range(0, len(todo), flush):
             chunk = todo[i : i + flush]
             tasks = [
@@ -513,14 +518,17 @@ def build_table(
                 done.add((key, seed))
             write_shard(folder, rows)
             stats["trained"] += len(rows)
+            left = len(todo) - (i + len(chunk))
+            pace = (time.perf_counter() - phase_start) / (i + len(chunk))
             say(
                 f"{stats['trained']} trained, {stats['skipped']} already in the table, "
-                f"{len(failed)} failed ({time.perf_counter() - start:.0f} s)"
+                f"{len(failed)} failed ({time.perf_counter() - start:.0f} s); {left} left in "
+                f"this phase, about {_duration(left * pace)} at this pace"
             )
 
     try:
         first = [(m, "extra") for m in meta_rewards] + design_sample(names, families, sample_seed)
-        train(plan(first))
+        train(plan(first), "sampled families")
         n_evolution = families.get("evolution", 0) if "evolution" in families else 0
         if n_evolution is None:
             n_evolution = 16
@@ -529,7 +537,7 @@ def build_table(
             ranked = sorted(summary.values(), key=lambda r: -r["validation_mean"])
             best = [r["canonical"] for r in ranked[:4]] or ["(g1 + g2 + g3 + g4) / 4"]
             children = _mutations(best, names, n_evolution, sample_seed)
-            train(plan([(c, "evolution") for c in children]))
+            train(plan([(c, "evolution") for c in children]), "evolution children")
     finally:
         runner.close()
     table = FidelityTable(folder)
@@ -542,6 +550,15 @@ def build_table(
         entries=len(table),
         wall_seconds=time.perf_counter() - start,
     )
+
+
+def _duration(seconds: float) -> str:
+    """``"2 h 05 min"``, ``"7 min"`` or ``"40 s"`` (progress messages)."""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+    if seconds >= 60:
+        return f"{round(seconds / 60)} min"
+    return f"{round(seconds)} s"
 
 
 def default_tables_dir() -> Path:

@@ -262,8 +262,8 @@ def _markdown(report: dict[str, Any]) -> str:
         f"{report['keys']} effective keys ({report['entries']} entries, seeds "
         f"{report['seeds']}), {report['folds']}-fold cross-validation over keys; probe bank of "
         f"{report['probe_bank_rows']} primitive vectors. Mean seed std of validation success: "
-        f"{report['seed_noise']:.3f}. {_agreement_sentence(report)} Made by `{report['command']}` (lock "
-        f"`{report['lock_sha256']}`).",
+        f"{report['seed_noise']:.3f}. {_agreement_sentence(report)} Made by "
+        f"`{report['command']}` (lock `{report['lock_sha256']}`).",
         "",
         "| model | Spearman ρ | Kendall τ | MAE | top-10 recall |",
         "|---|---|---|---|---|",

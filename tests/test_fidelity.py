@@ -248,6 +248,10 @@ def test_build_is_resumable_and_records_provenance(tmp_path: Path) -> None:
     assert (tested.trained, tested.skipped) == (1, 0)
     # the user is told why held entries are trained again (the 4 entries of the --no-test build)
     assert any(m.startswith("4 (key, seed) entries held without test success") for m in messages)
+    # ... what it will train, and after each shard how much is left
+    assert "sampled families: 1 (key, seed) entries to train, 0 already in the table" in messages
+    assert messages[-1].startswith("1 trained, 0 already in the table, 0 failed (")
+    assert "0 left in this phase, about 0 s at this pace" in messages[-1]
     (entry,) = [
         e for e in FidelityTable(first.folder).entries(info["effective_key"]) if e.seed == 0
     ]
