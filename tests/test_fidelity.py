@@ -79,6 +79,11 @@ def test_missing_key_and_missing_table_errors_name_the_fix(tmp_path: Path) -> No
         env.step("g1 * g2 * g3 + 0.123 * g4")
     text = str(missing.value)
     assert "g1 * g2 * g3 + 0.123 * g4" in text and "derl-bench fidelity build" in text
+    # the command adds the key at the table's own seeds (the cpu table holds seeds 0, 1, 2)
+    cpu = gymnasium.make(ENV_ID, preset="cpu", fidelity="table", budget=2)
+    cpu.reset(seed=0)
+    with pytest.raises(TableKeyMissing, match="--preset cpu --seeds 0,1,2 --meta-rewards"):
+        cpu.step("g1 * g2 * g3 + 0.123 * g4")
     with pytest.raises(TableMissing, match="derl-bench fidelity build --env DERL-CartPole-v0"):
         gymnasium.make(ENV_ID, preset="cpu", fidelity="table", table_dir=str(tmp_path))
     with pytest.raises(ValueError, match="Unknown fidelity 'tabel'"):

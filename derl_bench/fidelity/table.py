@@ -97,10 +97,16 @@ def table_dir(env_id: str, preset: str, root: str | Path | None = None) -> Path:
     return Path(root or TABLES_DIR) / f"{env_id}-{preset}"
 
 
-def build_command(env_id: str, preset: str, meta_reward: str | None = None) -> str:
-    """The shell command that builds (or extends) a table, for error messages and docs."""
+def build_command(
+    env_id: str, preset: str, meta_reward: str | None = None, seeds: Iterable[int] = (0, 1)
+) -> str:
+    """The shell command that builds (or extends) a table, for error messages and docs.
+
+    ``seeds``: those of the command (a table's own seeds when extending it).
+    """
     extra = f' --meta-rewards "{meta_reward}"' if meta_reward else ""
-    return f"derl-bench fidelity build --env {env_id} --preset {preset} --seeds 0,1{extra}"
+    listed = ",".join(str(s) for s in seeds)
+    return f"derl-bench fidelity build --env {env_id} --preset {preset} --seeds {listed}{extra}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,12 +246,14 @@ class FidelityTable:
         """
         held = self._by_key.get(key)
         if not held:
+            seeds = sorted({s for by_seed in self._by_key.values() for s in by_seed}) or (0, 1)
+            add = build_command(self.env_id, self.preset, canonical, seeds)
             raise TableKeyMissing(
                 canonical,
                 key,
                 f"The {self.env_id} table (preset {self.preset!r}, {len(self._by_key)} keys, "
                 f"{self.folder}) holds no entry for {canonical or 'this meta-reward'} (effective "
-                f"key {key}). Add it with: {build_command(self.env_id, self.preset, canonical)} "
+                f"key {key}). Add it with: {add} "
                 f"--out {self.folder.parent}; or use fidelity='surrogate' (predicts) or 'live'.",
             )
         if seed in held:
