@@ -1196,17 +1196,27 @@ def fidelity_report(
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds over keys.")] = 5,
     root: Annotated[Path | None, typer.Option(help="Root of table folders.")] = None,
     out: Annotated[Path, typer.Option(help="Folder of the report files.")] = Path("docs/fidelity"),
+    rechoose: Annotated[
+        bool,
+        typer.Option(
+            help="Record the best candidate even if the table already has a surrogate choice "
+            "(changes the surrogate's answers; results made with the old one no longer check)."
+        ),
+    ] = False,
 ) -> None:
-    """Held-out error of the surrogate families; records the chosen one in the table."""
+    """Held-out error of the surrogates (feature set x family); records the chosen one."""
     from derl_bench.fidelity.table import TableMissing
     from derl_bench.fidelity_report import surrogate_report
 
     try:
-        report = surrogate_report(env, preset, root=root, folds=folds, out=out)
+        report = surrogate_report(env, preset, root=root, folds=folds, out=out, rechoose=rechoose)
     except (TableMissing, ValueError) as exc:
         _fail(str(exc))
     typer.echo((out / f"{env}-{preset}.md").read_text())
-    _stdout().print(f"chosen: {report['chosen']} ({report['why']})", markup=False)
+    _stdout().print(
+        f"chosen: {report['chosen']} on {report['chosen_features']} features ({report['why']})",
+        markup=False,
+    )
 
 
 def main() -> None:

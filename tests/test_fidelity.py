@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import derl_bench  # noqa: F401  (registers the ids)
-from derl_bench.fidelity.table import FidelityTable, TableKeyMissing, TableMissing
+from derl_bench.fidelity.table import FidelityTable, TableKeyMissing, TableMissing, table_dir
 
 ENV_ID = "DERL-CartPole-v0"
 TINY = {"max_steps": 1, "tasks_per_step": 2, "group_size": 2, "max_episode_steps": 20, "n_val": 1}
@@ -264,20 +264,55 @@ def test_build_is_resumable_and_records_provenance(tmp_path: Path) -> None:
 
 
 def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
-    from derl_bench.fidelity.surrogate import MODEL_NAMES
+    from derl_bench.fidelity.surrogate import FEATURE_SETS, MODEL_NAMES
     from derl_bench.fidelity_report import surrogate_report
 
     report = surrogate_report(
         ENV_ID, "smoke", folds=3, out=tmp_path, models=("knn", "lgbm"), record_choice=False
     )
     assert report["chosen"] in MODEL_NAMES
-    for metrics in report["models"].values():
-        assert 0.0 <= metrics["mae"] <= 1.0 and 0.0 <= metrics["top10_recall"] <= 1.0
-        rho = metrics["spearman_rho"]
-        assert rho is None or -1.0 <= rho <= 1.0
+    assert set(report["feature_sets"]) == set(FEATURE_SETS)
+    # the shipped table's recorded surrogate (k-NN on the bank features) is kept
+    assert (report["chosen_features"], report["chosen"]) == ("bank", "knn")
+    for results in report["feature_sets"].values():
+        for metrics in results.values():
+            assert 0.0 <= metrics["mae"] <= 1.0 and 0.0 <= metrics["top10_recall"] <= 1.0
+            rho = metrics["spearman_rho"]
+            assert rho is None or -1.0 <= rho <= 1.0
     assert (tmp_path / f"{ENV_ID}-smoke.md").read_text().startswith("# Surrogate error")
     ceiling = report["noise_ceiling_rho"]
     assert ceiling is None or 0.0 <= ceiling <= 1.0
+
+
+def test_report_keeps_a_recorded_surrogate_choice_unless_asked_to_rechoose(tmp_path: Path) -> None:
+    """A table's surrogate choice is part of the benchmark (results at the surrogate fidelity
+    are checked against its answers): re-running the report keeps it; --rechoose replaces it."""
+    import shutil
+
+    from derl_bench.fidelity_report import surrogate_report
+
+    shutil.copytree(table_dir(ENV_ID, "smoke"), table_dir(ENV_ID, "smoke", tmp_path))
+    meta_path = table_dir(ENV_ID, "smoke", tmp_path) / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["surrogate_model"], meta["surrogate_features"] = "lgbm", "correlation"
+    meta_path.write_text(json.dumps(meta))
+    kwargs = dict(root=tmp_path, folds=3, models=("knn", "lgbm"), out=tmp_path / "docs")
+    kept = surrogate_report(ENV_ID, "smoke", **kwargs)
+    assert (kept["chosen_features"], kept["chosen"]) == ("correlation", "lgbm")
+    rho = {
+        (f, m): r["spearman_rho"] for f, res in kept["feature_sets"].items() for m, r in res.items()
+    }
+    best = max(rho, key=lambda pair: rho[pair])
+    if best != ("correlation", "lgbm"):
+        assert "recorded choice, kept" in kept["why"] and "--rechoose" in kept["why"]
+    assert json.loads(meta_path.read_text())["surrogate_model"] == "lgbm"
+    chosen = surrogate_report(ENV_ID, "smoke", rechoose=True, **kwargs)
+    assert rho[(chosen["chosen_features"], chosen["chosen"])] == rho[best]
+    meta = json.loads(meta_path.read_text())
+    assert (meta["surrogate_features"], meta["surrogate_model"]) == (
+        chosen["chosen_features"],
+        chosen["chosen"],
+    )
 
 
 def test_seed_agreement_states_the_noise_ceiling_of_the_held_out_rho() -> None:
@@ -392,17 +427,51 @@ def test_cli_run_and_compare_take_fidelity(tmp_path: Path) -> None:
 
 
 def test_fast_predict_equals_scikit_learn_predict(table: FidelityTable) -> None:
-    from derl_bench.fidelity.surrogate import MODEL_NAMES, Surrogate, fast_predict, features
+    from derl_bench.fidelity.surrogate import (
+        FEATURE_SETS,
+        MODEL_NAMES,
+        Surrogate,
+        fast_predict,
+        features,
+    )
     from derl_bench.meta_reward import parse
 
     names = table.scheme.primitive_names
     texts = ("g1", "g2 * g3 + g4", "g4 / g2", "-g1 + 0.7 * g2")
-    for model in MODEL_NAMES:
-        surrogate = Surrogate(table, model=model)
-        x = np.stack([features(parse(t, names), surrogate.bank, affine=True) for t in texts])
-        for regressor in surrogate.regressors.values():
-            fast, slow = fast_predict(regressor, x), regressor.predict(x)
-            assert np.allclose(fast, slow, rtol=1e-6, atol=1e-7), model
+    for feature_set in FEATURE_SETS:
+        for model in MODEL_NAMES:
+            surrogate = Surrogate(table, model=model, feature_set=feature_set)
+            x = np.stack(
+                [
+                    features(parse(t, names), surrogate.bank, affine=True, kind=feature_set)
+                    for t in texts
+                ]
+            )
+            for regressor in surrogate.regressors.values():
+                fast, slow = fast_predict(regressor, x), regressor.predict(x)
+                assert np.allclose(fast, slow, rtol=1e-6, atol=1e-7), (feature_set, model)
+
+
+def test_correlation_features_are_spearman_rho_with_each_primitive(table: FidelityTable) -> None:
+    from scipy.stats import spearmanr
+
+    from derl_bench.fidelity.keys import normalised_values
+    from derl_bench.fidelity.surrogate import features
+    from derl_bench.meta_reward import parse
+
+    bank = table.probe_bank()
+    names = table.scheme.primitive_names
+    for text in ("g2 * g3 + g4", "g4 / g2", "-g1 + 0.7 * g2"):
+        reward = parse(text, names)
+        values = normalised_values(reward, bank, shift=True, scale=True).values
+        expected = [spearmanr(values, bank[:, j]).statistic for j in range(bank.shape[1])]
+        assert features(reward, bank, affine=True, kind="correlation") == pytest.approx(expected)
+    # a positive affine map of a reward has its features
+    assert features(parse("3 * g4 + 1", names), bank, affine=True, kind="correlation") == (
+        pytest.approx(features(parse("g4", names), bank, affine=True, kind="correlation"))
+    )
+    with pytest.raises(ValueError, match="Unknown surrogate feature set 'corr'"):
+        features(parse("g4", names), bank, affine=True, kind="corr")
 
 
 def test_recorded_answers_are_looked_up_under_the_versioned_id():

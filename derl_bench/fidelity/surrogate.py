@@ -1,10 +1,19 @@
 """The surrogate fidelity: a regressor fitted on a table predicts a meta-step's outcome.
 
-Features (:func:`features`): the meta-reward's values on the table's *probe bank* (real
-primitive vectors recorded from the domain's own rollouts during the build), normalised for the
-trainer's invariances (min-max, i.e. translation and scale removed, when the trainer is
-invariant to translations, :func:`derl_bench.fidelity.keys.normalised_values`), plus their
-within-bank centred ranks. Two meta-rewards with one effective key get the same features.
+Features (:func:`features`), two sets (:data:`FEATURE_SETS`), both computed from the
+meta-reward's values on the table's *probe bank* (real primitive vectors recorded from the
+domain's own rollouts during the build), normalised for the trainer's invariances (min-max,
+i.e. translation and scale removed, when the trainer is invariant to translations,
+:func:`derl_bench.fidelity.keys.normalised_values`):
+
+- ``bank``: those values plus their within-bank centred ranks (2 x the bank's rows);
+- ``correlation``: the Spearman correlation of those values with each primitive's column of
+  the bank (K numbers: which primitives the reward follows, and how closely). Compact, so it
+  generalises from few keys; blind to monotone transforms (``g2`` and ``g2 * g2 * g2`` look
+  alike), which GRPO does not train alike.
+
+Two meta-rewards with one effective key get the same features. ``derl-bench fidelity report``
+picks the set with the regressor.
 
 Targets, per effective key over its recorded seeds: the mean validation success, its sample
 std over seeds (the seed spread), the mean test success and the mean live wall seconds (the
@@ -28,6 +37,7 @@ from derl_bench.fidelity.table import FidelityTable
 from derl_bench.meta_reward import MetaReward
 
 __all__ = [
+    "FEATURE_SETS",
     "MODEL_NAMES",
     "Prediction",
     "Surrogate",
@@ -40,6 +50,12 @@ __all__ = [
 MODEL_NAMES = ("rf", "gbr", "knn", "lgbm")
 """Regressor families compared: scikit-learn random forest, gradient boosting, k nearest
 neighbours (k = 5, distance-weighted), LightGBM."""
+
+FEATURE_SETS = ("bank", "correlation")
+"""Feature sets compared (:func:`features`)."""
+
+DEFAULT_FEATURES = "bank"
+"""Used when a table's ``meta.json`` records no ``surrogate_features`` choice."""
 
 DEFAULT_MODEL = "rf"
 """Used when a table has no ``surrogate.json`` choice from ``derl-bench fidelity report``."""
@@ -83,7 +99,9 @@ def make_regressor(name: str, seed: int = 0) -> Any:
     raise ValueError(f"Unknown surrogate model {name!r}; choose one of {', '.join(MODEL_NAMES)}.")
 
 
-def features(meta_reward: MetaReward, bank: np.ndarray, *, affine: bool) -> np.ndarray:
+def features(
+    meta_reward: MetaReward, bank: np.ndarray, *, affine: bool, kind: str = DEFAULT_FEATURES
+) -> np.ndarray:
     """The surrogate's features of a meta-reward.
 
     Args:
@@ -92,20 +110,42 @@ def features(meta_reward: MetaReward, bank: np.ndarray, *, affine: bool) -> np.n
         affine: Normalise positive affine maps away (when the trainer is invariant to
             translations: scale differences then train nearly alike, see
             :mod:`derl_bench.fidelity.keys`, and the regressor shares their data).
+        kind: A set of :data:`FEATURE_SETS`.
 
     Returns:
-        float64, shape (2 * n_rows,): the normalised values, then their centred ranks in
-        [-0.5, 0.5] (ties share their mean rank).
+        float64. ``bank``: shape (2 * n_rows,), the normalised values, then their centred ranks
+        in [-0.5, 0.5] (ties share their mean rank). ``correlation``: shape (K,), Spearman rho
+        in [-1, 1] of the values with each bank column (0 where either is constant).
+
+    Raises:
+        ValueError: On an unknown ``kind`` (the message lists :data:`FEATURE_SETS`).
     """
+    if kind not in FEATURE_SETS:
+        raise ValueError(
+            f"Unknown surrogate feature set {kind!r}; choose one of {', '.join(FEATURE_SETS)}."
+        )
     values = normalised_values(meta_reward, bank, shift=affine, scale=affine).values
+    centred = _centred_ranks(values)
+    if kind == "bank":
+        return np.concatenate([values, centred])
+    out = np.zeros(bank.shape[1], dtype=np.float64)
+    for j in range(bank.shape[1]):
+        column = _centred_ranks(bank[:, j])
+        denominator = np.sqrt(np.sum(centred**2) * np.sum(column**2))
+        if denominator > 0:
+            out[j] = float(np.sum(centred * column) / denominator)
+    return out
+
+
+def _centred_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks (ties share their mean rank) scaled to [-0.5, 0.5], float64 of ``values``' shape."""
     n = len(values)
     order = np.argsort(values, kind="stable")
     ranks = np.empty(n, dtype=np.float64)
     ranks[order] = np.arange(n)
     _, inverse = np.unique(values, return_inverse=True)
     mean_rank = np.bincount(inverse, weights=ranks) / np.bincount(inverse)
-    centred = mean_rank[inverse] / max(n - 1, 1) - 0.5
-    return np.concatenate([values, centred])
+    return mean_rank[inverse] / max(n - 1, 1) - 0.5
 
 
 def fast_predict(regressor: Any, x: np.ndarray) -> np.ndarray:
@@ -177,14 +217,17 @@ class Surrogate:
 
     Args:
         table: The table (with a probe bank).
-        model: A family of :data:`MODEL_NAMES`; None: the table's ``surrogate.json`` choice,
-            else :data:`DEFAULT_MODEL`.
+        model: A family of :data:`MODEL_NAMES`; None: the choice ``derl-bench fidelity
+            report`` recorded in the table's ``meta.json`` (``surrogate_model``), else
+            :data:`DEFAULT_MODEL`.
+        feature_set: A set of :data:`FEATURE_SETS`; None: the recorded choice
+            (``surrogate_features``), else :data:`DEFAULT_FEATURES`.
         keys: Fit on these keys only (cross-validation); None: every key.
         seed: Seed of the regressors.
 
     Raises:
         FileNotFoundError: If the table has no probe bank.
-        ValueError: If the table holds fewer than 3 keys, or on an unknown model.
+        ValueError: If the table holds fewer than 3 keys, or on an unknown model or feature set.
     """
 
     def __init__(
@@ -192,6 +235,7 @@ class Surrogate:
         table: FidelityTable,
         *,
         model: str | None = None,
+        feature_set: str | None = None,
         keys: Sequence[str] | None = None,
         seed: int = 0,
     ) -> None:
@@ -199,6 +243,7 @@ class Surrogate:
 
         self.table = table
         self.model = model or table.meta.get("surrogate_model") or DEFAULT_MODEL
+        self.feature_set = feature_set or table.meta.get("surrogate_features") or DEFAULT_FEATURES
         self.bank = table.probe_bank()
         self.affine = table.scheme.shift
         summary = table.summary()
@@ -209,12 +254,7 @@ class Surrogate:
             )
         names = table.scheme.primitive_names
         self.keys = chosen
-        self.x = np.stack(
-            [
-                features(parse(summary[k]["canonical"], names), self.bank, affine=self.affine)
-                for k in chosen
-            ]
-        )
+        self.x = np.stack([self.features(parse(summary[k]["canonical"], names)) for k in chosen])
         rows = [summary[k] for k in chosen]
         self._means = {k: table.entries(k)[0] for k in chosen}
         targets = {
@@ -231,13 +271,17 @@ class Surrogate:
             regressor.fit(self.x, y)
             self.regressors[name] = regressor
 
+    def features(self, meta_reward: MetaReward) -> np.ndarray:
+        """The meta-reward's features in this surrogate's set (:func:`features`)."""
+        return features(meta_reward, self.bank, affine=self.affine, kind=self.feature_set)
+
     def predict_features(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Raw predictions of every target for a feature matrix (n, n_features)."""
         return {name: fast_predict(r, x) for name, r in self.regressors.items()}
 
     def predict(self, meta_reward: MetaReward) -> Prediction:
         """Predict the outcome of a live meta-step under ``meta_reward`` (mean over seeds)."""
-        x = features(meta_reward, self.bank, affine=self.affine)[None, :]
+        x = self.features(meta_reward)[None, :]
         raw = self.predict_features(x)
         nearest = int(np.argmin(((self.x - x) ** 2).sum(axis=1)))
         test = raw.get("test_mean")
