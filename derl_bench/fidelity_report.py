@@ -286,6 +286,8 @@ def _why(
     kept: bool,
 ) -> str:
     rho = best["spearman_rho"]
+    if rho is None:
+        return "no surrogate ranks the held-out keys (constant targets)"
     if kept:
         top = by_features[best_pair[0]][best_pair[1]]["spearman_rho"]
         return (
@@ -293,8 +295,6 @@ def _why(
             f"candidate is {best_pair[1]} on {best_pair[0]} features, {top:.3f}: --rechoose "
             "records it, which changes the surrogate's answers)"
         )
-    if rho is None:
-        return "no surrogate ranks the held-out keys (constant targets)"
     return f"highest held-out Spearman rho ({rho:.3f})"
 
 

@@ -58,7 +58,8 @@ DEFAULT_FEATURES = "bank"
 """Used when a table's ``meta.json`` records no ``surrogate_features`` choice."""
 
 DEFAULT_MODEL = "rf"
-"""Used when a table has no ``surrogate.json`` choice from ``derl-bench fidelity report``."""
+"""Used when a table's ``meta.json`` records no ``surrogate_model`` choice (``derl-bench fidelity
+report`` records one)."""
 
 
 def make_regressor(name: str, seed: int = 0) -> Any:
