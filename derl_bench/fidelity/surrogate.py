@@ -41,6 +41,7 @@ __all__ = [
     "MODEL_NAMES",
     "Prediction",
     "Surrogate",
+    "bank_column_ranks",
     "fast_predict",
     "features",
     "make_regressor",
@@ -101,7 +102,12 @@ def make_regressor(name: str, seed: int = 0) -> Any:
 
 
 def features(
-    meta_reward: MetaReward, bank: np.ndarray, *, affine: bool, kind: str = DEFAULT_FEATURES
+    meta_reward: MetaReward,
+    bank: np.ndarray,
+    *,
+    affine: bool,
+    kind: str = DEFAULT_FEATURES,
+    bank_ranks: np.ndarray | None = None,
 ) -> np.ndarray:
     """The surrogate's features of a meta-reward.
 
@@ -112,6 +118,8 @@ def features(
             translations: scale differences then train nearly alike, see
             :mod:`derl_bench.fidelity.keys`, and the regressor shares their data).
         kind: A set of :data:`FEATURE_SETS`.
+        bank_ranks: ``correlation`` only: the bank's :func:`bank_column_ranks`, computed once
+            by the caller (the same numbers; None computes them here).
 
     Returns:
         float64. ``bank``: shape (2 * n_rows,), the normalised values, then their centred ranks
@@ -129,13 +137,18 @@ def features(
     centred = _centred_ranks(values)
     if kind == "bank":
         return np.concatenate([values, centred])
+    columns = bank_column_ranks(bank) if bank_ranks is None else bank_ranks
     out = np.zeros(bank.shape[1], dtype=np.float64)
-    for j in range(bank.shape[1]):
-        column = _centred_ranks(bank[:, j])
+    for j, column in enumerate(columns):
         denominator = np.sqrt(np.sum(centred**2) * np.sum(column**2))
         if denominator > 0:
             out[j] = float(np.sum(centred * column) / denominator)
     return out
+
+
+def bank_column_ranks(bank: np.ndarray) -> np.ndarray:
+    """Centred ranks of each probe-bank column: float64 (K, n_rows), values in [-0.5, 0.5]."""
+    return np.stack([_centred_ranks(bank[:, j]) for j in range(bank.shape[1])])
 
 
 def _centred_ranks(values: np.ndarray) -> np.ndarray:
@@ -246,6 +259,7 @@ class Surrogate:
         self.model = model or table.meta.get("surrogate_model") or DEFAULT_MODEL
         self.feature_set = feature_set or table.meta.get("surrogate_features") or DEFAULT_FEATURES
         self.bank = table.probe_bank()
+        self._bank_ranks = bank_column_ranks(self.bank)  # once, not per predicted step
         self.affine = table.scheme.shift
         summary = table.summary()
         chosen = list(keys) if keys is not None else list(summary)
@@ -274,7 +288,13 @@ class Surrogate:
 
     def features(self, meta_reward: MetaReward) -> np.ndarray:
         """The meta-reward's features in this surrogate's set (:func:`features`)."""
-        return features(meta_reward, self.bank, affine=self.affine, kind=self.feature_set)
+        return features(
+            meta_reward,
+            self.bank,
+            affine=self.affine,
+            kind=self.feature_set,
+            bank_ranks=self._bank_ranks,
+        )
 
     def predict_features(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Raw predictions of every target for a feature matrix (n, n_features)."""
