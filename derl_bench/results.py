@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 if TYPE_CHECKING:
     from typing_extensions import NotRequired
 
+    from derl_bench.fidelity.answers import FidelitySourceRecord
     from derl_bench.provenance import ProvenanceRecord
 
 import jsonschema
@@ -237,6 +238,10 @@ class ResultRecord(TypedDict):
     fidelity: NotRequired[str]
     """How meta-steps were answered: ``live``, ``table`` or ``surrogate`` (absent in files
     written before fidelities existed: those are ``live``)."""
+    fidelity_source: NotRequired[FidelitySourceRecord]
+    """``table`` / ``surrogate`` runs: the table that answered (its folder, keys, entries, the
+    SHA-256 of its files, the surrogate's model and features); absent live and in files written
+    before it existed."""
     distinct_effective_meta_rewards: NotRequired[int]
     """Distinct effective keys among the valid meta-steps (meta-rewards that train differently)."""
     clock: NotRequired[ClockRecord]
@@ -581,6 +586,7 @@ def result_record(
     torch_threads: int | None = None,
     fidelity: str = "live",
     clock: ClockRecord | None = None,
+    fidelity_source: FidelitySourceRecord | None = None,
 ) -> ResultRecord:
     """Build a run's result record (what :func:`write_result` writes), stamped now.
 
@@ -603,6 +609,8 @@ def result_record(
             (``MetaRewardEnv.torch_threads``), recorded in the provenance; None: this process's.
         fidelity: How the env answered meta-steps (``MetaRewardEnv.fidelity``).
         clock: The simulated clock (:class:`ClockRecord`), or None to leave it out.
+        fidelity_source: What answered at the table / surrogate fidelity
+            (``MetaRewardEnv.fidelity_source``), or None (live) to leave it out.
 
     Returns:
         The record, with the best meta-step, the summed costs, versions, data hashes, the
@@ -647,6 +655,7 @@ def result_record(
         total_cost=sum_costs(costs),
         hardware=hardware_info(),
         fidelity=fidelity,
+        **({"fidelity_source": fidelity_source} if fidelity_source is not None else {}),
         distinct_effective_meta_rewards=distinct_effective(meta_steps),
         **({"clock": clock} if clock is not None else {}),
         provenance=provenance(torch_threads=torch_threads),

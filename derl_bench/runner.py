@@ -397,6 +397,7 @@ def _run_episode(
             error=error,
             fidelity=str(getattr(base, "fidelity", "live")),
             clock=clock_record(),
+            fidelity_source=getattr(base, "fidelity_source", None),
         )
 
     description = f"{env_id} · {agent_name} · seed {seed}"

@@ -381,6 +381,64 @@ def test_run_at_table_fidelity_writes_fidelity_clock_and_distinct_keys(tmp_path:
     assert stopped.record["clock"]["stopped_by_budget"] is True
 
 
+def test_a_result_names_the_table_that_answered_it(tmp_path: Path) -> None:
+    """Table and surrogate runs record the table that answered (folder, keys, entries, SHA-256 of
+    its files, the surrogate's choice): a shipped table grows shard by shard, so a published
+    number must say which version of it gave the number."""
+    import shutil
+
+    import pandas as pd
+
+    from derl_bench.results import load_result
+    from derl_bench.runner import run
+
+    root = tmp_path / "tables"
+    shutil.copytree(table_dir(ENV_ID, "smoke"), table_dir(ENV_ID, "smoke", root))
+    copy = FidelityTable(table_dir(ENV_ID, "smoke", root))
+    assert copy.sha256 == FidelityTable.load(ENV_ID, "smoke").sha256  # same files, same digest
+    sources = {}
+    for fidelity in ("table", "surrogate"):
+        result = run(
+            ENV_ID,
+            "heuristic",
+            budget=3,
+            seed=0,
+            preset="smoke",
+            proposals_per_step=3,
+            out_dir=tmp_path / fidelity,
+            env_kwargs={"fidelity": fidelity, "table_dir": str(root)},
+            progress=False,
+        )
+        sources[fidelity] = load_result(result.path)["fidelity_source"]
+    assert sources["table"] == {
+        "table": "DERL-CartPole-v0-smoke",
+        "keys": len(copy.keys),
+        "entries": len(copy),
+        "sha256": copy.sha256,
+        "surrogate_model": None,
+        "surrogate_features": None,
+    }
+    recorded = (copy.meta["surrogate_model"], copy.meta["surrogate_features"])
+    assert (
+        sources["surrogate"]["surrogate_model"],
+        sources["surrogate"]["surrogate_features"],
+    ) == (recorded)
+    assert sources["surrogate"]["sha256"] == copy.sha256
+    # A new shard that re-records one entry with another value: other answers, other digest.
+    first = sorted(copy.folder.glob("entries-*.parquet"))[0]
+    frame = pd.read_parquet(first).iloc[:1].copy()
+    frame["validation_success"] = 1.0 - frame["validation_success"]
+    frame.to_parquet(copy.folder / "entries-99999.parquet")
+    grown = FidelityTable(copy.folder)
+    assert len(grown) == len(copy) and grown.sha256 != copy.sha256
+    row = frame.iloc[0]
+    assert grown.lookup(row["key"], int(row["seed"])).validation_success == pytest.approx(
+        1.0 - copy.lookup(row["key"], int(row["seed"])).validation_success
+    )
+    # a live env trains; nothing recorded answers it
+    assert gymnasium.make(ENV_ID, preset="smoke").unwrapped.fidelity_source is None
+
+
 def test_cli_run_and_compare_take_fidelity(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

@@ -351,6 +351,46 @@ def test_table_track_scores_the_fidelity_contradicts_are_rejected(tmp_path: Path
     ]
 
 
+def test_a_contradicted_run_made_on_another_table_is_told_the_table_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shipped tables grow shard by shard: when a run's scores disagree and the run names
+    another table version (``fidelity_source``) than the one installed, the fix says so."""
+    source = {
+        "table": "DERL-CartPole-v0-smoke",
+        "keys": 10,
+        "entries": 20,
+        "sha256": "a" * 64,
+        "surrogate_model": None,
+        "surrogate_features": None,
+    }
+    obj = _table_submission()
+    for record in obj["results"]:
+        record["fidelity_source"] = dict(source)
+    step = obj["results"][2]["meta_steps"][0]
+    claimed = 1.0 if step["reward"] != 1.0 else 0.9
+    step["reward"] = step["validation_success"] = claimed
+    record = obj["results"][2]
+    record["best"] = best_meta_step(record["meta_steps"])
+    bests = [r["best"]["validation_success"] if r["best"] else 0.0 for r in obj["results"]]
+    obj["reported"]["best_validation_mean"] = math.fsum(bests) / len(bests)
+    path = _write(tmp_path, obj)
+    installed = {**source, "keys": 12, "entries": 26, "sha256": "b" * 64}
+    monkeypatch.setattr(FakeTableEnv, "fidelity_source", installed, raising=False)
+    (line,) = _lines(path, make=FakeTableEnv)
+    assert line.startswith("results[2].meta_steps[0].reward: reported ")
+    assert line.endswith(
+        "fix: this run was answered by table 'DERL-CartPole-v0-smoke' with 10 keys, 20 entries "
+        "(sha256 aaaaaaaaaaaa...); this derl_bench's has 12 keys, 26 entries (sha256 "
+        "bbbbbbbbbbbb...): the table changed since, so re-run the seeds with this version (or "
+        "validate with the one that made them)"
+    )
+    # the same table: the plain fix
+    monkeypatch.setattr(FakeTableEnv, "fidelity_source", dict(source), raising=False)
+    (line,) = _lines(path, make=FakeTableEnv)
+    assert line.endswith("fix: report what the fidelity returns (do not edit result files)")
+
+
 def test_table_track_needs_five_seeds_and_a_fidelity_that_answers(tmp_path: Path) -> None:
     lines = _lines(_write(tmp_path, _table_submission(n_seeds=4)), make=FakeTableEnv)
     assert lines == [

@@ -78,14 +78,15 @@ def test_schema_is_valid_draft_2020_12():
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["additionalProperties"] is False
-    # Every field is required except those files written before they existed lack, and the
-    # DERL-pop-only chained test.
+    # Every field is required except those files written before they existed lack, the
+    # DERL-pop-only chained test and the table/surrogate-only fidelity source.
     optional = {
         "provenance",
         "fidelity",
         "distinct_effective_meta_rewards",
         "clock",
         "chained_test",
+        "fidelity_source",
     }
     assert set(schema["required"]) == set(schema["properties"]) - optional
 

@@ -13,13 +13,13 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from derl_bench.fidelity.keys import KeyScheme
 from derl_bench.fidelity.table import FidelityTable
 from derl_bench.meta_reward import MetaReward
 
-__all__ = ["IDENTITY_KWARGS", "RecordedAnswers", "env_id_for"]
+__all__ = ["IDENTITY_KWARGS", "FidelitySourceRecord", "RecordedAnswers", "env_id_for"]
 
 IDENTITY_KWARGS = (
     "level",
@@ -30,6 +30,28 @@ IDENTITY_KWARGS = (
 )
 """Env keyword arguments that change the number a meta-step returns: a table answers only an
 env made with the same values as the one it was built with."""
+
+
+class FidelitySourceRecord(TypedDict):
+    """What answered a ``table`` or ``surrogate`` meta-step (a result file's ``fidelity_source``).
+
+    A shipped table grows shard by shard while it is built, and its surrogate refits on every
+    key it holds, so the same meta-reward can get another answer from a later version of the
+    package: these fields name the table that gave a run its numbers.
+    """
+
+    table: str
+    """The table folder's name, ``<env id>-<preset>``."""
+    keys: int
+    """Effective keys the table holds."""
+    entries: int
+    """(key, seed) entries the table holds."""
+    sha256: str
+    """:attr:`derl_bench.fidelity.table.FidelityTable.sha256`: equal digests, equal answers."""
+    surrogate_model: str | None
+    """The surrogate's regressor family (None at the ``table`` fidelity)."""
+    surrogate_features: str | None
+    """The surrogate's feature set (None at the ``table`` fidelity)."""
 
 
 def env_id_for(domain: str, level: str | None, version: int | None = None) -> str:
@@ -137,6 +159,18 @@ class RecordedAnswers:
                 )
 
     # -- what the env shows ----------------------------------------------------------------------
+
+    def source(self) -> FidelitySourceRecord:
+        """The table (and surrogate) that answers (:class:`FidelitySourceRecord`)."""
+        surrogate = self.surrogate if self.fidelity == "surrogate" else None
+        return FidelitySourceRecord(
+            table=self.table.folder.name,
+            keys=len(self.table.keys),
+            entries=len(self.table),
+            sha256=self.table.sha256,
+            surrogate_model=None if surrogate is None else str(surrogate.model),
+            surrogate_features=None if surrogate is None else str(surrogate.feature_set),
+        )
 
     @property
     def primitive_set_name(self) -> str:

@@ -15,10 +15,15 @@ effective key (:func:`~derl_bench.fidelity.keys.effective_key`) recorded with th
 there is one; else the recorded seed at position ``seed mod n`` of the key's sorted seeds
 (deterministic, and every recorded seed is used as often as any other). The entry returned says
 which seed it is (``info["table_seed"]``).
+
+A loaded table's :attr:`FidelityTable.sha256` names the files its answers come from; result files
+made at the ``table`` and ``surrogate`` fidelities record it (``fidelity_source``), so a number
+can be traced to the table that gave it while a table grows shard by shard.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -183,7 +188,14 @@ class FidelityTable:
         self.env_id: str = self.meta["env_id"]
         self.preset: str = self.meta["preset"]
         self.scheme = KeyScheme.from_dict(self.meta["key_scheme"])
-        self.frame = self._read_shards()
+        shards = sorted(self.folder.glob("entries-*.parquet"))
+        self.sha256: str = _files_sha256([meta_path, self.folder / self._bank_name(), *shards])
+        """SHA-256 (64 hex characters) of the files the answers come from: ``meta.json`` (the
+        key scheme, the surrogate's recorded model and features), the probe bank and every
+        entries shard, each as its name and the SHA-256 of its bytes, in that order. Equal
+        digests give equal table and surrogate answers; a new shard or a re-chosen surrogate
+        changes it. A missing probe bank counts as empty."""
+        self.frame = self._read_shards(shards)
         self._by_key: dict[str, dict[int, TableEntry]] = {}
         for row in self.frame.to_dict(orient="records"):
             entry = _entry(row)
@@ -207,10 +219,12 @@ class FidelityTable:
                 f"with: {build_command(env_id, preset)} [--out DIR], or use fidelity='live'."
             ) from None
 
-    def _read_shards(self) -> Any:
+    def _bank_name(self) -> str:
+        return str(self.meta.get("probe_bank", "probe_bank.parquet"))
+
+    def _read_shards(self, shards: list[Path]) -> Any:
         import pandas as pd
 
-        shards = sorted(self.folder.glob("entries-*.parquet"))
         if not shards:
             return pd.DataFrame(columns=list(COLUMNS))
         return pd.concat([pd.read_parquet(p) for p in shards], ignore_index=True)
@@ -273,7 +287,7 @@ class FidelityTable:
         """
         import pandas as pd
 
-        path = self.folder / self.meta.get("probe_bank", "probe_bank.parquet")
+        path = self.folder / self._bank_name()
         if not path.is_file():
             raise FileNotFoundError(
                 f"{self.folder} has no probe bank ({path.name}); rebuild the table with "
@@ -304,6 +318,14 @@ class FidelityTable:
                 "wall_seconds": float(np.mean([e.cost["wall_seconds"] for e in entries])),
             }
         return out
+
+
+def _files_sha256(paths: Iterable[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        content = path.read_bytes() if path.is_file() else b""
+        digest.update(f"{path.name}\0{hashlib.sha256(content).hexdigest()}\n".encode())
+    return digest.hexdigest()
 
 
 def write_shard(folder: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["EnvMaker", "fidelity_scores", "record_fidelity"]
+__all__ = ["EnvMaker", "fidelity_scores", "installed_source", "record_fidelity"]
 
 EnvMaker = Callable[..., Any]
 """Makes an env like :func:`gymnasium.make` (``maker(env_id, **kwargs)``)."""
@@ -88,5 +88,38 @@ def fidelity_scores(
     try:
         env.reset(seed=seed)
         return [float(env.step(text)[1]) for text in meta_rewards]
+    finally:
+        env.close()
+
+
+def installed_source(
+    env_id: str, *, fidelity: str, preset: str, make: EnvMaker | None = None
+) -> dict[str, Any] | None:
+    """What answers ``env_id`` at ``fidelity`` and ``preset`` in this installation.
+
+    Args:
+        env_id: Registered Gymnasium id.
+        fidelity: ``"table"`` or ``"surrogate"``.
+        preset: Inner-training preset.
+        make: Env factory (default :func:`gymnasium.make`); tests pass a fake.
+
+    Returns:
+        The env's ``fidelity_source`` (:class:`derl_bench.fidelity.answers.FidelitySourceRecord`
+        as a dict: table folder, keys, entries, SHA-256 of its files, surrogate model and
+        features), or None if the env does not say (e.g. a live env, or an env without it).
+
+    Raises:
+        Exception: Whatever making the env raises.
+    """
+    if make is None:
+        import gymnasium
+
+        import derl_bench  # noqa: F401 - registers the DERL-* ids
+
+        make = gymnasium.make
+    env = make(env_id, fidelity=fidelity, preset=preset, budget=1)
+    try:
+        source = getattr(getattr(env, "unwrapped", env), "fidelity_source", None)
+        return dict(source) if isinstance(source, dict) else None
     finally:
         env.close()

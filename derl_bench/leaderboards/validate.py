@@ -53,7 +53,12 @@ from derl_bench.leaderboards.model import (
     read_submission_json,
     schema_problems,
 )
-from derl_bench.leaderboards.recheck import EnvMaker, fidelity_scores, record_fidelity
+from derl_bench.leaderboards.recheck import (
+    EnvMaker,
+    fidelity_scores,
+    installed_source,
+    record_fidelity,
+)
 from derl_bench.meta_reward import DEFAULT_PRIMITIVES, InvalidMetaReward, parse
 from derl_bench.provenance import lock_file_sha256
 from derl_bench.results import best_meta_step, result_schema, upgrade_result
@@ -450,17 +455,44 @@ def _recheck(
             )
         ]
     problems = []
+    fix = "report what the fidelity returns (do not edit result files)"
     for j, (step, score) in enumerate(zip(steps, scores, strict=True)):
         if not _close(float(step["reward"]), score):
+            if not problems:
+                fix = _changed_table_fix(record, track, make) or fix
             problems.append(
                 Problem(
                     f"{where}.meta_steps[{j}].reward",
                     f"reported {step['reward']!r}, but the {track['fidelity']} fidelity returns "
                     f"{score!r} for {_q(step['meta_reward'])} at seed {record['seed']}",
-                    "report what the fidelity returns (do not edit result files)",
+                    fix,
                 )
             )
     return problems
+
+
+def _changed_table_fix(
+    record: Mapping[str, Any], track: Mapping[str, Any], make: EnvMaker | None
+) -> str | None:
+    """The fix when the run names another table than the one installed (it grew or changed)."""
+    recorded = record.get("fidelity_source")
+    if not isinstance(recorded, Mapping):
+        return None
+    try:
+        here = installed_source(
+            record["env_id"], fidelity=track["fidelity"], preset=track["preset"], make=make
+        )
+    except Exception:  # the re-check itself worked; keep its plain fix
+        return None
+    if here is None or here.get("sha256") == recorded.get("sha256"):
+        return None
+    return (
+        f"this run was answered by table {_q(str(recorded.get('table')))} with "
+        f"{int(recorded.get('keys', 0))} keys, {int(recorded.get('entries', 0))} entries (sha256 "
+        f"{str(recorded.get('sha256'))[:12]}...); this derl_bench's has {here['keys']} keys, "
+        f"{here['entries']} entries (sha256 {str(here['sha256'])[:12]}...): the table changed "
+        "since, so re-run the seeds with this version (or validate with the one that made them)"
+    )
 
 
 def check_submission(
