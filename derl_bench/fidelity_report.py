@@ -78,6 +78,20 @@ def integrity_check(
     return out
 
 
+def _metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    """Spearman rho, Kendall tau (scipy; None when a side is constant), MAE, top-10 recall."""
+    from scipy.stats import kendalltau, spearmanr
+
+    rho = spearmanr(truth, predicted).statistic
+    tau = kendalltau(truth, predicted).statistic
+    return {
+        "spearman_rho": None if np.isnan(rho) else float(rho),
+        "kendall_tau": None if np.isnan(tau) else float(tau),
+        "mae": float(np.mean(np.abs(truth - predicted))),
+        "top10_recall": _top_recall(truth, predicted, 10),
+    }
+
+
 def _top_recall(truth: np.ndarray, predicted: np.ndarray, k: int) -> float:
     k = min(k, len(truth))
     top_true = set(np.argsort(-truth, kind="stable")[:k].tolist())
@@ -162,7 +176,11 @@ def surrogate_report(
     order of ``feature_sets`` and ``models``) is the best candidate; its rho is the best of
     several on the same folds, so slightly optimistic (every candidate's numbers are in the
     report). The report also states the seed-to-seed agreement and the noise ceiling of rho
-    (:func:`seed_agreement`).
+    (:func:`seed_agreement`). When every key has test success (a fresh policy trained on
+    D_in + V, what a run reports for its best meta-reward), each candidate's ``test`` entry has
+    the same four numbers for the predicted test success, and ``test_agreement`` the seed
+    agreement of test success; the choice is made on validation success alone (the env's
+    reward).
 
     The choice is what the ``surrogate`` fidelity uses (``meta.json``: ``surrogate_features``,
     ``surrogate_model``), so it is part of the benchmark: results made at that fidelity are
@@ -187,7 +205,6 @@ def surrogate_report(
     Raises:
         ValueError: If the table holds fewer than ``2 * folds`` keys.
     """
-    from scipy.stats import kendalltau, spearmanr
     from sklearn.model_selection import KFold
 
     table = FidelityTable.load(env_id, preset, root)
@@ -198,12 +215,15 @@ def surrogate_report(
             f"the {env_id} table holds {len(keys)} keys; a {folds}-fold report needs >= {2 * folds}"
         )
     truth = np.array([summary[k]["validation_mean"] for k in keys])
+    tests = [summary[k]["test_mean"] for k in keys]
+    truth_test = None if any(t is None for t in tests) else np.array(tests, dtype=np.float64)
     parsed = [parse(summary[k]["canonical"], table.scheme.primitive_names) for k in keys]
     by_features: dict[str, dict[str, Any]] = {}
     for feature_set in feature_sets:
         results: dict[str, Any] = {}
         for model in models:
             predicted = np.zeros(len(keys))
+            predicted_test = np.zeros(len(keys))
             start = time.perf_counter()
             for train_idx, test_idx in KFold(folds, shuffle=True, random_state=0).split(keys):
                 surrogate = Surrogate(
@@ -213,16 +233,13 @@ def surrogate_report(
                     keys=[keys[i] for i in train_idx],
                 )
                 x = np.stack([surrogate.features(parsed[i]) for i in test_idx])
-                predicted[test_idx] = np.clip(
-                    surrogate.predict_features(x)["validation_mean"], 0, 1
-                )
-            rho = spearmanr(truth, predicted).statistic
-            tau = kendalltau(truth, predicted).statistic
+                raw = surrogate.predict_features(x)
+                predicted[test_idx] = np.clip(raw["validation_mean"], 0, 1)
+                if truth_test is not None:
+                    predicted_test[test_idx] = np.clip(raw["test_mean"], 0, 1)
             results[model] = {
-                "spearman_rho": None if np.isnan(rho) else float(rho),
-                "kendall_tau": None if np.isnan(tau) else float(tau),
-                "mae": float(np.mean(np.abs(truth - predicted))),
-                "top10_recall": _top_recall(truth, predicted, 10),
+                **_metrics(truth, predicted),
+                "test": None if truth_test is None else _metrics(truth_test, predicted_test),
                 "cv_seconds": time.perf_counter() - start,
             }
         by_features[feature_set] = results
@@ -260,6 +277,14 @@ def surrogate_report(
         "seed_noise": float(np.mean([summary[k]["validation_std"] for k in keys])),
         **seed_agreement(
             {k: {e.seed: e.validation_success for e in table.entries(k)} for k in keys}
+        ),
+        "test_agreement": None
+        if truth_test is None
+        else seed_agreement(
+            {
+                k: {e.seed: e.test_success for e in table.entries(k) if e.test_success is not None}
+                for k in keys
+            }
         ),
         "command": f"derl-bench fidelity report --env {env_id} --preset {preset}",
         **entry_provenance(),
@@ -341,4 +366,29 @@ def _markdown(report: dict[str, Any]) -> str:
         "on the same folds: the best one's rho is slightly optimistic.",
         "",
     ]
+    agreement = report.get("test_agreement")
+    if agreement is not None:
+        lines += [
+            "## Test success",
+            "",
+            "The same folds, predicting each held-out key's mean test success (a fresh policy "
+            "trained on D_in ∪ V and scored on the test split: what a run reports for its best "
+            f"meta-reward). {_agreement_sentence(agreement)} The choice above is made on "
+            "validation success alone.",
+            "",
+            "| features | model | Spearman ρ | Kendall τ | MAE | top-10 recall |",
+            "|---|---|---|---|---|---|",
+        ]
+        for feature_set, results in report["feature_sets"].items():
+            for name, r in results.items():
+                t = r.get("test")
+                if t is None:
+                    continue
+                chosen = name == report["chosen"] and feature_set == report["chosen_features"]
+                mark = " (chosen)" if chosen else ""
+                lines.append(
+                    f"| {feature_set} | {name}{mark} | {fmt(t['spearman_rho'])} | "
+                    f"{fmt(t['kendall_tau'])} | {t['mae']:.3f} | {t['top10_recall']:.2f} |"
+                )
+        lines.append("")
     return "\n".join(lines)

@@ -279,9 +279,21 @@ def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
             assert 0.0 <= metrics["mae"] <= 1.0 and 0.0 <= metrics["top10_recall"] <= 1.0
             rho = metrics["spearman_rho"]
             assert rho is None or -1.0 <= rho <= 1.0
-    assert (tmp_path / f"{ENV_ID}-smoke.md").read_text().startswith("# Surrogate error")
+    markdown = (tmp_path / f"{ENV_ID}-smoke.md").read_text()
+    assert markdown.startswith("# Surrogate error")
     ceiling = report["noise_ceiling_rho"]
     assert ceiling is None or 0.0 <= ceiling <= 1.0
+    # Every key of the shipped table has test success, so the held-out error of the predicted
+    # test success (what a run reports for its best meta-reward) is published beside it.
+    for results in report["feature_sets"].values():
+        for metrics in results.values():
+            test = metrics["test"]
+            assert set(test) == {"spearman_rho", "kendall_tau", "mae", "top10_recall"}
+            assert 0.0 <= test["mae"] <= 1.0 and test != {
+                k: metrics[k] for k in ("spearman_rho", "kendall_tau", "mae", "top10_recall")
+            }
+    assert report["test_agreement"]["seed_pairs"] >= 1
+    assert "## Test success" in markdown
 
 
 def test_report_keeps_a_recorded_surrogate_choice_unless_asked_to_rechoose(tmp_path: Path) -> None:
