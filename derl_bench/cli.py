@@ -433,7 +433,8 @@ def _resolve_fidelity(value: str, env: str, preset: str) -> str:
     from derl_bench.fidelity.table import FidelityTable, TableMissing
 
     try:
-        n_keys = len(FidelityTable.load(env, preset).keys)
+        table = FidelityTable.load(env, preset)
+        n_keys: int | None = len(table.keys)
     except TableMissing:
         n_keys = None
     chosen = "surrogate" if n_keys is not None and n_keys >= AUTO_SURROGATE_MIN_KEYS else "live"
@@ -443,6 +444,13 @@ def _resolve_fidelity(value: str, env: str, preset: str) -> str:
         reason = f"its shipped table holds {n_keys} meta-rewards" + (
             "" if chosen == "surrogate" else f", fewer than {AUTO_SURROGATE_MIN_KEYS}"
         )
+        heldout = table.meta.get("surrogate_heldout") if chosen == "surrogate" else None
+        if isinstance(heldout, dict) and heldout.get("spearman_rho") is not None:
+            reason += (
+                f"; its surrogate ranks held-out ones with Spearman rho "
+                f"{heldout['spearman_rho']:.3f} ({heldout.get('keys')} keys, "
+                f"{heldout.get('report')})"
+            )
     _stderr(
         f"fidelity: {chosen} ({reason}: {env}, preset {preset}; --fidelity live|table|surrogate "
         "to choose)"

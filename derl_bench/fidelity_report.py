@@ -196,7 +196,10 @@ def surrogate_report(
         models: Regressor families (:data:`~derl_bench.fidelity.surrogate.MODEL_NAMES`).
         feature_sets: Feature sets (:data:`~derl_bench.fidelity.surrogate.FEATURE_SETS`).
         out: Folder of the report files.
-        record_choice: Write the choice into ``meta.json``.
+        record_choice: Write the choice into ``meta.json`` (``surrogate_model``,
+            ``surrogate_features``, and ``surrogate_heldout``: the chosen pair's held-out
+            Spearman rho, the keys it was measured on and the report's path in the repository,
+            which ``derl-bench run --fidelity auto`` quotes).
         rechoose: Choose the best candidate even if the table has a recorded choice.
 
     Returns:
@@ -300,6 +303,11 @@ def surrogate_report(
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         meta["surrogate_model"] = chosen
         meta["surrogate_features"] = chosen_features
+        meta["surrogate_heldout"] = {
+            "spearman_rho": best["spearman_rho"],
+            "keys": len(keys),
+            "report": f"docs/fidelity/{env_id}-{preset}.md",
+        }
         meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return report
 

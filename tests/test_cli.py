@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import gymnasium
 import pytest
@@ -128,7 +129,13 @@ def test_auto_fidelity_answers_from_a_surrogate_only_for_a_real_table(capsys):
 
     assert AUTO_SURROGATE_MIN_KEYS > 9
     assert _resolve_fidelity("auto", "DERL-CartPole-v0", "smoke") == "surrogate"
-    assert "holds 24 meta-rewards" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "holds 24 meta-rewards" in said
+    # ... and how well its surrogate ranks held-out meta-rewards (the report's number)
+    report_path = Path(__file__).resolve().parents[1] / "docs/fidelity/DERL-CartPole-v0-smoke.json"
+    report = json.loads(report_path.read_text())
+    chosen = report["feature_sets"][report["chosen_features"]][report["chosen"]]
+    assert f"Spearman rho {chosen['spearman_rho']:.3f} (24 keys, docs/fidelity/" in said
     assert _resolve_fidelity("auto", "DERL-ScienceWorld-L2-v2", "cpu") == "live"
     assert "holds 9 meta-rewards, fewer than" in capsys.readouterr().err
     assert _resolve_fidelity("auto", "DERL-GSM8K-v0", "smoke") == "live"
