@@ -446,13 +446,15 @@ def _resolve_fidelity(value: str, env: str, preset: str) -> str:
         )
         heldout = table.meta.get("surrogate_heldout") if chosen == "surrogate" else None
         if isinstance(heldout, dict) and heldout.get("spearman_rho") is not None:
+            measured = heldout.get("keys")
             reason += (
-                f"; its surrogate ranks held-out ones with Spearman rho "
-                f"{heldout['spearman_rho']:.3f} ({heldout.get('keys')} keys, "
-                f"{heldout.get('report')})"
+                f", and its surrogate ranks held-out ones with Spearman rho "
+                f"{heldout['spearman_rho']:.3f}"
+                + ("" if measured == n_keys else f" (measured on {measured} of them)")
+                + f", see {heldout.get('report')}"
             )
     _stderr(
-        f"fidelity: {chosen} ({reason}: {env}, preset {preset}; --fidelity live|table|surrogate "
+        f"fidelity: {chosen} ({env}, preset {preset}: {reason}; --fidelity live|table|surrogate "
         "to choose)"
     )
     return chosen

@@ -198,7 +198,7 @@ def surrogate_report(
         out: Folder of the report files.
         record_choice: Write the choice into ``meta.json`` (``surrogate_model``,
             ``surrogate_features``, and ``surrogate_heldout``: the chosen pair's held-out
-            Spearman rho, the keys it was measured on and the report's path in the repository,
+            Spearman rho, the keys it was measured on and the report's path as ``out`` gives it,
             which ``derl-bench run --fidelity auto`` quotes).
         rechoose: Choose the best candidate even if the table has a recorded choice.
 
@@ -306,7 +306,7 @@ def surrogate_report(
         meta["surrogate_heldout"] = {
             "spearman_rho": best["spearman_rho"],
             "keys": len(keys),
-            "report": f"docs/fidelity/{env_id}-{preset}.md",
+            "report": (Path(out) / f"{env_id}-{preset}.md").as_posix(),
         }
         meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return report
