@@ -126,6 +126,19 @@ def test_surrogate_is_deterministic_and_noisy_draws_follow_the_seed() -> None:
         draws.append(reward)
     noisy.reset(seed=0)
     assert noisy.step("g1 + 0.3 * g2 - 0.2 * g4")[1] == draws[0]
+    # Test success: the predicted mean at every seed, or (noisy) a draw from the predicted test
+    # spread, deterministic in key and seed and not the validation draw.
+    text = "g1 + 0.3 * g2 - 0.2 * g4"
+    mean = env.unwrapped.evaluate_test(text)["test_success"]
+    tests = []
+    for seed in range(6):
+        env.reset(seed=seed)
+        assert env.unwrapped.evaluate_test(text)["test_success"] == mean
+        noisy.reset(seed=seed)
+        tests.append(noisy.unwrapped.evaluate_test(text)["test_success"])
+    assert all(0.0 <= t <= 1.0 for t in tests) and len(set(tests)) > 1 and tests != draws
+    noisy.reset(seed=0)
+    assert noisy.unwrapped.evaluate_test(text)["test_success"] == tests[0]
 
 
 def test_compare_noisy_answers_seed_draws_in_their_own_rows(tmp_path: Path) -> None:

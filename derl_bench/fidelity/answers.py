@@ -250,6 +250,9 @@ class RecordedAnswers:
     def test(self, meta_reward: MetaReward, key: str, seed: int) -> dict[str, Any]:
         """``evaluate_test``'s answer: recorded (table) or predicted (surrogate) test success.
 
+        The noisy surrogate answers a draw from the predicted test spread (deterministic in key
+        and seed, independent of the validation draw), as it does for validation success.
+
         Raises:
             derl_bench.fidelity.table.TableKeyMissing: Table fidelity, key not held.
             ValueError: If the table recorded no test success.
@@ -263,6 +266,10 @@ class RecordedAnswers:
             prediction = self.surrogate.predict(meta_reward)
             base = self.surrogate.neighbour_entry(prediction.neighbour)
             success, n_test = prediction.test_mean, base.n_test
+            if self.noisy and success is not None:
+                from derl_bench.fidelity.surrogate import noisy_draw
+
+                success = noisy_draw(prediction, key, seed, target="test")
             seconds = base.test_wall_seconds
         if success is None:
             raise ValueError(

@@ -207,6 +207,9 @@ class Prediction:
     """Predicted seed spread (sample std) of validation success, >= 0."""
     test_mean: float | None
     """Predicted mean test success in [0, 1] (None if the table has no test success)."""
+    test_std: float | None = None
+    """Predicted seed spread (sample std) of test success, >= 0 (None if the table has no test
+    success)."""
     wall_seconds: float
     """Predicted live wall seconds of the meta-step, > 0."""
     neighbour: str
@@ -214,16 +217,34 @@ class Prediction:
     means stand in for the prediction's)."""
 
 
-def noisy_draw(prediction: Prediction, key: str, seed: int) -> float:
+def noisy_draw(prediction: Prediction, key: str, seed: int, *, target: str = "validation") -> float:
     """A seed's draw from the predicted spread: ``N(mean, std)`` clipped to [0, 1].
 
-    Deterministic in ``(key, seed)``, so the same env seed and meta-reward give the same
-    answer (as live meta-steps do).
+    Deterministic in ``(key, seed, target)``, so the same env seed and meta-reward give the
+    same answer (as live meta-steps do); the test draw is independent of the validation draw
+    (a live run's test success comes from another training).
+
+    Args:
+        prediction: The surrogate's prediction for the meta-reward.
+        key: Its effective key.
+        seed: The env seed.
+        target: ``"validation"`` (validation mean and std) or ``"test"`` (test mean and std).
+
+    Raises:
+        ValueError: On another ``target``, or ``"test"`` when the prediction has no test
+            success.
     """
-    digest = hashlib.sha256(f"{key}|{seed}".encode()).digest()
+    if target == "validation":
+        mean, std, salt = prediction.validation_mean, prediction.validation_std, ""
+    elif target == "test":
+        if prediction.test_mean is None or prediction.test_std is None:
+            raise ValueError("the prediction has no test success (the table recorded none)")
+        mean, std, salt = prediction.test_mean, prediction.test_std, "|test"
+    else:
+        raise ValueError(f"Unknown target {target!r}; choose 'validation' or 'test'.")
+    digest = hashlib.sha256(f"{key}|{seed}{salt}".encode()).digest()
     rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-    draw = rng.normal(prediction.validation_mean, prediction.validation_std)
-    return float(np.clip(draw, 0.0, 1.0))
+    return float(np.clip(rng.normal(mean, std), 0.0, 1.0))
 
 
 class Surrogate:
@@ -280,6 +301,7 @@ class Surrogate:
         tests = [r["test_mean"] for r in rows]
         if all(t is not None for t in tests):
             targets["test_mean"] = np.array(tests, dtype=np.float64)
+            targets["test_std"] = np.array([r["test_std"] for r in rows], dtype=np.float64)
         self.regressors: dict[str, Any] = {}
         for name, y in targets.items():
             regressor = make_regressor(self.model, seed)
@@ -306,10 +328,12 @@ class Surrogate:
         raw = self.predict_features(x)
         nearest = int(np.argmin(((self.x - x) ** 2).sum(axis=1)))
         test = raw.get("test_mean")
+        test_std = raw.get("test_std")
         return Prediction(
             validation_mean=float(np.clip(raw["validation_mean"][0], 0.0, 1.0)),
             validation_std=float(max(raw["validation_std"][0], 0.0)),
             test_mean=None if test is None else float(np.clip(test[0], 0.0, 1.0)),
+            test_std=None if test_std is None else float(max(test_std[0], 0.0)),
             wall_seconds=float(np.exp(raw["wall_log"][0])),
             neighbour=self.keys[nearest],
         )
