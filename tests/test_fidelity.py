@@ -298,6 +298,9 @@ def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
             assert 0.0 <= metrics["mae"] <= 1.0 and 0.0 <= metrics["top10_recall"] <= 1.0
             rho = metrics["spearman_rho"]
             assert rho is None or -1.0 <= rho <= 1.0
+            # the bootstrap interval over keys brackets the point estimate
+            low, high = metrics["spearman_rho_ci95"]
+            assert -1.0 <= low <= rho <= high <= 1.0 and high - low > 0.0
     markdown = (tmp_path / f"{ENV_ID}-smoke.md").read_text()
     assert markdown.startswith("# Surrogate error")
     ceiling = report["noise_ceiling_rho"]
@@ -307,10 +310,9 @@ def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
     for results in report["feature_sets"].values():
         for metrics in results.values():
             test = metrics["test"]
-            assert set(test) == {"spearman_rho", "kendall_tau", "mae", "top10_recall"}
-            assert 0.0 <= test["mae"] <= 1.0 and test != {
-                k: metrics[k] for k in ("spearman_rho", "kendall_tau", "mae", "top10_recall")
-            }
+            names = {"spearman_rho", "spearman_rho_ci95", "kendall_tau", "mae", "top10_recall"}
+            assert set(test) == names
+            assert 0.0 <= test["mae"] <= 1.0 and test != {k: metrics[k] for k in names}
     assert report["test_agreement"]["seed_pairs"] >= 1
     assert "## Test success" in markdown
 
