@@ -70,7 +70,7 @@ from derl_bench.run_files import (
     result_path,
     store_path,
 )
-from derl_bench.store import RunConfig, RunStore, discard_store
+from derl_bench.store import RunConfig, RunStore, TableChangedError, discard_store
 
 __all__ = [
     "AgentNotDeterministicError",
@@ -243,7 +243,9 @@ def run(
         UnknownEnvError: If ``env_id`` is not registered.
         derl_bench.baselines.UnknownAgentError: If ``agent_name`` is not registered.
         derl_bench.store.StoreMismatchError: If the store holds a run with another
-            configuration (the message names the field and the fix).
+            configuration (the message names the field and the fix); its subclass
+            ``TableChangedError`` if a table / surrogate run's stored meta-steps were answered
+            by another version of the table.
         derl_bench.store.StoreLockedError: If another process is running the same run.
         AgentNotDeterministicError: If, on resume, the agent proposes another meta-reward
             than the stored one.
@@ -330,6 +332,26 @@ def run(
             warnings.warn(f"env.close() failed: {close_exc}", RuntimeWarning, stacklevel=2)
 
 
+def _check_same_table(store: RunStore, base: Any) -> None:
+    """Refuse to resume a table / surrogate run on another version of its table.
+
+    Raises:
+        derl_bench.store.TableChangedError: If the stored meta-steps were answered by a table
+            whose SHA-256 (``info["answer"]["table_sha256"]``) differs from the env's.
+    """
+    source = getattr(base, "fidelity_source", None)
+    if not source:
+        return
+    stored = {
+        step.info["answer"].get("table_sha256")
+        for step in store.steps
+        if isinstance(step.info.get("answer"), dict)
+    } - {None}
+    changed = sorted(stored - {source["sha256"]})
+    if changed:
+        raise TableChangedError(store.path, changed[0], source["sha256"])
+
+
 def _run_episode(
     run_config: RunConfig,
     env: gymnasium.Env,
@@ -359,6 +381,7 @@ def _run_episode(
     # -- the meta-steps: replayed from the store where stored, else trained ----------------------
     meta_steps = ResumableSteps(store, env)
     if store.existed:
+        _check_same_table(store, base)
         store.note_resume()
         say(f"resuming: {len(meta_steps.stored)} of {budget} meta-steps done ({store.path})")
     steps: list[MetaStepRecord] = []

@@ -43,6 +43,7 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "StoreMismatchError",
+    "TableChangedError",
     "StoredStep",
     "StoredTest",
     "discard_store",
@@ -99,6 +100,23 @@ class StoreMismatchError(ValueError):
             "(or pass --no-resume to discard it)."
         )
         super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TableChangedError(StoreMismatchError):
+    """A table / surrogate run would resume on another version of its table."""
+
+    def __init__(self, path: Path, stored: str, current: str) -> None:
+        super().__init__(path, "fidelity_source.sha256", stored, current)
+        self.message = (
+            f"The run store {path} holds meta-steps answered by a table with SHA-256 "
+            f"{stored[:12]}...; this derl_bench's table is {current[:12]}... (it changed since: "
+            "shipped tables grow shard by shard while they are built). Resuming would mix the "
+            "answers of two tables in one run. Pass --no-resume to run it afresh on this table, "
+            f"or --out with another folder to keep {path}."
+        )
 
     def __str__(self) -> str:
         return self.message

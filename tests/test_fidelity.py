@@ -54,7 +54,12 @@ def test_table_step_answers_the_recorded_entry_of_the_seed(table: FidelityTable)
     assert reward == entry.validation_success
     assert info["primitive_means"] == entry.primitive_means
     assert info["training_curve"] == entry.training_curve
-    assert info["answer"] == {"source": "table", "seed": entry.seed, "canonical": entry.canonical}
+    assert info["answer"] == {
+        "source": "table",
+        "seed": entry.seed,
+        "canonical": entry.canonical,
+        "table_sha256": table.sha256,
+    }
     assert info["cost"]["simulated_seconds"] == entry.cost["wall_seconds"]
     assert info["cost"]["inner_steps"] == entry.cost["inner_steps"]
     # A translation of the same meta-reward has the same key: answered from the same entry.
@@ -470,6 +475,46 @@ def test_a_result_names_the_table_that_answered_it(tmp_path: Path) -> None:
     )
     # a live env trains; nothing recorded answers it
     assert gymnasium.make(ENV_ID, preset="smoke").unwrapped.fidelity_source is None
+
+
+def test_a_run_does_not_resume_on_another_version_of_its_table(tmp_path: Path) -> None:
+    """A table run interrupted (here: its 4th meta-reward, g2, is not in the smoke table) keeps
+    its 3 stored meta-steps; after the table changed, resuming is refused with the fix named
+    (the run would mix two tables' answers), and --no-resume runs it afresh."""
+    import shutil
+
+    import pandas as pd
+
+    from derl_bench.fidelity import answers
+    from derl_bench.run_files import store_path
+    from derl_bench.runner import run
+    from derl_bench.store import TableChangedError, read_store_steps
+
+    root = tmp_path / "tables"
+    shutil.copytree(table_dir(ENV_ID, "smoke"), table_dir(ENV_ID, "smoke", root))
+    kwargs = dict(
+        budget=4,
+        seed=0,
+        preset="smoke",
+        proposals_per_step=1,
+        out_dir=tmp_path / "runs",
+        env_kwargs={"fidelity": "table", "table_dir": str(root)},
+        progress=False,
+    )
+    with pytest.raises(TableKeyMissing):
+        run(ENV_ID, "heuristic", **kwargs)
+    stored = store_path(tmp_path / "runs", ENV_ID, "heuristic", 0)
+    assert len(read_store_steps(stored)) == 3
+    folder = table_dir(ENV_ID, "smoke", root)
+    first = sorted(folder.glob("entries-*.parquet"))[0]
+    pd.read_parquet(first).iloc[:1].to_parquet(folder / "entries-99999.parquet")
+    answers._load_table.cache_clear()  # a new process would load the changed table
+    answers._load_surrogate.cache_clear()
+    with pytest.raises(TableChangedError, match="--no-resume to run it afresh"):
+        run(ENV_ID, "heuristic", **kwargs)
+    assert len(read_store_steps(stored)) == 3  # nothing lost
+    with pytest.raises(TableKeyMissing):  # afresh: the same 3 steps, then g2 again
+        run(ENV_ID, "heuristic", resume=False, **kwargs)
 
 
 def test_cli_run_and_compare_take_fidelity(tmp_path: Path) -> None:

@@ -212,7 +212,12 @@ class RecordedAnswers:
                 "training_curve": list(entry.training_curve),
                 "n_nonfinite_rewards": entry.n_nonfinite_rewards,
                 "checkpoint_id": None,
-                "answer": {"source": "table", "seed": entry.seed, "canonical": entry.canonical},
+                "answer": {
+                    "source": "table",
+                    "seed": entry.seed,
+                    "canonical": entry.canonical,
+                    "table_sha256": self.table.sha256,
+                },
             }
             simulated = entry.cost["wall_seconds"]
             cost = dict(entry.cost)
@@ -238,6 +243,7 @@ class RecordedAnswers:
                     "validation_std": prediction.validation_std,
                     "noisy": self.noisy,
                     "neighbour": neighbour.canonical,
+                    "table_sha256": self.table.sha256,
                 },
             }
             simulated = prediction.wall_seconds

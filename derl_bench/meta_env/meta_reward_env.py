@@ -133,7 +133,8 @@ class MetaRewardEnv(gymnasium.Env):
     ``effective_key`` (:func:`derl_bench.fidelity.keys.effective_key`: meta-rewards that train
     identically under the inner trainer's invariances share it, and share the cache),
     ``fidelity``, ``answer`` (None live; table: the recorded seed and meta-reward answered;
-    surrogate: model, predicted mean and seed spread, nearest recorded meta-reward).
+    surrogate: model, predicted mean and seed spread, nearest recorded meta-reward; both: the
+    table's ``table_sha256``, by which a resumed run checks it is answered by the same table).
     ``cost`` also has ``simulated_seconds``, the live seconds the answer stands for (live: the
     wall seconds). ``cost.wall_seconds`` and, live, ``cost.simulated_seconds`` are the only
     fields that differ between runs.
