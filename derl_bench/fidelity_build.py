@@ -25,6 +25,7 @@ from derl_bench.fidelity.table import (
     TABLES_DIR,
     FidelityTable,
     TableMissing,
+    build_command,
     table_dir,
     write_shard,
 )
@@ -227,6 +228,27 @@ class BuildSummary:
     """Entries in the table after the build."""
     wall_seconds: float
     """Wall seconds of this call."""
+
+
+def record_build_status(folder: str | Path, **status: Any) -> None:
+    """Merge ``status`` into the ``build`` object of a table folder's ``meta.json``.
+
+    ``build`` says what the last build with a designed sample (``--sample``) planned and
+    whether it finished: ``command`` (the CLI command that resumes it, without executor
+    options), ``sample``, ``seeds``, ``complete`` (every planned entry trained; False while it
+    runs, after it was stopped, or if an entry failed) and ``updated_at``. Builds of
+    ``--meta-rewards`` alone add entries without changing it. The table and surrogate
+    fidelities warn while ``complete`` is False (their answers change as the table grows).
+    Other fields of ``meta.json`` are kept.
+    """
+    meta_path = Path(folder) / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["build"] = {
+        **meta.get("build", {}),
+        **status,
+        "updated_at": entry_provenance()["created_at"],
+    }
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
 def open_table_folder(base: Any, env_id: str, preset: str, folder: str | Path) -> dict[str, Any]:
@@ -454,6 +476,14 @@ def build_table(
         bank = record_probe_bank(env, scheme)
         pd.DataFrame(bank, columns=list(scheme.primitive_names)).to_parquet(bank_path, index=False)
 
+    if sample:  # a designed sample is the table's plan; --meta-rewards alone only adds entries
+        record_build_status(
+            folder,
+            command=f"{build_command(env_id, preset, seeds=seeds)} --sample {sample}",
+            sample=sample,
+            seeds=[int(s) for s in seeds],
+            complete=False,
+        )
     try:
         held = FidelityTable(folder)
     except TableMissing:
@@ -540,6 +570,8 @@ def build_table(
             train(plan([(c, "evolution") for c in children]), "evolution children")
     finally:
         runner.close()
+    if sample:
+        record_build_status(folder, complete=not failed)
     table = FidelityTable(folder)
     return BuildSummary(
         folder=folder,

@@ -87,7 +87,7 @@ def test_missing_key_and_missing_table_errors_name_the_fix(tmp_path: Path) -> No
     # the command adds the key at the table's own seeds (the cpu table holds seeds 0, 1, 2)
     cpu = gymnasium.make(ENV_ID, preset="cpu", fidelity="table", budget=2)
     cpu.reset(seed=0)
-    with pytest.raises(TableKeyMissing, match="--preset cpu --seeds 0,1,2 --meta-rewards"):
+    with pytest.raises(TableKeyMissing, match="--preset cpu --seeds 0,1,2 --sample '' --meta-"):
         cpu.step("g1 * g2 * g3 + 0.123 * g4")
     with pytest.raises(TableMissing, match="derl-bench fidelity build --env DERL-CartPole-v0"):
         gymnasium.make(ENV_ID, preset="cpu", fidelity="table", table_dir=str(tmp_path))
@@ -285,6 +285,13 @@ def test_build_is_resumable_and_records_provenance(tmp_path: Path) -> None:
         e for e in FidelityTable(first.folder).entries(info["effective_key"]) if e.seed == 0
     ]
     assert entry.test_success is not None
+    # builds of --meta-rewards alone leave no build status; a designed sample records its plan
+    # and, once every planned entry is trained, that it is complete
+    assert "build" not in json.loads((first.folder / "meta.json").read_text())
+    build_table(ENV_ID, "smoke", [0], **{**kwargs, "sample": "random:1", "meta_rewards": []})
+    status = json.loads((first.folder / "meta.json").read_text())["build"]
+    assert status["complete"] is True and status["sample"] == "random:1"
+    assert status["command"].endswith("--seeds 0 --sample random:1")
 
 
 def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
@@ -475,6 +482,30 @@ def test_a_result_names_the_table_that_answered_it(tmp_path: Path) -> None:
     )
     # a live env trains; nothing recorded answers it
     assert gymnasium.make(ENV_ID, preset="smoke").unwrapped.fidelity_source is None
+
+
+def test_a_table_still_being_built_warns_that_its_answers_will_change(tmp_path: Path) -> None:
+    import shutil
+
+    from derl_bench.fidelity_build import record_build_status
+
+    root = tmp_path / "tables"
+    folder = table_dir(ENV_ID, "smoke", root)
+    shutil.copytree(table_dir(ENV_ID, "smoke"), folder)
+    record_build_status(folder, command="derl-bench fidelity build ...", complete=False)
+    assert json.loads((folder / "meta.json").read_text())["surrogate_model"]  # kept
+    for fidelity in ("table", "surrogate"):
+        with pytest.warns(UserWarning, match="table is still being built \\(24 meta-rewards"):
+            _make(fidelity, table_dir=str(root))
+    record_build_status(folder, complete=True)
+    import warnings
+
+    from derl_bench.fidelity import answers
+
+    answers._load_table.cache_clear()  # a new process would load the finished table
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _make("table", table_dir=str(root))
 
 
 def test_a_run_does_not_resume_on_another_version_of_its_table(tmp_path: Path) -> None:

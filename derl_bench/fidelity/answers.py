@@ -115,7 +115,9 @@ class RecordedAnswers:
 
     Warns:
         UserWarning: At the surrogate fidelity, if the table has no ``fidelity report`` (no
-            published held-out error, e.g. a user's own build before the report is run).
+            published held-out error, e.g. a user's own build before the report is run); at
+            both, if the table's last build has not finished (``meta.json`` ``build.complete``
+            is False, :func:`derl_bench.fidelity_build.record_build_status`).
     """
 
     def __init__(
@@ -146,6 +148,15 @@ class RecordedAnswers:
         self.noisy = noisy
         self.scheme: KeyScheme = self.table.scheme
         self._warned_warm_start = False
+        build = self.table.meta.get("build")
+        if isinstance(build, dict) and build.get("complete") is False:
+            warnings.warn(
+                f"The {env_id} {preset} table is still being built ({len(self.table.keys)} "
+                f"meta-rewards, {len(self.table)} entries so far; `{build.get('command')}` "
+                f"resumes it): the {fidelity} fidelity's answers will change as it grows. "
+                "Result files record the table that answered (fidelity_source).",
+                stacklevel=2,
+            )
         if fidelity == "surrogate":
             self.surrogate = _load_surrogate(str(Path(folder).resolve()), None)
             if "surrogate_model" not in self.table.meta:

@@ -107,9 +107,11 @@ def build_command(
 ) -> str:
     """The shell command that builds (or extends) a table, for error messages and docs.
 
-    ``seeds``: those of the command (a table's own seeds when extending it).
+    ``seeds``: those of the command (a table's own seeds when extending it). With
+    ``meta_reward``: the command that adds that one meta-reward (``--sample ''``: no designed
+    sample, so nothing else is trained and the table's build status is left as it is).
     """
-    extra = f' --meta-rewards "{meta_reward}"' if meta_reward else ""
+    extra = f" --sample '' --meta-rewards \"{meta_reward}\"" if meta_reward else ""
     listed = ",".join(str(s) for s in seeds)
     return f"derl-bench fidelity build --env {env_id} --preset {preset} --seeds {listed}{extra}"
 
