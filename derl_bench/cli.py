@@ -862,6 +862,47 @@ def ls_envs() -> None:
     console.print(table)
 
 
+@ls_app.command("tables")
+def ls_tables(
+    root: Annotated[
+        Path | None, typer.Option(help="Root of table folders (default: the shipped tables).")
+    ] = None,
+) -> None:
+    """List the fidelity tables: what the table and surrogate fidelities can answer.
+
+    One row per (env id, preset): meta-rewards (effective keys), entries and seeds, entries
+    with test success, the surrogate ``derl-bench fidelity report`` chose and its held-out
+    Spearman rho, and whether the table's build is complete. Tables of a few keys are a signal
+    check's cells (``derl-bench signal``).
+    """
+    from derl_bench.fidelity.table import table_overview
+
+    rows = table_overview(root)
+    console = _stdout()
+    if not rows:
+        console.print(f"No tables under {root or 'the package'}.", markup=False)
+        return
+    table = Table(title="derl_bench fidelity tables")
+    for name in ("env id", "preset", "meta-rewards", "entries", "seeds", "with test"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("surrogate", overflow="fold")
+    table.add_column("held-out rho", no_wrap=True)
+    table.add_column("build", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            row["env_id"],
+            row["preset"],
+            str(row["keys"]),
+            str(row["entries"]),
+            ",".join(str(s) for s in row["seeds"]),
+            str(row["with_test"]),
+            row["surrogate"] or "-",
+            "-" if row["heldout_rho"] is None else f"{row['heldout_rho']:.3f}",
+            row["build"] or "-",
+        )
+    console.print(table)
+
+
 @ls_app.command("primitives")
 def ls_primitives(
     set_name: Annotated[

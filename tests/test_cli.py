@@ -64,6 +64,45 @@ def test_ls_envs_lists_only_derl_bench_ids():
         assert env_id in result.output
 
 
+def test_ls_tables_says_what_each_table_can_answer(tmp_path):
+    """`ls tables`: per shipped table its size, test coverage, surrogate, held-out rho and
+    build status (read from the tables themselves)."""
+    import re
+    import shutil
+
+    from derl_bench.fidelity.table import table_dir, table_overview
+
+    rows = {(r["env_id"], r["preset"]): r for r in table_overview()}
+    cpu = rows[("DERL-CartPole-v0", "cpu")]
+    report = json.loads(
+        (
+            Path(__file__).resolve().parents[1] / "docs/fidelity/DERL-CartPole-v0-cpu.json"
+        ).read_text()
+    )
+    assert (cpu["keys"], cpu["entries"], cpu["seeds"]) == (
+        report["keys"],
+        report["entries"],
+        report["seeds"],
+    )
+    assert cpu["surrogate"] == f"{report['chosen']} on {report['chosen_features']}"
+    assert cpu["with_test"] == cpu["entries"]
+    result = _invoke("ls", "tables")
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "DERL-CartPole-v0" in x and "cpu" in x)
+    assert re.search(rf"\b{cpu['keys']}\b.*\b{cpu['entries']}\b", line)
+    assert f"{cpu['heldout_rho']:.3f}" in line
+    # a table whose build has not finished says so
+    shutil.copytree(
+        table_dir("DERL-CartPole-v0", "smoke"), table_dir("DERL-CartPole-v0", "smoke", tmp_path)
+    )
+    from derl_bench.fidelity_build import record_build_status
+
+    record_build_status(table_dir("DERL-CartPole-v0", "smoke", tmp_path), complete=False)
+    result = _invoke("ls", "tables", "--root", str(tmp_path))
+    assert result.exit_code == 0 and "building" in result.output
+    assert len([x for x in result.output.splitlines() if "DERL-" in x]) == 1
+
+
 def test_ls_agents_lists_heuristic():
     result = _invoke("ls", "agents")
     assert result.exit_code == 0, result.output

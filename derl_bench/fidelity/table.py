@@ -43,6 +43,7 @@ __all__ = [
     "TableMissing",
     "build_command",
     "table_dir",
+    "table_overview",
 ]
 
 TABLES_DIR = Path(__file__).resolve().parent / "tables"
@@ -320,6 +321,52 @@ class FidelityTable:
                 "wall_seconds": float(np.mean([e.cost["wall_seconds"] for e in entries])),
             }
         return out
+
+
+def table_overview(root: str | Path | None = None) -> list[dict[str, Any]]:
+    """One summary per table folder under ``root`` (default: the shipped tables), by name.
+
+    Returns:
+        Dicts with ``env_id``, ``preset``, ``keys``, ``entries``, ``seeds`` (sorted, every
+        recorded seed), ``with_test`` (entries with test success), ``surrogate`` (``"model on
+        features"`` recorded by ``derl-bench fidelity report``, or None), ``heldout_rho`` (its
+        held-out Spearman rho, or None), ``build`` (``"complete"``, ``"building"`` while the
+        last designed-sample build has not finished, or None when the table does not say) and
+        ``sha256`` (:attr:`FidelityTable.sha256`). Folders without ``meta.json`` are skipped.
+    """
+    out = []
+    base = Path(root or TABLES_DIR)
+    for folder in sorted(base.iterdir()) if base.is_dir() else []:
+        if not (folder / "meta.json").is_file():
+            continue
+        table = FidelityTable(folder)
+        entries = [e for k in table.keys for e in table.entries(k)]
+        meta = table.meta
+        heldout = meta.get("surrogate_heldout") or {}
+        build = meta.get("build") or {}
+        out.append(
+            {
+                "env_id": table.env_id,
+                "preset": table.preset,
+                "keys": len(table.keys),
+                "entries": len(entries),
+                "seeds": sorted({e.seed for e in entries}),
+                "with_test": sum(e.test_success is not None for e in entries),
+                "surrogate": (
+                    f"{meta['surrogate_model']} on {meta.get('surrogate_features', 'bank')}"
+                    if meta.get("surrogate_model")
+                    else None
+                ),
+                "heldout_rho": heldout.get("spearman_rho"),
+                "build": (
+                    None
+                    if "complete" not in build
+                    else ("complete" if build["complete"] else "building")
+                ),
+                "sha256": table.sha256,
+            }
+        )
+    return out
 
 
 def _files_sha256(paths: Iterable[Path]) -> str:
