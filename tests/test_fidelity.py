@@ -383,21 +383,28 @@ def test_seed_agreement_states_the_noise_ceiling_of_the_held_out_rho() -> None:
     assert seed_agreement(few)["seed_vs_seed_rho"] is None
 
 
-def test_run_at_table_fidelity_writes_fidelity_clock_and_distinct_keys(tmp_path: Path) -> None:
-    from derl_bench.results import load_result
+def _heuristic_run(out: Path, env_kwargs: dict):  # noqa: ANN202
+    """The heuristic's first three meta-rewards (seed 0, one round) at a recorded fidelity."""
     from derl_bench.runner import run
 
-    result = run(
+    return run(
         ENV_ID,
         "heuristic",
         budget=3,
         seed=0,
         preset="smoke",
         proposals_per_step=3,
-        out_dir=tmp_path,
-        env_kwargs={"fidelity": "table"},
+        out_dir=out,
+        env_kwargs=env_kwargs,
         progress=False,
     )
+
+
+def test_run_at_table_fidelity_writes_fidelity_clock_and_distinct_keys(tmp_path: Path) -> None:
+    from derl_bench.results import load_result
+    from derl_bench.runner import run
+
+    result = _heuristic_run(tmp_path, {"fidelity": "table"})
     record = load_result(result.path)
     assert record["fidelity"] == "table"
     assert record["env_spec"]["kwargs"]["fidelity"] == "table"
@@ -435,7 +442,6 @@ def test_a_result_names_the_table_that_answered_it(tmp_path: Path) -> None:
     import pandas as pd
 
     from derl_bench.results import load_result
-    from derl_bench.runner import run
 
     root = tmp_path / "tables"
     shutil.copytree(table_dir(ENV_ID, "smoke"), table_dir(ENV_ID, "smoke", root))
@@ -443,17 +449,7 @@ def test_a_result_names_the_table_that_answered_it(tmp_path: Path) -> None:
     assert copy.sha256 == FidelityTable.load(ENV_ID, "smoke").sha256  # same files, same digest
     sources = {}
     for fidelity in ("table", "surrogate"):
-        result = run(
-            ENV_ID,
-            "heuristic",
-            budget=3,
-            seed=0,
-            preset="smoke",
-            proposals_per_step=3,
-            out_dir=tmp_path / fidelity,
-            env_kwargs={"fidelity": fidelity, "table_dir": str(root)},
-            progress=False,
-        )
+        result = _heuristic_run(tmp_path / fidelity, {"fidelity": fidelity, "table_dir": str(root)})
         sources[fidelity] = load_result(result.path)["fidelity_source"]
     assert sources["table"] == {
         "table": "DERL-CartPole-v0-smoke",

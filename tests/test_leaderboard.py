@@ -333,15 +333,21 @@ def test_table_track_scores_agreeing_with_the_fidelity_are_accepted(tmp_path: Pa
     assert _lines(_write(tmp_path, _table_submission()), make=FakeTableEnv) == []
 
 
-def test_table_track_scores_the_fidelity_contradicts_are_rejected(tmp_path: Path) -> None:
-    obj = _table_submission()
-    step = obj["results"][3]["meta_steps"][1]
+def _contradict(obj: dict[str, Any], result: int, index: int) -> tuple[dict[str, Any], float]:
+    """Report another score for one meta-step (the rest of the submission kept consistent)."""
+    step = obj["results"][result]["meta_steps"][index]
     claimed = 1.0 if step["reward"] != 1.0 else 0.9
     step["reward"] = step["validation_success"] = claimed
-    record = obj["results"][3]
+    record = obj["results"][result]
     record["best"] = best_meta_step(record["meta_steps"])
     bests = [r["best"]["validation_success"] if r["best"] else 0.0 for r in obj["results"]]
     obj["reported"]["best_validation_mean"] = math.fsum(bests) / len(bests)
+    return step, claimed
+
+
+def test_table_track_scores_the_fidelity_contradicts_are_rejected(tmp_path: Path) -> None:
+    obj = _table_submission()
+    step, claimed = _contradict(obj, 3, 1)
     lines = _lines(_write(tmp_path, obj), make=FakeTableEnv)
     truth = FakeTableEnv.answer(step["meta_reward"], 3)
     assert lines == [
@@ -367,13 +373,7 @@ def test_a_contradicted_run_made_on_another_table_is_told_the_table_changed(
     obj = _table_submission()
     for record in obj["results"]:
         record["fidelity_source"] = dict(source)
-    step = obj["results"][2]["meta_steps"][0]
-    claimed = 1.0 if step["reward"] != 1.0 else 0.9
-    step["reward"] = step["validation_success"] = claimed
-    record = obj["results"][2]
-    record["best"] = best_meta_step(record["meta_steps"])
-    bests = [r["best"]["validation_success"] if r["best"] else 0.0 for r in obj["results"]]
-    obj["reported"]["best_validation_mean"] = math.fsum(bests) / len(bests)
+    _contradict(obj, 2, 0)
     path = _write(tmp_path, obj)
     installed = {**source, "keys": 12, "entries": 26, "sha256": "b" * 64}
     monkeypatch.setattr(FakeTableEnv, "fidelity_source", installed, raising=False)
