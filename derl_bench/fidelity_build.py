@@ -241,12 +241,14 @@ def record_build_status(folder: str | Path, **status: Any) -> None:
     fidelities warn while ``complete`` is False (their answers change as the table grows).
     Other fields of ``meta.json`` are kept.
     """
+    from derl_bench.results import utc_now
+
     meta_path = Path(folder) / "meta.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     meta["build"] = {
         **meta.get("build", {}),
         **status,
-        "updated_at": entry_provenance()["created_at"],
+        "updated_at": utc_now(),
     }
     meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
