@@ -610,9 +610,19 @@ def test_fast_predict_equals_scikit_learn_predict(table: FidelityTable) -> None:
                     for t in texts
                 ]
             )
-            for regressor in surrogate.regressors.values():
+            together = surrogate.predict_features(x)
+            for name, regressor in surrogate.regressors.items():
                 fast, slow = fast_predict(regressor, x), regressor.predict(x)
                 assert np.allclose(fast, slow, rtol=1e-6, atol=1e-7), (feature_set, model)
+                assert np.allclose(together[name], slow, rtol=1e-6, atol=1e-7), (name, model)
+            step = surrogate.predict(parse(texts[1], names), test=False)
+            full = surrogate.predict(parse(texts[1], names))
+            assert step.test_mean is None and step.test_std is None
+            assert full.test_mean is not None and full.test_std is not None
+            assert (step.validation_mean, step.wall_seconds) == (
+                full.validation_mean,
+                full.wall_seconds,
+            )
 
 
 def test_correlation_features_are_spearman_rho_with_each_primitive(table: FidelityTable) -> None:

@@ -233,7 +233,7 @@ class RecordedAnswers:
             simulated = entry.cost["wall_seconds"]
             cost = dict(entry.cost)
         else:
-            prediction = self.surrogate.predict(meta_reward)
+            prediction = self.surrogate.predict(meta_reward, test=False)
             value = prediction.validation_mean
             if self.noisy:
                 from derl_bench.fidelity.surrogate import noisy_draw

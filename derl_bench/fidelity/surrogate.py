@@ -26,7 +26,7 @@ hundred keys): no pickled model ships.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,16 +185,48 @@ def fast_predict(regressor: Any, x: np.ndarray) -> np.ndarray:
         trees = [tree.tree_.predict(x32).reshape(len(x)) for tree in regressor.estimators_]
         return np.mean(trees, axis=0)
     if name == "KNeighborsRegressor":
-        train_x, train_y = regressor._fit_X, np.asarray(regressor._y, dtype=np.float64)
-        out = np.empty(len(x))
-        for i, row in enumerate(x):
-            distance = np.sqrt(((train_x - row) ** 2).sum(axis=1))
-            nearest = np.argsort(distance, kind="stable")[: regressor.n_neighbors]
-            d = distance[nearest]
-            weights = (d == 0).astype(np.float64) if np.any(d == 0) else 1.0 / d
-            out[i] = float(np.sum(weights * train_y[nearest]) / np.sum(weights))
-        return out
+        nearest, weights = knn_weights(regressor._fit_X, x, regressor.n_neighbors)
+        return knn_combine(np.asarray(regressor._y, dtype=np.float64), nearest, weights)
     return np.asarray(regressor.predict(x), dtype=np.float64)
+
+
+def knn_weights(train_x: np.ndarray, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest training rows of each row of ``x`` and their distance weights.
+
+    As scikit-learn's ``KNeighborsRegressor(weights="distance")`` weighs them: 1 / Euclidean
+    distance, and an exact match gets all the weight (ties in distance keep the training order).
+
+    Args:
+        train_x: float64, shape (n_train, n_features).
+        x: float64, shape (n, n_features).
+        k: Neighbours per row, 1 <= k <= n_train.
+
+    Returns:
+        ``(nearest, weights)``: int64 and float64, both shape (n, k); each weight row sums to
+        a positive number (not normalised).
+    """
+    nearest = np.empty((len(x), k), dtype=np.int64)
+    weights = np.empty((len(x), k), dtype=np.float64)
+    for i, row in enumerate(x):
+        distance = np.sqrt(((train_x - row) ** 2).sum(axis=1))
+        nearest[i] = np.argsort(distance, kind="stable")[:k]
+        d = distance[nearest[i]]
+        weights[i] = (d == 0).astype(np.float64) if np.any(d == 0) else 1.0 / d
+    return nearest, weights
+
+
+def knn_combine(train_y: np.ndarray, nearest: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The weighted mean of ``train_y`` over :func:`knn_weights`' rows.
+
+    Args:
+        train_y: float64, shape (n_train,).
+        nearest: int64, shape (n, k).
+        weights: float64, shape (n, k).
+
+    Returns:
+        float64, shape (n,).
+    """
+    return np.sum(weights * train_y[nearest], axis=1) / np.sum(weights, axis=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,10 +238,10 @@ class Prediction:
     validation_std: float
     """Predicted seed spread (sample std) of validation success, >= 0."""
     test_mean: float | None
-    """Predicted mean test success in [0, 1] (None if the table has no test success)."""
+    """Predicted mean test success in [0, 1] (None if the table has no test success, or
+    :meth:`Surrogate.predict` was asked ``test=False``)."""
     test_std: float | None = None
-    """Predicted seed spread (sample std) of test success, >= 0 (None if the table has no test
-    success)."""
+    """Predicted seed spread (sample std) of test success, >= 0 (None as ``test_mean``)."""
     wall_seconds: float
     """Predicted live wall seconds of the meta-step, > 0."""
     neighbour: str
@@ -318,14 +350,45 @@ class Surrogate:
             bank_ranks=self._bank_ranks,
         )
 
-    def predict_features(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Raw predictions of every target for a feature matrix (n, n_features)."""
-        return {name: fast_predict(r, x) for name, r in self.regressors.items()}
+    def predict_features(
+        self, x: np.ndarray, targets: Collection[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Raw predictions for a feature matrix.
 
-    def predict(self, meta_reward: MetaReward) -> Prediction:
-        """Predict the outcome of a live meta-step under ``meta_reward`` (mean over seeds)."""
+        Args:
+            x: float64, shape (n, n_features).
+            targets: Names of the targets to predict (of ``validation_mean``,
+                ``validation_std``, ``wall_log``, ``test_mean``, ``test_std``; the last two
+                only when the table recorded test success); None: every fitted target.
+
+        Returns:
+            ``{target: float64 (n,)}``, unclipped. k-NN finds the neighbours once for all
+            targets (every regressor is fitted on the same rows), the same numbers as
+            :func:`fast_predict` per target.
+        """
+        chosen = {
+            name: r for name, r in self.regressors.items() if targets is None or name in targets
+        }
+        if self.model == "knn" and chosen:
+            k = next(iter(chosen.values())).n_neighbors
+            nearest, weights = knn_weights(self.x, x, k)
+            return {
+                name: knn_combine(np.asarray(r._y, dtype=np.float64), nearest, weights)
+                for name, r in chosen.items()
+            }
+        return {name: fast_predict(r, x) for name, r in chosen.items()}
+
+    def predict(self, meta_reward: MetaReward, *, test: bool = True) -> Prediction:
+        """Predict the outcome of a live meta-step under ``meta_reward`` (mean over seeds).
+
+        Args:
+            meta_reward: A parsed meta-reward over the table's primitives.
+            test: Also predict test success (``test_mean``, ``test_std``); False leaves them
+                None (a meta-step's answer needs validation success and cost only).
+        """
         x = self.features(meta_reward)[None, :]
-        raw = self.predict_features(x)
+        wanted = None if test else ("validation_mean", "validation_std", "wall_log")
+        raw = self.predict_features(x, wanted)
         nearest = int(np.argmin(((self.x - x) ** 2).sum(axis=1)))
         test = raw.get("test_mean")
         test_std = raw.get("test_std")
