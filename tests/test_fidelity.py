@@ -66,6 +66,21 @@ def test_table_step_answers_the_recorded_entry_of_the_seed(table: FidelityTable)
     env.reset(seed=entry.seed)
     _, again, _, _, info2 = env.step(f"{entry.canonical} + 3")
     assert again == reward and info2["effective_key"] == key
+    # The info a user gets is theirs: editing it changes neither the env's cache nor the table.
+    for edited in (info, info2):
+        edited["training_curve"][0]["loss"] = 99.0
+        edited["primitive_means"]["g1"] = 99.0
+        edited["cost"]["inner_steps"] = -1
+    env.reset(seed=entry.seed)
+    info3 = env.step(entry.canonical)[4]  # the env's cache answers
+    assert info3["cache_hit"] is True
+    assert info3["training_curve"] == table.entries(key)[1].training_curve == entry.training_curve
+    assert info3["primitive_means"] == entry.primitive_means
+    fresh = _make("table")
+    fresh.reset(seed=entry.seed)
+    info4 = fresh.step(entry.canonical)[4]  # a new env asks the table
+    assert info4["training_curve"] == entry.training_curve
+    assert info4["cost"]["inner_steps"] == entry.cost["inner_steps"]
 
 
 def test_unrecorded_seed_uses_the_seed_mod_n_rule(table: FidelityTable) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import pickle
 import string
 import time
 from collections.abc import Sequence
@@ -615,18 +615,18 @@ class MetaRewardEnv(gymnasium.Env):
             return info
         if prefetched is not None:
             self._cache[key] = prefetched
-            info.update(copy.deepcopy(prefetched))
+            info.update(_private_copy(prefetched))
             return info
         cached = self._cache.get(key)
         if cached is not None:
-            info.update(copy.deepcopy(cached))
+            info.update(_private_copy(cached))
             info["cache_hit"] = True
             info["cost"] = dict(_NO_COST)
             return info
         if self._answers is not None:
             computed = self._answers.meta_step(parsed, info["effective_key"], self._seed)
             self._cache[key] = computed
-            info.update(copy.deepcopy(computed))
+            info.update(_private_copy(computed))
             return info
         with pinned_torch_threads(self.torch_threads):
             result = self.trainer.train(parsed, seed=self._seed, init=self._warm_start)
@@ -646,3 +646,13 @@ class MetaRewardEnv(gymnasium.Env):
         self._cache[key] = computed
         info.update(computed)
         return info
+
+
+def _private_copy(answer: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a cached meta-step answer that shares nothing with it (the caller's ``info``).
+
+    The answer is plain data (numbers, strings, lists, dicts; it crossed a process boundary
+    when a worker computed it), so a pickle round trip is a deep copy, about 4x faster than
+    ``copy.deepcopy`` on a table answer with its training curve (a table step's largest cost).
+    """
+    return pickle.loads(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
