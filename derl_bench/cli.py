@@ -885,7 +885,7 @@ def ls_tables(
     table = Table(title="derl_bench fidelity tables")
     for name in ("env id", "preset", "meta-rewards", "entries", "seeds", "with test"):
         table.add_column(name, no_wrap=True)
-    table.add_column("surrogate", overflow="fold")
+    table.add_column("surrogate", overflow="fold", min_width=11)  # "correlation" unbroken
     table.add_column("held-out rho", no_wrap=True)
     table.add_column("build", no_wrap=True)
     for row in rows:
