@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 
@@ -141,6 +142,20 @@ def test_same_meta_reward_in_an_episode_is_served_from_cache() -> None:
     assert third[4]["cache_hit"] is True and third[4]["cost"]["inner_steps"] == 0
     assert third[4]["effective_key"] == first[4]["effective_key"]
     assert second[4]["cache_hit"] is False
+
+
+def test_editing_a_returned_info_does_not_change_the_cached_answer() -> None:
+    env, fake = _env()
+    env.reset(seed=0)
+    info = env.step("g1 + g2")[4]
+    keys = ("primitive_means", "training_curve", "validation_success")
+    expected = copy.deepcopy({k: info[k] for k in keys})
+    info["primitive_means"]["g1"] = 99.0
+    info["training_curve"].append({"inner_step": 99.0})
+    info["validation_success"] = -1.0
+    again = env.step("g2 + g1")[4]  # the cache answers
+    assert again["cache_hit"] is True and len(fake.calls) == 1
+    assert {k: again[k] for k in expected} == expected
 
 
 def test_budget_truncates_and_further_steps_need_reset() -> None:

@@ -390,12 +390,12 @@ class Surrogate:
         wanted = None if test else ("validation_mean", "validation_std", "wall_log")
         raw = self.predict_features(x, wanted)
         nearest = int(np.argmin(((self.x - x) ** 2).sum(axis=1)))
-        test = raw.get("test_mean")
+        test_mean = raw.get("test_mean")
         test_std = raw.get("test_std")
         return Prediction(
             validation_mean=float(np.clip(raw["validation_mean"][0], 0.0, 1.0)),
             validation_std=float(max(raw["validation_std"][0], 0.0)),
-            test_mean=None if test is None else float(np.clip(test[0], 0.0, 1.0)),
+            test_mean=None if test_mean is None else float(np.clip(test_mean[0], 0.0, 1.0)),
             test_std=None if test_std is None else float(max(test_std[0], 0.0)),
             wall_seconds=float(np.exp(raw["wall_log"][0])),
             neighbour=self.keys[nearest],

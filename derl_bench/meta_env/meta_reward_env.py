@@ -644,15 +644,15 @@ class MetaRewardEnv(gymnasium.Env):
             "answer": None,
         }
         self._cache[key] = computed
-        info.update(computed)
+        info.update(_private_copy(computed))
         return info
 
 
 def _private_copy(answer: dict[str, Any]) -> dict[str, Any]:
     """A copy of a cached meta-step answer that shares nothing with it (the caller's ``info``).
 
-    The answer is plain data (numbers, strings, lists, dicts; it crossed a process boundary
-    when a worker computed it), so a pickle round trip is a deep copy, about 4x faster than
+    The answer is plain data (numbers, strings, lists, dicts: what the process executors send
+    between processes), so a pickle round trip is a deep copy, about 4x faster than
     ``copy.deepcopy`` on a table answer with its training curve (a table step's largest cost).
     """
     return pickle.loads(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
