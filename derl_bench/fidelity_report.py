@@ -21,7 +21,7 @@ from derl_bench.fidelity.table import FidelityTable
 from derl_bench.fidelity_build import entry_provenance
 from derl_bench.meta_reward import parse
 
-__all__ = ["integrity_check", "seed_agreement", "surrogate_report"]
+__all__ = ["integrity_check", "out_of_fold_predictions", "seed_agreement", "surrogate_report"]
 
 # -- checks and reports --------------------------------------------------------------------------
 
@@ -184,6 +184,46 @@ def seed_agreement(values: dict[str, dict[int, float]]) -> dict[str, Any]:
     }
 
 
+def out_of_fold_predictions(
+    table: FidelityTable,
+    keys: Sequence[str],
+    parsed: Sequence[Any],
+    *,
+    model: str,
+    feature_set: str,
+    folds: int = 5,
+    split_seed: int = 0,
+    targets: Sequence[str] = ("validation_mean",),
+) -> dict[str, np.ndarray]:
+    """Each key's prediction by a surrogate fitted on the other folds (the report's procedure).
+
+    Args:
+        table: The table.
+        keys: Effective keys to cross-validate (a subset of the table's).
+        parsed: Their parsed meta-rewards, in the same order.
+        model: Regressor family (:data:`~derl_bench.fidelity.surrogate.MODEL_NAMES`).
+        feature_set: Feature set (:data:`~derl_bench.fidelity.surrogate.FEATURE_SETS`).
+        folds: ``KFold`` folds over keys, shuffled with ``split_seed``.
+        split_seed: Seed of the fold split (the report uses 0).
+        targets: Surrogate targets to predict (``validation_mean``, ``test_mean``, ...).
+
+    Returns:
+        ``{target: float64 (len(keys),)}``, out-of-fold predictions clipped to [0, 1].
+    """
+    from sklearn.model_selection import KFold
+
+    out = {target: np.zeros(len(keys)) for target in targets}
+    for train_idx, test_idx in KFold(folds, shuffle=True, random_state=split_seed).split(keys):
+        surrogate = Surrogate(
+            table, model=model, feature_set=feature_set, keys=[keys[i] for i in train_idx]
+        )
+        x = np.stack([surrogate.features(parsed[i]) for i in test_idx])
+        raw = surrogate.predict_features(x, targets)
+        for target in targets:
+            out[target][test_idx] = np.clip(raw[target], 0, 1)
+    return out
+
+
 def surrogate_report(
     env_id: str,
     preset: str,
@@ -237,8 +277,6 @@ def surrogate_report(
     Raises:
         ValueError: If the table holds fewer than ``2 * folds`` keys.
     """
-    from sklearn.model_selection import KFold
-
     table = FidelityTable.load(env_id, preset, root)
     summary = table.summary()
     keys = list(summary)
@@ -254,24 +292,24 @@ def surrogate_report(
     for feature_set in feature_sets:
         results: dict[str, Any] = {}
         for model in models:
-            predicted = np.zeros(len(keys))
-            predicted_test = np.zeros(len(keys))
             start = time.perf_counter()
-            for train_idx, test_idx in KFold(folds, shuffle=True, random_state=0).split(keys):
-                surrogate = Surrogate(
-                    table,
-                    model=model,
-                    feature_set=feature_set,
-                    keys=[keys[i] for i in train_idx],
-                )
-                x = np.stack([surrogate.features(parsed[i]) for i in test_idx])
-                raw = surrogate.predict_features(x)
-                predicted[test_idx] = np.clip(raw["validation_mean"], 0, 1)
-                if truth_test is not None:
-                    predicted_test[test_idx] = np.clip(raw["test_mean"], 0, 1)
+            targets = (
+                ("validation_mean",) if truth_test is None else ("validation_mean", "test_mean")
+            )
+            predicted = out_of_fold_predictions(
+                table,
+                keys,
+                parsed,
+                model=model,
+                feature_set=feature_set,
+                folds=folds,
+                targets=targets,
+            )
             results[model] = {
-                **_metrics(truth, predicted),
-                "test": None if truth_test is None else _metrics(truth_test, predicted_test),
+                **_metrics(truth, predicted["validation_mean"]),
+                "test": None
+                if truth_test is None
+                else _metrics(truth_test, predicted["test_mean"]),
                 "cv_seconds": time.perf_counter() - start,
             }
         by_features[feature_set] = results

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
-from sklearn.model_selection import KFold
 
-from derl_bench.fidelity.surrogate import Surrogate
 from derl_bench.fidelity.table import FidelityTable
 from derl_bench.fidelity_build import entry_provenance
+from derl_bench.fidelity_report import out_of_fold_predictions
 from derl_bench.meta_reward import parse
 
 
@@ -36,15 +35,10 @@ def held_out_rho(
     summary = table.summary()
     names = table.scheme.primitive_names
     truth = np.array([summary[k]["validation_mean"] for k in keys])
-    predicted = np.zeros(len(keys))
-    for train, test in KFold(5, shuffle=True, random_state=split_seed).split(keys):
-        surrogate = Surrogate(
-            table, model=model, feature_set=feature_set, keys=[keys[i] for i in train]
-        )
-        x = np.stack(
-            [surrogate.features(parse(summary[keys[i]]["canonical"], names)) for i in test]
-        )
-        predicted[test] = np.clip(surrogate.predict_features(x)["validation_mean"], 0, 1)
+    parsed = [parse(summary[k]["canonical"], names) for k in keys]
+    predicted = out_of_fold_predictions(
+        table, keys, parsed, model=model, feature_set=feature_set, split_seed=split_seed
+    )["validation_mean"]
     return float(spearmanr(truth, predicted).statistic)
 
 
