@@ -1,0 +1,137 @@
+"""Runs side by side (`derl-bench compare --jobs N`): the same result files as one by one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from derl_bench.run_pool import run_in_pool
+from derl_bench.runner import run, run_many
+from derl_bench.store import StoreMismatchError
+
+ENV_ID = "DERL-CartPole-v0"
+SURROGATE = {"fidelity": "surrogate"}  # the shipped CartPole `cpu` table: no training, seconds
+
+_MEASURED = {"wall_seconds", "started_at", "finished_at"}
+_CLOCK_MEASURED = {"wall_seconds", "agent_seconds", "update_seconds", "simulated_seconds"}
+
+
+def _comparable(record):
+    """A result without what is measured on the wall clock (it differs between any two runs)."""
+    kept = {k: v for k, v in record.items() if k not in _MEASURED | {"clock"}}
+    kept["clock"] = {k: v for k, v in record["clock"].items() if k not in _CLOCK_MEASURED}
+    for name in ("total_cost", "test_cost"):
+        if isinstance(record.get(name), dict):
+            kept[name] = {k: v for k, v in record[name].items() if k != "wall_seconds"}
+    kept["meta_steps"] = [
+        {**s, "cost": {k: v for k, v in s["cost"].items() if k != "wall_seconds"}}
+        for s in record["meta_steps"]
+    ]
+    return kept
+
+
+def test_runs_in_a_pool_write_the_same_results_as_one_by_one(tmp_path):
+    common = {"budget": 16, "preset": "cpu", "proposals_per_step": 8, "env_kwargs": SURROGATE}
+    agents, seeds = ["cma", "random_tree"], [0, 1]
+    one_by_one = run_many(ENV_ID, agents, seeds, out_dir=tmp_path / "seq", progress=False, **common)
+    ended = []
+    pooled = run_in_pool(
+        ENV_ID, agents, seeds, jobs=2, out_dir=tmp_path / "pool", on_run_end=ended.append, **common
+    )
+    assert [(r.record["agent"]["name"], r.record["seed"]) for r in pooled] == [
+        ("cma", 0),
+        ("cma", 1),
+        ("random_tree", 0),
+        ("random_tree", 1),
+    ]
+    assert sorted(str(r.path) for r in ended) == sorted(str(r.path) for r in pooled)
+    for seq, pool in zip(one_by_one, pooled, strict=True):
+        assert pool.path == tmp_path / "pool" / seq.path.relative_to(tmp_path / "seq")
+        assert _comparable(pool.record) == _comparable(seq.record)
+        on_disk = json.loads(pool.path.read_text())
+        assert on_disk["status"] == "finished" and len(on_disk["meta_steps"]) == 16
+    # the four runs are not all alike: the comparison above compares real searches
+    assert len({r.best_meta_reward for r in pooled}) > 1
+
+
+def test_a_failed_run_in_the_pool_raises_its_own_error_after_the_others_finish(tmp_path):
+    common = {"preset": "cpu", "proposals_per_step": 8, "env_kwargs": SURROGATE}
+    out = tmp_path / "runs"
+    run(ENV_ID, "cma", seed=1, budget=8, out_dir=out, progress=False, **common)
+    started = []
+    with pytest.raises(StoreMismatchError, match="--no-resume") as caught:
+        run_in_pool(
+            ENV_ID,
+            ["cma"],
+            [0, 1],
+            jobs=2,
+            budget=16,  # seed 1's store holds a budget-8 run: that run cannot resume
+            out_dir=out,
+            on_run_start=lambda agent, seed: started.append((agent, seed)),
+            **common,
+        )
+    assert caught.value.field == "budget" and caught.value.stored == 8
+    assert any("seed 1" in note for note in caught.value.__notes__)
+    assert started[-1] == ("cma", 1)  # the last call names the failing run
+    finished = json.loads((out / ENV_ID / "cma" / "seed0.json").read_text())
+    assert finished["status"] == "finished" and len(finished["meta_steps"]) == 16
+    kept = json.loads((out / ENV_ID / "cma" / "seed1.json").read_text())
+    assert len(kept["meta_steps"]) == 8  # the stored run is left as it was
+
+
+@pytest.mark.parametrize("jobs", [0, -1, True, 1.5])
+def test_jobs_must_be_a_positive_int(jobs, tmp_path):
+    with pytest.raises(ValueError, match="jobs=.* must be an int >= 1"):
+        run_in_pool(
+            ENV_ID,
+            ["cma"],
+            [0],
+            jobs=jobs,
+            budget=1,
+            preset="cpu",
+            proposals_per_step=1,
+            out_dir=tmp_path,
+        )
+    assert not any(tmp_path.iterdir())
+
+
+def test_compare_with_jobs_writes_every_run_and_the_table(tmp_path):
+    """The command a user types, as a process: the console script spawns the pool's workers."""
+    command = [
+        str(Path(sys.executable).parent / "derl-bench"),
+        "compare",
+        "--env",
+        ENV_ID,
+        "--preset",
+        "cpu",
+        "--fidelity",
+        "surrogate",
+        "--agents",
+        "heuristic,random_tree",
+        "--budget",
+        "8",
+        "--proposals",
+        "8",
+        "--seeds",
+        "0,1",
+        "--jobs",
+        "2",
+        "--out",
+        str(tmp_path),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    folder = tmp_path / ENV_ID
+    for agent in ("heuristic", "random_tree"):
+        for seed in (0, 1):
+            record = json.loads((folder / agent / f"seed{seed}.json").read_text())
+            assert record["status"] == "finished" and len(record["meta_steps"]) == 8
+    rows = [
+        line for line in (folder / "table.md").read_text().splitlines() if line.startswith("| ")
+    ]
+    assert sum("| heuristic |" in row for row in rows) == 1
+    assert sum("| random_tree |" in row for row in rows) == 1
