@@ -3,7 +3,7 @@
 :func:`derl_bench.runner.run_many` runs a comparison's runs one after another. At the ``table``
 and ``surrogate`` fidelities a run costs only its agent's own time (seconds for the search
 baselines, minutes for the LLM agents, which sample and update a language model on the CPU), so
-a 10-seed comparison of every agent is bound by those runs and parallelises perfectly over runs.
+a 10-seed comparison of every agent is bound by those runs, which are independent.
 :func:`run_in_pool` hands each run to one of ``jobs`` worker processes (``spawn``, so no parent
 state leaks in) and gives the same result files as :func:`~derl_bench.runner.run_many`, wall
 times aside: a run's numbers depend only on its arguments (inner trainings and the LLM agents
