@@ -552,8 +552,8 @@ def _run_many(
 ) -> list[RunResult]:
     """Run every (agent, seed); on a failure print what finished and exit with its code.
 
-    The runs are :func:`derl_bench.run_pool.run_in_pool`'s (:func:`derl_bench.runner.run_many`
-    at ``jobs == 1``); its callbacks track what finished.
+    The runs are :func:`derl_bench.runner.run_many`'s (``jobs`` side by side); its callbacks
+    track what finished.
     """
     if noisy and fidelity != "surrogate":
         _fail(
@@ -566,8 +566,7 @@ def _run_many(
     from derl_bench.baselines import UnknownAgentError
     from derl_bench.envs.data import ChecksumMismatch, DataFileMissing
     from derl_bench.fidelity.table import TableKeyMissing, TableMissing
-    from derl_bench.run_pool import run_in_pool
-    from derl_bench.runner import AgentNotDeterministicError, UnknownEnvError, result_path
+    from derl_bench.runner import AgentNotDeterministicError, UnknownEnvError, result_path, run_many
     from derl_bench.store import StoreError, StoreMismatchError
 
     console = _stdout()
@@ -583,7 +582,7 @@ def _run_many(
 
     with _data_dir(data_dir):
         try:
-            run_in_pool(
+            run_many(
                 env,
                 agents,
                 seed_list,

@@ -1,4 +1,4 @@
-# Over 450 lines: the loop, run() and run_many() with the resume contract in their docstrings.
+# Over 450 lines: the loop, run() and run_many() with the resume and pool contracts in docstrings.
 """The outer episode loop: one agent on one MetaRewardEnv with one seed, to one result file.
 
 :func:`run` is what ``derl-bench run`` calls for each seed. It resets the env, lets the agent
@@ -144,6 +144,11 @@ def resolve_executor(env_id: str, executor: str | None) -> str:
             f"Unknown executor {executor!r}; choose one of auto, {', '.join(EXECUTOR_NAMES)}."
         )
     return executor
+
+
+def _print_line(text: str) -> None:
+    """A pool worker's ``notify``: print the line at once (module level, so it pickles)."""
+    print(text, flush=True)
 
 
 @contextmanager
@@ -560,11 +565,25 @@ def run_many(
     executor: str | None = "sync",
     env_kwargs: Mapping[str, Any] | None = None,
     budget_seconds: float | None = None,
+    jobs: int = 1,
 ) -> list[RunResult]:
-    """Run every agent on ``env_id`` with every seed (agents outer, seeds inner), one by one.
+    """Run every agent on ``env_id`` with every seed (agents outer, seeds inner).
 
-    Each run is :func:`run` with the same arguments; the first failure propagates (the runs
-    before it are finished and their files written; ``on_run_end`` has seen them).
+    Each run is :func:`run` with the same arguments. With ``jobs == 1`` they run one by one
+    and the first failure propagates (the runs before it are finished and their files written;
+    ``on_run_end`` has seen them). With ``jobs > 1`` up to ``jobs`` runs go side by side, each
+    in a ``spawn`` worker process (:func:`derl_bench.run_pool.map_in_pool`), and give the same
+    result files, wall times aside (tested): a run's numbers depend only on its arguments (inner
+    trainings and the LLM agents pin torch to their own thread counts) and each run keeps its
+    own store. Workers show no progress bar, print ``notify``'s messages themselves, and use the
+    ``"sync"`` executor where ``executor`` is ``"auto"`` or None (the pool is the parallelism,
+    about one core per job). ``on_run_start`` is called as each run is handed to the pool (and
+    once more for a failed run, before its error is raised), ``on_run_end`` as runs finish.
+    On a failure the runs not started are cancelled, those in flight finish, then the failed
+    run's own error is raised with a note naming it; the same call resumes the rest. Worth it
+    at the ``table`` and ``surrogate`` fidelities, where an LLM agent's run costs minutes of its
+    own sampling and updates; the agent time the simulated clock charges grows if the jobs
+    share too few cores.
 
     Args:
         env_id: Gymnasium id.
@@ -582,13 +601,44 @@ def run_many(
         executor: As for :func:`run`.
         env_kwargs: As for :func:`run` (e.g. ``{"fidelity": "surrogate"}``).
         budget_seconds: As for :func:`run`.
+        jobs: Runs side by side, >= 1 (an LLM agent's worker holds its language model,
+            ~1-2 GB for SmolLM2-135M).
 
     Returns:
-        The finished runs, in order.
+        The finished runs, agents outer and seeds inner.
 
     Raises:
+        ValueError: If ``jobs`` is not an int >= 1.
+        derl_bench.run_pool.PoolCallFailedError: If a worker's error could not be sent back
+            (the message has its type, text and traceback).
         Exception: Whatever :func:`run` raised for the failing run.
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs={jobs!r} must be an int >= 1 (runs side by side)")
+    pairs = [(agent_name, seed) for agent_name in agent_names for seed in seeds]
+    if jobs > 1 and len(pairs) > 1:
+        from derl_bench.run_pool import map_in_pool
+
+        common: dict[str, Any] = {
+            "budget": budget,
+            "preset": preset,
+            "proposals_per_step": proposals_per_step,
+            "out_dir": out_dir,
+            "env_kwargs": dict(env_kwargs) if env_kwargs is not None else None,
+            "progress": False,
+            "resume": resume,
+            "notify": _print_line if notify is not None else None,
+            "executor": "sync" if executor in (None, "auto") else executor,
+            "budget_seconds": budget_seconds,
+        }
+        return map_in_pool(
+            run,
+            [((a, s), dict(common, env_id=env_id, agent_name=a, seed=s)) for a, s in pairs],
+            jobs=jobs,
+            describe=lambda pair: f"the run of agent {pair[0]!r} with seed {pair[1]}",
+            on_start=None if on_run_start is None else lambda pair: on_run_start(*pair),
+            on_end=on_run_end,
+        )
     results: list[RunResult] = []
     for agent_name in agent_names:
         for seed in seeds:

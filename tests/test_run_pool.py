@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from derl_bench.run_pool import run_in_pool
+from derl_bench.run_pool import PoolCallFailedError, map_in_pool
 from derl_bench.runner import run, run_many
 from derl_bench.store import StoreMismatchError
 
@@ -39,7 +40,7 @@ def test_runs_in_a_pool_write_the_same_results_as_one_by_one(tmp_path):
     agents, seeds = ["cma", "random_tree"], [0, 1]
     one_by_one = run_many(ENV_ID, agents, seeds, out_dir=tmp_path / "seq", progress=False, **common)
     ended = []
-    pooled = run_in_pool(
+    pooled = run_many(
         ENV_ID, agents, seeds, jobs=2, out_dir=tmp_path / "pool", on_run_end=ended.append, **common
     )
     assert [(r.record["agent"]["name"], r.record["seed"]) for r in pooled] == [
@@ -64,7 +65,7 @@ def test_a_failed_run_in_the_pool_raises_its_own_error_after_the_others_finish(t
     run(ENV_ID, "cma", seed=1, budget=8, out_dir=out, progress=False, **common)
     started = []
     with pytest.raises(StoreMismatchError, match="--no-resume") as caught:
-        run_in_pool(
+        run_many(
             ENV_ID,
             ["cma"],
             [0, 1],
@@ -86,7 +87,7 @@ def test_a_failed_run_in_the_pool_raises_its_own_error_after_the_others_finish(t
 @pytest.mark.parametrize("jobs", [0, -1, True, 1.5])
 def test_jobs_must_be_a_positive_int(jobs, tmp_path):
     with pytest.raises(ValueError, match="jobs=.* must be an int >= 1"):
-        run_in_pool(
+        run_many(
             ENV_ID,
             ["cma"],
             [0],
@@ -135,3 +136,29 @@ def test_compare_with_jobs_writes_every_run_and_the_table(tmp_path):
     ]
     assert sum("| heuristic |" in row for row in rows) == 1
     assert sum("| random_tree |" in row for row in rows) == 1
+
+
+# --- the pool itself (module-level functions: spawn workers import them by name) ----------------
+
+
+class _HoldsALock(RuntimeError):
+    """An error that cannot be pickled (a lock among its attributes)."""
+
+    def __init__(self) -> None:
+        super().__init__("cannot travel")
+        self.lock = threading.Lock()
+
+
+def _double_or_fail(x: int) -> int:
+    if x < 0:
+        raise _HoldsALock()
+    return 2 * x
+
+
+def test_map_in_pool_keeps_the_order_and_sends_back_what_cannot_be_pickled_as_text():
+    ended = []
+    calls = [(i, {"x": i}) for i in (3, 1, 2)]
+    assert map_in_pool(_double_or_fail, calls, jobs=2, on_end=ended.append) == [6, 2, 4]
+    assert sorted(ended) == [2, 4, 6]
+    with pytest.raises(PoolCallFailedError, match=r"call -1 \(a pool worker\) failed: _HoldsALock"):
+        map_in_pool(_double_or_fail, [(-1, {"x": -1})], jobs=1, describe=lambda i: f"call {i}")
