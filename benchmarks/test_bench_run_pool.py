@@ -6,7 +6,7 @@ its cold-start SFT, cached after the first call) over 2 rounds of 8 proposals ea
 surrogate fidelity of the shipped CartPole ``cpu`` table, so the runs cost only the agent's own
 sampling (the headline experiment's LLM agents' cost). Once with ``jobs=1``
 (:func:`~derl_bench.runner.run_many`), once with ``jobs=2``
-(:func:`~derl_bench.run_pool.run_in_pool`: two ``spawn`` workers, each loading the model). The
+(``run_many(..., jobs=2)``: two ``spawn`` workers, each loading the model). The
 module prints the ratio one-by-one / side-by-side and stores it in ``extra_info``; nothing is
 asserted about time. On 2 cores the ideal is 2x; worker start-up and the model load per worker
 take from it.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from derl_bench.run_pool import run_in_pool
+from derl_bench.runner import run_many
 
 ENV_ID = "DERL-CartPole-v0"
 TIMES: dict[int, float] = {}
@@ -33,7 +33,7 @@ def _warm_sft_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 def _compare(out: Path, *, jobs: int, seeds: list[int], budget: int = 16) -> None:
-    run_in_pool(
+    run_many(
         ENV_ID,
         ["random"],
         seeds,
