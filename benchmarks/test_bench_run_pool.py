@@ -42,6 +42,7 @@ def _compare(out: Path, *, jobs: int, seeds: list[int], budget: int = 16) -> Non
         preset="cpu",
         proposals_per_step=8,
         out_dir=out,
+        progress=False,
         env_kwargs={"fidelity": "surrogate"},
     )
 
