@@ -10,6 +10,8 @@ the one most seeds found, then the first seed's), trains it in live meta-steps a
 that found it), the live validation success per seed with mean and sample std, and the live
 seconds. A meta-reward the env's shipped table holds also shows the table's recorded mean (the
 same live meta-steps, recorded earlier), so surrogate error and seed noise can be told apart.
+``--reuse EARLIER/recheck.json`` takes the live values of meta-rewards an earlier re-check of
+the same env id, preset, seeds and lock already trained (same effective key), marked ``*``.
 
 Run::
 
@@ -70,6 +72,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("run_dir", type=Path, help="RUN_DIR/<agent>/seed<S>.json (one env id).")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", default="0,1,2", help="Seeds of the live re-checks.")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        action="append",
+        default=[],
+        help="An earlier recheck.json of the same env id, preset, seeds and lock (repeatable): "
+        "its live values are taken for the same effective meta-rewards instead of training them "
+        "again (a live meta-step's numbers are fixed by the lock, the seed and the key).",
+    )
     args = parser.parse_args(argv)
     import gymnasium
 
@@ -93,6 +104,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     env = gymnasium.make(env_id, preset=preset, budget=len(seeds) * len(chosen))
     scheme = env.unwrapped.key_scheme
     cache: dict[str, dict[str, Any]] = {}
+    lock_now = provenance()["lock_sha256"]
+    for path in args.reuse:
+        earlier = json.loads(path.read_text())
+        same_setup = (earlier["env_id"], earlier["preset"], earlier["seeds"]) == (
+            env_id,
+            preset,
+            seeds,
+        )
+        lock_then = earlier["provenance"].get("lock_sha256")
+        if not same_setup or lock_then != lock_now:
+            env.close()
+            raise SystemExit(
+                f"--reuse {path}: made for {earlier['env_id']} {earlier['preset']} at seeds "
+                f"{earlier['seeds']} under lock {str(lock_then)[:12]}; this re-check is "
+                f"{env_id} {preset} at seeds {seeds} under lock "
+                f"{str(lock_now)[:12]}. Reuse only a re-check of the same setup, or drop --reuse."
+            )
+        for row in earlier["agents"].values():
+            key = effective_key(parse(row["meta_reward"], scheme.primitive_names), scheme)
+            fields = ("live", "live_mean", "live_std", "live_seconds", "table_mean")
+            cache.setdefault(key, {f: row[f] for f in fields} | {"reused_from": str(path)})
     try:
         for agent, row in chosen.items():
             text = row["meta_reward"]
@@ -134,7 +166,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"Made by `{summary['command']}`; lock `{lock}`. Each agent's best meta-reward (highest "
         f"best validation over its seeds) trained live at seeds {args.seeds}: one real inner "
         "GRPO training per seed. 'answer' is what the agent's runs were told (their fidelity); "
-        "'table' is the shipped table's recorded live mean when it holds the meta-reward.",
+        "'table' is the shipped table's recorded live mean when it holds the meta-reward."
+        + (
+            " Rows marked * took their live values from an earlier re-check of the same setup "
+            "and lock (--reuse)."
+            if any("reused_from" in row for row in chosen.values())
+            else ""
+        ),
         "",
         "| agent | best meta-reward | fidelity | answer | live (per seed) | live mean ± std "
         "| table | live s / step |",
@@ -143,7 +181,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for agent, row in chosen.items():
         table_cell = "-" if row["table_mean"] is None else f"{row['table_mean']:.3f}"
         lines.append(
-            f"| {agent} | `{row['meta_reward']}` | {row['fidelity']} | {row['answer_mean']:.3f} "
+            f"| {agent}{' *' if 'reused_from' in row else ''} | `{row['meta_reward']}` "
+            f"| {row['fidelity']} | {row['answer_mean']:.3f} "
             f"| {', '.join(f'{v:.3f}' for v in row['live'])} | {row['live_mean']:.3f} ± "
             f"{row['live_std']:.3f} | {table_cell} | {np.mean(row['live_seconds']):.1f} |"
         )
