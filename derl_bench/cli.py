@@ -682,7 +682,7 @@ def compare(
     from derl_bench.report.tables import table_for_run_dir
 
     names = list_agents() if agents.strip() == "all" else [a.strip() for a in agents.split(",")]
-    names = [n for n in names if n]
+    names = list(dict.fromkeys(n for n in names if n))  # each agent once, in the order given
     if not names:
         _fail("--agents is empty; give agent names or 'all'")
     _run_many(

@@ -110,7 +110,7 @@ def map_in_pool(
         The results, in the order of ``calls``.
 
     Raises:
-        ValueError: If ``jobs`` is not an int >= 1.
+        ValueError: If ``jobs`` is not an int >= 1, or a label repeats.
         PoolCallFailedError: If a call failed with an error that cannot be pickled back.
         concurrent.futures.process.BrokenProcessPool: If a worker died (killed, out of
             memory); its note names the call.
@@ -121,6 +121,10 @@ def map_in_pool(
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs={jobs!r} must be an int >= 1 (calls side by side)")
+    labels = [label for label, _ in calls]
+    if len(set(labels)) != len(labels):
+        twice = next(label for label in labels if labels.count(label) > 1)
+        raise ValueError(f"{describe(twice)} is asked for twice; give each call once")
     results: dict[Label, T] = {}
     failure: tuple[_Failure, Label] | None = None
     pool = ProcessPoolExecutor(

@@ -160,5 +160,7 @@ def test_map_in_pool_keeps_the_order_and_sends_back_what_cannot_be_pickled_as_te
     calls = [(i, {"x": i}) for i in (3, 1, 2)]
     assert map_in_pool(_double_or_fail, calls, jobs=2, on_end=ended.append) == [6, 2, 4]
     assert sorted(ended) == [2, 4, 6]
+    with pytest.raises(ValueError, match="call 1 is asked for twice"):
+        map_in_pool(_double_or_fail, [(1, {"x": 1})] * 2, jobs=2, describe=lambda i: f"call {i}")
     with pytest.raises(PoolCallFailedError, match=r"call -1 \(a pool worker\) failed: _HoldsALock"):
         map_in_pool(_double_or_fail, [(-1, {"x": -1})], jobs=1, describe=lambda i: f"call {i}")
