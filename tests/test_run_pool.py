@@ -22,8 +22,11 @@ _CLOCK_MEASURED = {"wall_seconds", "agent_seconds", "update_seconds", "simulated
 
 
 def _comparable(record):
-    """A result without what is measured on the wall clock (it differs between any two runs)."""
-    kept = {k: v for k, v in record.items() if k not in _MEASURED | {"clock"}}
+    """A result without what is measured on the wall clock (it differs between any two runs)
+    and without ``data_hashes``: the data files located so far *in this process*
+    (``derl_bench.envs.data.data_hashes``), so a one-by-one run in a process that loaded GSM8K
+    for an earlier test lists GSM8K's files where a fresh pool worker lists none."""
+    kept = {k: v for k, v in record.items() if k not in _MEASURED | {"clock", "data_hashes"}}
     kept["clock"] = {k: v for k, v in record["clock"].items() if k not in _CLOCK_MEASURED}
     for name in ("total_cost", "test_cost"):
         if isinstance(record.get(name), dict):
@@ -55,6 +58,8 @@ def test_runs_in_a_pool_write_the_same_results_as_one_by_one(tmp_path):
         assert _comparable(pool.record) == _comparable(seq.record)
         on_disk = json.loads(pool.path.read_text())
         assert on_disk["status"] == "finished" and len(on_disk["meta_steps"]) == 16
+    # CartPole reads no data file: a fresh worker's result lists none
+    assert all(r.record["data_hashes"] == {} for r in pooled)
     # the four runs are not all alike: the comparison above compares real searches
     assert len({r.best_meta_reward for r in pooled}) > 1
 
