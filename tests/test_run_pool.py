@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -169,3 +172,48 @@ def test_map_in_pool_keeps_the_order_and_sends_back_what_cannot_be_pickled_as_te
         map_in_pool(_double_or_fail, [(1, {"x": 1})] * 2, jobs=2, describe=lambda i: f"call {i}")
     with pytest.raises(PoolCallFailedError, match=r"call -1 \(a pool worker\) failed: _HoldsALock"):
         map_in_pool(_double_or_fail, [(-1, {"x": -1})], jobs=1, describe=lambda i: f"call {i}")
+
+
+def _note_pid_and_sleep(path: str, seconds: float) -> None:
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(seconds)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has exited
+
+
+def test_workers_exit_when_the_parent_is_killed(tmp_path):
+    """`kill -9` of a compare must not leave its workers running (and holding store locks)."""
+    marker = tmp_path / "worker.pid"
+    script = (
+        "from test_run_pool import _note_pid_and_sleep\n"
+        "from derl_bench.run_pool import map_in_pool\n"
+        "if __name__ == '__main__':\n"
+        f"    map_in_pool(_note_pid_and_sleep, [(0, {{'path': {str(marker)!r}, 'seconds': 600}})],"
+        " jobs=1)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+    parent = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert marker.exists(), "the worker never started"
+        time.sleep(0.5)
+        worker = int(marker.read_text())
+        assert _alive(worker)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 15
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(worker), "the pool worker outlived its killed parent"
+    finally:
+        parent.kill()
+        if marker.exists() and _alive(int(marker.read_text())):
+            os.kill(int(marker.read_text()), signal.SIGKILL)  # a failed check leaves none behind
