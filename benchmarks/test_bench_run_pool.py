@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/pytest benchmarks/test_bench_run_pool.py --benchmark-only -s`` on an otherwise
 idle machine. Two runs of the ``random`` agent (the frozen Meta-Optimizer: SmolLM2-135M after
-its cold-start SFT, cached after the first call) over 2 rounds of 8 proposals each, at the
+its cold-start SFT, cached after the first call) over 6 rounds of 8 proposals each, at the
 surrogate fidelity of the shipped CartPole ``cpu`` table, so the runs cost only the agent's own
 sampling (the headline experiment's LLM agents' cost). Once with ``jobs=1``
 (:func:`~derl_bench.runner.run_many`), once with ``jobs=2``
@@ -32,7 +32,7 @@ def _warm_sft_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     _compare(tmp_path_factory.mktemp("warm"), jobs=1, seeds=[0], budget=8)
 
 
-def _compare(out: Path, *, jobs: int, seeds: list[int], budget: int = 16) -> None:
+def _compare(out: Path, *, jobs: int, seeds: list[int], budget: int = 48) -> None:
     run_many(
         ENV_ID,
         ["random"],
@@ -64,6 +64,6 @@ def test_bench_two_llm_runs(benchmark, tmp_path: Path, jobs: int) -> None:  # no
         ratio = TIMES[1] / TIMES[2]
         benchmark.extra_info["one_by_one_over_side_by_side"] = ratio
         print(
-            f"\ntwo `random` runs (2 x 8 proposals, surrogate): one by one {TIMES[1]:.1f} s, "
+            f"\ntwo `random` runs (6 x 8 proposals, surrogate): one by one {TIMES[1]:.1f} s, "
             f"side by side (--jobs 2) {TIMES[2]:.1f} s, ratio {ratio:.2f}x"
         )
