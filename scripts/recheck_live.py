@@ -101,26 +101,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         table = FidelityTable.load(env_id, preset)
     except TableMissing:
         table = None
-    env = gymnasium.make(env_id, preset=preset, budget=len(seeds) * len(chosen))
-    scheme = env.unwrapped.key_scheme
-    cache: dict[str, dict[str, Any]] = {}
-    lock_now = provenance()["lock_sha256"]
-    for path in args.reuse:
+    made_under = provenance()
+    lock_now = made_under["lock_sha256"]
+    earlier_checks = {}
+    for path in args.reuse:  # refused before an env is made
         earlier = json.loads(path.read_text())
-        same_setup = (earlier["env_id"], earlier["preset"], earlier["seeds"]) == (
-            env_id,
-            preset,
-            seeds,
-        )
         lock_then = earlier["provenance"].get("lock_sha256")
-        if not same_setup or lock_then != lock_now:
-            env.close()
+        if (earlier["env_id"], earlier["preset"], earlier["seeds"]) != (env_id, preset, seeds) or (
+            lock_then != lock_now
+        ):
             raise SystemExit(
                 f"--reuse {path}: made for {earlier['env_id']} {earlier['preset']} at seeds "
                 f"{earlier['seeds']} under lock {str(lock_then)[:12]}; this re-check is "
                 f"{env_id} {preset} at seeds {seeds} under lock "
                 f"{str(lock_now)[:12]}. Reuse only a re-check of the same setup, or drop --reuse."
             )
+        earlier_checks[path] = earlier
+    env = gymnasium.make(env_id, preset=preset, budget=len(seeds) * len(chosen))
+    scheme = env.unwrapped.key_scheme
+    cache: dict[str, dict[str, Any]] = {}
+    for path, earlier in earlier_checks.items():
         for row in earlier["agents"].values():
             key = effective_key(parse(row["meta_reward"], scheme.primitive_names), scheme)
             fields = ("live", "live_mean", "live_std", "live_seconds", "table_mean")
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "preset": preset,
         "seeds": seeds,
         "agents": chosen,
-        "provenance": provenance(),
+        "provenance": made_under,
     }
     lock = (summary["provenance"]["lock_sha256"] or "none")[:12]
     lines = [
