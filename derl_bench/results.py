@@ -587,6 +587,7 @@ def result_record(
     fidelity: str = "live",
     clock: ClockRecord | None = None,
     fidelity_source: FidelitySourceRecord | None = None,
+    data_hashes: Mapping[str, str] | None = None,
 ) -> ResultRecord:
     """Build a run's result record (what :func:`write_result` writes), stamped now.
 
@@ -611,13 +612,17 @@ def result_record(
         clock: The simulated clock (:class:`ClockRecord`), or None to leave it out.
         fidelity_source: What answered at the table / surrogate fidelity
             (``MetaRewardEnv.fidelity_source``), or None (live) to leave it out.
+        data_hashes: The data files the env read (``MetaRewardEnv.data_hashes``:
+            ``{path relative to the data root: sha256 hex}``); None for an env that does not
+            say, then every file located in this process so far
+            (:func:`derl_bench.envs.data.data_hashes`, which may include other envs' files).
 
     Returns:
         The record, with the best meta-step, the summed costs, versions, data hashes, the
         hardware and the provenance (:mod:`derl_bench.provenance`) filled in and
         ``finished_at`` set to now.
     """
-    from derl_bench.envs.data import data_hashes
+    from derl_bench.envs.data import data_hashes as process_data_hashes
     from derl_bench.provenance import provenance
 
     test_cost = None if test is None else cost_record(test["cost"], "evaluate_test()['cost']")
@@ -641,7 +646,9 @@ def result_record(
         env_id=env_id,
         env_spec=env_spec,
         preset=preset,
-        data_hashes=dict(data_hashes()),
+        data_hashes=dict(
+            sorted((process_data_hashes() if data_hashes is None else data_hashes).items())
+        ),
         agent=agent,
         seed=seed,
         budget=budget,

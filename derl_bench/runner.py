@@ -426,6 +426,7 @@ def _run_episode(
             fidelity=str(getattr(base, "fidelity", "live")),
             clock=clock_record(),
             fidelity_source=getattr(base, "fidelity_source", None),
+            data_hashes=getattr(base, "data_hashes", None),
         )
 
     description = f"{env_id} · {agent_name} · seed {seed}"

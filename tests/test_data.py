@@ -20,6 +20,7 @@ from derl_bench.envs.data import (
     data_hashes,
     data_root,
     file_sha256,
+    recording_data_files,
     split_pool,
     verify_sha256,
 )
@@ -306,6 +307,22 @@ def test_data_hashes_report_loaded_files():
         "gsm8k/train.jsonl": EXPECTED_SHA256["gsm8k/train.jsonl"],
         "math/math500.jsonl": EXPECTED_SHA256["math/math500.jsonl"],
     }
+
+
+@pytest.mark.data
+def test_recording_data_files_sees_only_its_block_and_nests():
+    load_math("math500")  # before the block: not recorded
+    with recording_data_files() as outer:
+        load_gsm8k("test")
+        with recording_data_files() as inner:
+            load_gsm8k("train")
+    load_math("test")  # after the block: not recorded
+    assert inner == {"gsm8k/train.jsonl": EXPECTED_SHA256["gsm8k/train.jsonl"]}
+    assert outer == {
+        "gsm8k/test.jsonl": EXPECTED_SHA256["gsm8k/test.jsonl"],
+        "gsm8k/train.jsonl": EXPECTED_SHA256["gsm8k/train.jsonl"],
+    }
+    assert set(data_hashes()) == set(outer) | {"math/math500.jsonl", "math/test.jsonl"}
 
 
 def test_unknown_split_and_source():

@@ -220,3 +220,22 @@ def test_hub_data_source_without_hub_access_is_a_clear_error(monkeypatch) -> Non
     gsm8k._load_hf.cache_clear()
     with pytest.raises(DataSourceUnavailable):
         gymnasium.make("DERL-GSM8K-v0", preset="smoke", data_source="hf")
+
+
+def test_each_env_records_the_data_files_its_own_domain_read() -> None:
+    from derl_bench.envs.data import EXPECTED_SHA256, data_hashes
+
+    gsm8k = gymnasium.make("DERL-GSM8K-v0", preset="smoke").unwrapped
+    math = gymnasium.make("DERL-MATH-v0", preset="smoke").unwrapped
+    cartpole = gymnasium.make("DERL-CartPole-v1", preset="smoke").unwrapped
+    # GSM8K: its train and test files, not the MATH files the process read after it
+    assert gsm8k.data_hashes == {
+        name: EXPECTED_SHA256[name] for name in ("gsm8k/test.jsonl", "gsm8k/train.jsonl")
+    }
+    # MATH: its train and test files, and GSM8K train, which its `tiny` policy is warmed up on
+    assert math.data_hashes == {
+        name: EXPECTED_SHA256[name]
+        for name in ("gsm8k/train.jsonl", "math/math500.jsonl", "math/train.parquet")
+    }
+    assert cartpole.data_hashes == {}  # simulated: reads no data file
+    assert set(data_hashes()) >= set(gsm8k.data_hashes) | set(math.data_hashes)  # process-wide

@@ -25,11 +25,8 @@ _CLOCK_MEASURED = {"wall_seconds", "agent_seconds", "update_seconds", "simulated
 
 
 def _comparable(record):
-    """A result without what is measured on the wall clock (it differs between any two runs)
-    and without ``data_hashes``: the data files located so far *in this process*
-    (``derl_bench.envs.data.data_hashes``), so a one-by-one run in a process that loaded GSM8K
-    for an earlier test lists GSM8K's files where a fresh pool worker lists none."""
-    kept = {k: v for k, v in record.items() if k not in _MEASURED | {"clock", "data_hashes"}}
+    """A result without what is measured on the wall clock (it differs between any two runs)."""
+    kept = {k: v for k, v in record.items() if k not in _MEASURED | {"clock"}}
     kept["clock"] = {k: v for k, v in record["clock"].items() if k not in _CLOCK_MEASURED}
     for name in ("total_cost", "test_cost"):
         if isinstance(record.get(name), dict):

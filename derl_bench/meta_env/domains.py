@@ -9,11 +9,13 @@ parts lazily.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from derl_bench._names import unknown_name_error
+from derl_bench.envs.data import recording_data_files
 from derl_bench.meta_env.domain import Domain
 from derl_bench.meta_env.episode_domains import build_alfworld, build_classic, build_scienceworld
 from derl_bench.meta_env.math_domains import build_arith, build_gsm8k, build_math
@@ -35,6 +37,9 @@ DOMAINS: dict[str, Callable[..., Domain]] = {
 def build_domain(name: str, **kwargs: Any) -> Domain:
     """Build domain ``name`` (keyword arguments as the env's).
 
+    The data files the builder locates (:func:`derl_bench.envs.data.data_file`) are recorded
+    in the returned domain's ``data_files``.
+
     Raises:
         ValueError: If the domain is unknown (with a did-you-mean suggestion), the preset is
             unknown, or an inner override is invalid.
@@ -45,4 +50,6 @@ def build_domain(name: str, **kwargs: Any) -> Domain:
         builder = DOMAINS[name]
     except KeyError:
         raise unknown_name_error("domain", name, DOMAINS) from None
-    return builder(**kwargs)
+    with recording_data_files() as files:
+        domain = builder(**kwargs)
+    return dataclasses.replace(domain, data_files=dict(sorted(files.items())))

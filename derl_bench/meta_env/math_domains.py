@@ -44,8 +44,18 @@ def _lm_domain(
     data_dir: str | None,
     keep_checkpoints: str | None,
 ) -> Domain:
-    """The Domain of a math task: TRL GRPO on ``splits`` under ``config``, success = g1."""
+    """The Domain of a math task: TRL GRPO on ``splits`` under ``config``, success = g1.
+
+    The data files the policy model is built from (:data:`~derl_bench.inner.models.
+    MODEL_DATA_FILES`) are located here, so :func:`~derl_bench.meta_env.domains.build_domain`
+    records them although the model itself is built on the first meta-step.
+    """
+    from derl_bench.envs.data import data_file
     from derl_bench.inner.lm_grpo_trainer import LMGRPOTrainer
+    from derl_bench.inner.models import MODEL_DATA_FILES
+
+    for relpath in MODEL_DATA_FILES.get(str(config.model), ()):
+        data_file(relpath, data_dir=data_dir)
 
     trainer = LMGRPOTrainer(
         d_in=splits.d_in,

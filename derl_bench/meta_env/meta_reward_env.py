@@ -359,6 +359,18 @@ class MetaRewardEnv(gymnasium.Env):
         return self._observation(), reward, False, truncated, info
 
     @property
+    def data_hashes(self) -> dict[str, str]:
+        """The data files this env's domain read: ``{path relative to the data root: sha256}``.
+
+        Sorted by path; empty for generated (Arith) and simulated (classic control, ALFWorld,
+        ScienceWorld) domains, and at the ``table`` / ``surrogate`` fidelity, which read no data
+        (:attr:`fidelity_source` names the table instead). The runner writes it into the result
+        file (``data_hashes``). Source: ``Domain.data_files``
+        (:func:`derl_bench.meta_env.domains.build_domain`).
+        """
+        return {} if self._answers is not None else dict(self._domain.data_files)
+
+    @property
     def fidelity_source(self) -> dict[str, Any] | None:
         """What answers at the ``table`` / ``surrogate`` fidelity; None live.
 
