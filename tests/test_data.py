@@ -389,3 +389,29 @@ def test_hf_rows_become_records(fake_datasets):
     assert (m.uid, m.answer, m.question) == ("math/train/0", "\\frac{1}{2}", "P")
     (m5,) = load_math("math500", source="hf")
     assert (m5.uid, m5.answer) == ("math/math500/0", "3")
+
+
+@pytest.mark.data
+def test_embedded_alfworld_split_digests_are_those_of_sha256sums():
+    sums = {}
+    for line in (SHARED / "SHA256SUMS").read_text().splitlines():
+        digest, path = line.split("  ", 1)
+        sums[path.removeprefix("./")] = digest
+    for split in ("valid_train", "valid_seen", "valid_unseen"):
+        folder = f"alfworld/json_2.1.1/{split}"
+        files = {p: d for p, d in sums.items() if p.startswith(folder + "/")}
+        assert len(files) > 200
+        assert EXPECTED_SHA256[folder] == data_mod.files_digest(files)
+
+
+@pytest.mark.data
+def test_alfworld_splits_note_one_digest_per_split_folder():
+    from derl_bench.envs.alfworld_data import alfworld_splits
+
+    with recording_data_files() as files:
+        alfworld_splits("L2")
+    folders = [f"alfworld/json_2.1.1/{s}" for s in ("valid_seen", "valid_train", "valid_unseen")]
+    assert files == {folder: EXPECTED_SHA256[folder] for folder in folders}
+    with recording_data_files() as files:
+        alfworld_splits("L0")  # listed before: still noted, from the process's listing
+    assert set(files) == {f"alfworld/json_2.1.1/{s}" for s in ("valid_seen", "valid_train")}

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from derl_bench.envs.data import DataFileMissing, data_root, split_pool
+from derl_bench.envs.data import (
+    DataFileMissing,
+    data_root,
+    file_sha256,
+    files_digest,
+    note_data,
+    split_pool,
+)
 from derl_bench.envs.episode import EpisodeSplits, EpisodeTask
 
 __all__ = [
@@ -141,7 +148,7 @@ def alfworld_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
 
 
 _LISTING_LOCK = threading.Lock()
-_LISTINGS: dict[tuple[str, str], tuple[str, ...]] = {}
+_LISTINGS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {}
 
 
 def list_games(split: str, *, data_dir: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
@@ -149,7 +156,12 @@ def list_games(split: str, *, data_dir: str | os.PathLike[str] | None = None) ->
 
     Applies ALFWorld's own filter (``AlfredTWEnv.collect_game_files``): a game needs
     ``traj_data.json`` and ``game.tw-pddl`` with ``"solvable": true``, and folders with
-    ``movable`` or ``Sliced`` in their path are skipped. Listed once per process.
+    ``movable`` or ``Sliced`` in their path are skipped. Listed once per process. Every call
+    notes the split for the result file's ``data_hashes``
+    (:func:`derl_bench.envs.data.note_data`): ``alfworld/json_2.1.1/<split>`` with the
+    :func:`~derl_bench.envs.data.files_digest` of the listed games' ``game.tw-pddl`` and
+    ``traj_data.json`` (not verified: an ALFWorld download may differ from the project's copy;
+    the leaderboard checks it against :data:`~derl_bench.envs.data.EXPECTED_SHA256`).
 
     Args:
         split: ``"train"``, ``"valid_train"``, ``"valid_seen"`` or ``"valid_unseen"``.
@@ -164,8 +176,18 @@ def list_games(split: str, *, data_dir: str | os.PathLike[str] | None = None) ->
     root = alfworld_root(data_dir)
     key = (str(root), split)
     with _LISTING_LOCK:
-        if key in _LISTINGS:
-            return _LISTINGS[key]
+        listed = _LISTINGS.get(key)
+    if listed is None:
+        listed = _list_games(root, split)
+        with _LISTING_LOCK:
+            _LISTINGS[key] = listed
+    games, digest = listed
+    note_data(f"alfworld/{JSON_DIR}/{split}", digest)
+    return games
+
+
+def _list_games(root: Path, split: str) -> tuple[tuple[str, ...], str]:
+    """The playable games of a split and the :func:`files_digest` of their two files each."""
     folder = root / JSON_DIR / split
     if not folder.is_dir():
         raise ALFWorldDataMissing(folder, what=f"ALFWorld split {split!r}")
@@ -180,9 +202,12 @@ def list_games(split: str, *, data_dir: str | os.PathLike[str] | None = None) ->
             continue
         if _read_json(game_file).get("solvable"):
             games.append(rel)
-    with _LISTING_LOCK:
-        _LISTINGS[key] = tuple(games)
-    return _LISTINGS[key]
+    files = {
+        f"alfworld/{game}/{name}": file_sha256(root / game / name)
+        for game in games
+        for name in (GAME_FILE, "traj_data.json")
+    }
+    return tuple(games), files_digest(files)
 
 
 def task_type_of(task_id: str) -> str:

@@ -17,7 +17,7 @@ import hashlib
 import math
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -36,6 +36,8 @@ __all__ = [
     "data_hashes",
     "data_root",
     "file_sha256",
+    "files_digest",
+    "note_data",
     "recording_data_files",
     "hf_rows",
     "split_pool",
@@ -51,10 +53,21 @@ EXPECTED_SHA256: dict[str, str] = {
     "math/train.parquet": "86605991e93cdf2d138bfbc7956d8328f0bb3e16603b33e0c96ceac5742193f3",
     "math/math500.jsonl": "35dc41080a3680858b27fa7e0533d2d547825316fc5dafe5d316f4ccc5a06132",
     "math/test.jsonl": "3371949f33dd702d04b43fddd7d53a028de0aaca0e76abb1b875a050297b3aa4",
+    "alfworld/json_2.1.1/valid_train": (
+        "e67aa04069828504bfb2db206e6c7b446c7cae91a961cc76b3b969708b4a8621"
+    ),
+    "alfworld/json_2.1.1/valid_seen": (
+        "563722401415955f6d607ea63323e331a14e4210b079b7c4daba2e20b15bc840"
+    ),
+    "alfworld/json_2.1.1/valid_unseen": (
+        "a92eebcbf0fc1644b8de15715d11dc3f4d246ec17bc53aa0578817eb9a9efd00"
+    ),
 }
 """SHA-256 (hex) of every data file a loader reads, keyed by path relative to the data root.
 
-Source: ``/work/shared/data/SHA256SUMS``.
+A folder (ALFWorld's splits, hundreds of game files) has the :func:`files_digest` of the files
+read from it. Source: ``/work/shared/data/SHA256SUMS`` (the folder digests are of its lines for
+that folder; ``tests/test_data.py`` recomputes them).
 """
 
 
@@ -220,12 +233,37 @@ def data_file(
         raise DataFileMissing(path)
     if verify and relpath in EXPECTED_SHA256:
         verify_sha256(path, EXPECTED_SHA256[relpath])
-    digest = file_sha256(path)  # cached: free after verification, one hash otherwise
+    note_data(relpath, file_sha256(path))  # cached: free after verification
+    return path
+
+
+def files_digest(files: Mapping[str, str]) -> str:
+    """One SHA-256 for a set of files: of their ``sha256sum`` lines, sorted by path.
+
+    Args:
+        files: ``{path relative to the data root: sha256 hex}``.
+
+    Returns:
+        The SHA-256 (hex) of the line ``<sha256>  ./<path>`` (newline-terminated) for each file
+        in path order: the lines ``sha256sum`` prints (and ``SHA256SUMS`` holds) for them.
+    """
+    text = "".join(f"{files[name]}  ./{name}\n" for name in sorted(files))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def note_data(relpath: str, digest: str) -> None:
+    """Note that a loader read ``relpath`` (a file, or a folder with its :func:`files_digest`).
+
+    :func:`data_hashes` and every active :func:`recording_data_files` block see it.
+
+    Args:
+        relpath: Path relative to the data root, e.g. ``"gsm8k/train.jsonl"``.
+        digest: Its SHA-256, hex.
+    """
     with _USED_LOCK:
         _USED_FILES[relpath] = digest
     for recorder in _RECORDERS.get():
         recorder[relpath] = digest
-    return path
 
 
 @contextmanager

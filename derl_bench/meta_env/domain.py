@@ -35,5 +35,5 @@ class Domain:
     data_files: dict[str, str] = field(default_factory=dict)
     """``{path relative to the data root: sha256 hex}`` of the data files the domain reads (its
     splits, and the data its policy model is warmed up on), as located by
-    :func:`derl_bench.envs.data.data_file`: GSM8K's and MATH's files; ALFWorld's game files are
-    not hashed. Filled by :func:`derl_bench.meta_env.domains.build_domain`."""
+    :func:`derl_bench.envs.data.note_data`: GSM8K's and MATH's files, ALFWorld's splits (one
+    digest per split folder). Filled by :func:`derl_bench.meta_env.domains.build_domain`."""

@@ -37,7 +37,7 @@ DOMAINS: dict[str, Callable[..., Domain]] = {
 def build_domain(name: str, **kwargs: Any) -> Domain:
     """Build domain ``name`` (keyword arguments as the env's).
 
-    The data files the builder locates (:func:`derl_bench.envs.data.data_file`) are recorded
+    The data files the builder reads (:func:`derl_bench.envs.data.note_data`) are recorded
     in the returned domain's ``data_files``.
 
     Raises:

@@ -362,11 +362,12 @@ class MetaRewardEnv(gymnasium.Env):
     def data_hashes(self) -> dict[str, str]:
         """The data files this env's domain read: ``{path relative to the data root: sha256}``.
 
-        Sorted by path. Empty for the generated (Arith) and simulated (classic control,
-        ScienceWorld, whose tasks ship in its jar) domains, at the ``table`` / ``surrogate``
-        fidelity, which reads no data (:attr:`fidelity_source` names the table instead), and,
-        a gap, for ALFWorld: its game files are read from the data folder without a hash. The
-        runner writes it into the result file (``data_hashes``). Source: ``Domain.data_files``
+        Sorted by path. An ALFWorld split is one entry, ``alfworld/json_2.1.1/<split>``, with
+        the :func:`~derl_bench.envs.data.files_digest` of its games' files. Empty for the
+        generated (Arith) and simulated (classic control, ScienceWorld, whose tasks ship in its
+        jar) domains and at the ``table`` / ``surrogate`` fidelity, which reads no data
+        (:attr:`fidelity_source` names the table instead). The runner writes it into the
+        result file (``data_hashes``). Source: ``Domain.data_files``
         (:func:`derl_bench.meta_env.domains.build_domain`).
         """
         return {} if self._answers is not None else dict(self._domain.data_files)
