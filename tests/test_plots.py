@@ -355,3 +355,44 @@ def test_comparison_table_wall_time_leaves_out_the_gap_before_a_resume(tmp_path)
     assert len(loaded.results) == 2, loaded
     (row,) = agent_rows(loaded.results)
     assert row.wall_seconds == pytest.approx((100.0 + 86_400.0) / 2)
+
+
+def test_proposal_quality_compares_iteration_means_paired_by_seed(tmp_path):
+    """scripts/proposal_quality.py: per seed, the mean answer of each iteration's valid
+    proposals; over the last K iterations, A minus B paired by seed, with the bootstrap interval
+    and the Wilcoxon p; refuses agents without shared seeds. Result files are TEST DATA."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location(
+        "proposal_quality", Path(__file__).parent.parent / "scripts" / "proposal_quality.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # A learns: its second iteration beats the first on every seed; B does not change.
+    for seed in range(6):
+        lift = 0.05 * seed
+        write_synthetic_result(
+            tmp_path, env_id="DERL-Test-v0", agent="a", seed=seed, proposals_per_step=2,
+            steps=[("g1", 0.2), ("g2", 0.4), ("g3", 0.7 + lift), ("(g1", None)],
+        )  # fmt: skip
+        write_synthetic_result(
+            tmp_path, env_id="DERL-Test-v0", agent="b", seed=seed, proposals_per_step=2,
+            steps=[("g1", 0.2), ("g2", 0.4), ("g4", 0.3), ("g1 + g2", 0.3)],
+        )  # fmt: skip
+    summary = module.main([str(tmp_path), "--agents", "a,b", "--last", "1", "--out", str(tmp_path)])
+    assert summary["seeds"] == list(range(6))
+    # seed 2: iteration means a = [0.3, 0.8] (the invalid proposal is left out), b = [0.3, 0.3]
+    assert summary["last_window"]["a"][2] == pytest.approx(0.8)
+    assert summary["paired_first"]["mean"] == pytest.approx(0.0)
+    assert summary["paired_first"]["wilcoxon_p"] is None  # identical pairs: no test
+    last = summary["paired_last"]
+    assert last["differences"] == pytest.approx([0.4 + 0.05 * s for s in range(6)])
+    assert last["mean"] == pytest.approx(0.525)
+    assert last["ci95"][0] <= 0.525 <= last["ci95"][1] and last["ci95"][0] > 0.4
+    assert last["seeds_a_higher"] == 6 and last["wilcoxon_p"] == pytest.approx(1 / 32)
+    written = json.loads((tmp_path / "proposal_quality.json").read_text())
+    assert written["paired_last"] == last
+    assert "| last 1 | " in (tmp_path / "proposal_quality.md").read_text()
+    with pytest.raises(SystemExit, match="share 0 finished seed"):
+        module.main([str(tmp_path), "--agents", "a,c", "--out", str(tmp_path)])
