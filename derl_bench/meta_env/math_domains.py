@@ -46,9 +46,10 @@ def _lm_domain(
 ) -> Domain:
     """The Domain of a math task: TRL GRPO on ``splits`` under ``config``, success = g1.
 
-    The data files the policy model is built from (:data:`~derl_bench.inner.models.
-    MODEL_DATA_FILES`) are located here, so :func:`~derl_bench.meta_env.domains.build_domain`
-    records them although the model itself is built on the first meta-step.
+    The data files the policy model is built from
+    (:data:`~derl_bench.inner.models.MODEL_DATA_FILES`) are located here, so
+    :func:`~derl_bench.meta_env.domains.build_domain` records them although the model itself is
+    built on the first meta-step.
     """
     from derl_bench.envs.data import data_file
     from derl_bench.inner.lm_grpo_trainer import LMGRPOTrainer
