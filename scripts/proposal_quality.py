@@ -35,30 +35,13 @@ from typing import Any
 import numpy as np
 
 from derl_bench.provenance import provenance
+from derl_bench.report.aggregate import iteration_means, outer_iterations
 from derl_bench.report.load import load_run_dir
-
-
-def iteration_means(record: dict[str, Any]) -> list[float]:
-    """Mean validation success of the valid proposals of each outer iteration of one run.
-
-    Returns:
-        One float per iteration (``len(meta_steps) / proposals_per_step``); NaN for an
-        iteration without a valid proposal.
-    """
-    size = int(record["proposals_per_step"])
-    steps = record["meta_steps"]
-    means = []
-    for start in range(0, len(steps), size):
-        valid = [s["validation_success"] for s in steps[start : start + size] if s["valid"]]
-        means.append(float(np.mean(valid)) if valid else float("nan"))
-    return means
 
 
 def last_iteration(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The meta-steps of the run's last outer iteration."""
-    size = int(record["proposals_per_step"])
-    steps = record["meta_steps"]
-    return steps[(len(steps) - 1) // size * size :]
+    return outer_iterations(record)[-1]
 
 
 def paired(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:

@@ -29,6 +29,8 @@ __all__ = [
     "PrimitiveUsage",
     "StructureShares",
     "ValidationCurve",
+    "iteration_means",
+    "outer_iterations",
     "primitive_usage",
     "structure_shares",
     "validation_curves",
@@ -45,7 +47,7 @@ def _group(results: Sequence[LoadedResult]) -> dict[tuple[str, str], list[Result
     return dict(sorted(groups.items()))
 
 
-def _iterations(record: ResultRecord) -> list[list[dict[str, Any]]]:
+def outer_iterations(record: ResultRecord) -> list[list[dict[str, Any]]]:
     """The record's meta-steps split into outer iterations (rounds of proposals_per_step)."""
     size = int(record["proposals_per_step"])
     rounds: list[list[dict[str, Any]]] = []
@@ -55,6 +57,28 @@ def _iterations(record: ResultRecord) -> list[list[dict[str, Any]]]:
             rounds.append([])
         rounds[iteration].append(dict(step))
     return rounds
+
+
+def _scores(steps: Sequence[dict[str, Any]]) -> list[float]:
+    return [
+        float(s["validation_success"])
+        for s in steps
+        if s["valid"] and s["validation_success"] is not None
+    ]
+
+
+def iteration_means(record: ResultRecord) -> list[float]:
+    """Mean validation success of the valid proposals of each outer iteration of one run.
+
+    Returns:
+        One float per iteration (:func:`outer_iterations`); NaN for an iteration without a
+        valid, scored proposal. The per-run values behind :attr:`ValidationCurve.mean`.
+    """
+    means = []
+    for steps in outer_iterations(record):
+        scores = _scores(steps)
+        means.append(float(np.mean(scores)) if scores else math.nan)
+    return means
 
 
 def _primitive_names(record: ResultRecord) -> tuple[str, ...]:
@@ -133,19 +157,13 @@ def validation_curves(results: Sequence[LoadedResult]) -> list[ValidationCurve]:
         for record in records:
             best_so_far = 0.0  # no valid meta-reward yet: 0, as in the results table
             best_run: list[float] = []
-            mean_run: list[float] = []
-            for steps in _iterations(record):
-                scores = [
-                    float(s["validation_success"])
-                    for s in steps
-                    if s["valid"] and s["validation_success"] is not None
-                ]
+            for steps in outer_iterations(record):
+                scores = _scores(steps)
                 if scores:
                     best_so_far = max(best_so_far, *scores)
                 best_run.append(best_so_far)
-                mean_run.append(float(np.mean(scores)) if scores else math.nan)
             best_runs.append(best_run)
-            mean_runs.append(mean_run)
+            mean_runs.append(iteration_means(record))
         n_iterations = max((len(run) for run in best_runs), default=0)
         curves.append(
             ValidationCurve(
@@ -200,7 +218,7 @@ def primitive_usage(results: Sequence[LoadedResult]) -> list[PrimitiveUsage]:
         counts: list[np.ndarray] = []
         totals: list[int] = []
         for record in records:
-            for iteration, steps in enumerate(_iterations(record)):
+            for iteration, steps in enumerate(outer_iterations(record)):
                 while len(counts) <= iteration:
                     counts.append(np.zeros(len(names), dtype=np.int64))
                     totals.append(0)
@@ -262,7 +280,7 @@ def structure_shares(results: Sequence[LoadedResult]) -> list[StructureShares]:
         counts: list[np.ndarray] = []
         for record in records:
             names = _primitive_names(record)
-            for iteration, steps in enumerate(_iterations(record)):
+            for iteration, steps in enumerate(outer_iterations(record)):
                 while len(counts) <= iteration:
                     counts.append(np.zeros(len(STRUCTURES), dtype=np.int64))
                 for step in steps:
