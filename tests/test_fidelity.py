@@ -14,6 +14,7 @@ from pathlib import Path
 
 import gymnasium
 import numpy as np
+import pandas as pd
 import pytest
 
 import derl_bench  # noqa: F401  (registers the ids)
@@ -307,6 +308,37 @@ def test_build_is_resumable_and_records_provenance(tmp_path: Path) -> None:
     status = json.loads((first.folder / "meta.json").read_text())["build"]
     assert status["complete"] is True and status["sample"] == "random:1"
     assert status["command"].endswith("--seeds 0 --sample random:1")
+
+
+def test_a_build_stopped_early_holds_keys_of_every_family(tmp_path: Path) -> None:
+    """Long builds span many stops: keys take turns by family, seeds of a key stay together."""
+    from derl_bench.fidelity_build import build_table, interleave_families
+
+    rows = [("a1", "sweep", "k1", 0), ("a1", "sweep", "k1", 1), ("a2", "sweep", "k2", 0)]
+    rows += [("b1", "random", "k3", 0), ("b1", "random", "k3", 1), ("x", "extra", "k4", 0)]
+    assert [r[2:] for r in interleave_families(rows)] == [
+        ("k4", 0),  # the user's own meta-rewards first
+        ("k1", 0),
+        ("k1", 1),
+        ("k3", 0),
+        ("k3", 1),
+        ("k2", 0),
+    ]
+    # through a real build: one meta-step per shard, shards in training order
+    summary = build_table(
+        ENV_ID,
+        "smoke",
+        [0],
+        sample="sweep:3,random:3",
+        out=tmp_path,
+        with_test=False,
+        flush=1,
+        env_kwargs={"inner_overrides": TINY},
+        say=lambda _: None,
+    )
+    shards = sorted(summary.folder.glob("entries-*.parquet"))
+    families = [pd.read_parquet(shard)["sample"].item() for shard in shards]
+    assert families[:6] == ["sweep", "random"] * 3
 
 
 def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
