@@ -16,14 +16,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import threading
-import time
 import traceback
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from derl_bench._processes import exit_with_parent
 
 __all__ = ["PoolCallFailedError", "map_in_pool"]
 
@@ -46,24 +46,6 @@ class _Failure:
     type_name: str
     message: str
     worker_traceback: str
-
-
-def _exit_with_parent(parent_pid: int, poll_seconds: float = 1.0) -> None:
-    """Worker initializer: end this worker when the parent process is gone.
-
-    A parent killed without Ctrl-C (``kill PID``, a job scheduler) does not stop a
-    ``ProcessPoolExecutor``'s workers; they would finish their runs unseen and hold the runs'
-    store locks. A daemon thread checks the parent every ``poll_seconds`` and exits at once
-    (the run's finished meta-steps are already committed to its store; the same command
-    resumes it).
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(poll_seconds)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _call(function: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:
@@ -139,7 +121,8 @@ def map_in_pool(
             and holding the worker's traceback; raised after the calls in flight finished
             (those not started are cancelled). On Ctrl-C in this process, calls not started
             are cancelled and the pool waits for its workers. If this process is killed
-            outright, each worker exits within about a second (:func:`_exit_with_parent`).
+            outright, each worker exits within about a second
+            (:func:`derl_bench._processes.exit_with_parent`).
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs={jobs!r} must be an int >= 1 (calls side by side)")
@@ -152,7 +135,7 @@ def map_in_pool(
     pool = ProcessPoolExecutor(
         max_workers=max(1, min(jobs, len(calls))),
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_exit_with_parent,
+        initializer=exit_with_parent,
         initargs=(os.getpid(),),
     )
     try:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -100,6 +103,51 @@ def test_killed_worker_fails_only_its_meta_step_which_is_retried(sync_outcomes):
     assert killed, "no worker was there to kill"
     assert _numbers(outcomes) == _numbers(sync_outcomes[:2])  # nothing lost, nothing changed
     assert max(o.attempts for o in outcomes) == 2  # the killed worker's meta-step was retried
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has exited
+
+
+def test_workers_exit_when_the_parent_is_killed_mid_meta_step(tmp_path):
+    """`kill -9` of a `fidelity build` must not leave its workers training unseen."""
+    marker = tmp_path / "workers.txt"
+    long = {**ENV_KWARGS, "inner_overrides": {"max_steps": 100_000}}  # hours of training
+    script = (
+        "import threading, time\n"
+        "from derl_bench.meta_env.executors import MetaStepTask, ProcessExecutor\n"
+        "if __name__ == '__main__':\n"
+        "    executor = ProcessExecutor(max_workers=1)\n"
+        "    def note():\n"
+        "        while not executor.worker_pids():\n"
+        "            time.sleep(0.1)\n"
+        f"        open({str(marker)!r}, 'w').write(str(executor.worker_pids()[0]))\n"
+        "    threading.Thread(target=note, daemon=True).start()\n"
+        f"    executor.run({ENV_ID!r}, {long!r}, [MetaStepTask(meta_reward='g1', seed=0)])\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 120
+        while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert marker.exists(), "the worker never started"
+        worker = int(marker.read_text())
+        time.sleep(3)  # importing, building the env or training by now
+        assert _alive(worker) and parent.poll() is None
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 15
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(worker), "the meta-step worker outlived its killed parent"
+    finally:
+        parent.kill()
+        if marker.exists() and marker.read_text() and _alive(int(marker.read_text())):
+            os.kill(int(marker.read_text()), signal.SIGKILL)  # a failed check leaves none behind
 
 
 def test_a_meta_step_failing_twice_is_reported_not_raised():

@@ -19,6 +19,8 @@ every executor returns the same numbers as ``"sync"`` for the same seeds (tested
 Faults: a worker that dies (killed, crashed JVM, out of memory) fails only the meta-steps it was
 running; each is retried once on a fresh worker, then reported as failed
 (:attr:`MetaStepOutcome.error`) while the other meta-steps of the batch keep their results.
+A killed parent (``kill PID`` of a ``fidelity build``) takes its ``process`` workers with it
+within about a second (:func:`derl_bench._processes.exit_with_parent`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from derl_bench._processes import exit_with_parent
 
 __all__ = [
     "EXECUTOR_NAMES",
@@ -209,8 +213,9 @@ class SyncExecutor:
         close_shared_envs()
 
 
-def _pool_initializer(threads_env: dict[str, str]) -> None:
+def _pool_initializer(threads_env: dict[str, str], parent_pid: int) -> None:
     os.environ.update(threads_env)
+    exit_with_parent(parent_pid)  # a killed build must not leave its workers training
 
 
 class ProcessExecutor:
@@ -246,7 +251,7 @@ class ProcessExecutor:
             max_workers=self.max_workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_pool_initializer,
-            initargs=(threads_env,),
+            initargs=(threads_env, os.getpid()),
         )
         return self._pool
 
