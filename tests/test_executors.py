@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from process_checks import assert_worker_exits_with_parent
 
 from derl_bench.meta_env.executors import (
     MetaStepTask,
@@ -105,14 +103,6 @@ def test_killed_worker_fails_only_its_meta_step_which_is_retried(sync_outcomes):
     assert max(o.attempts for o in outcomes) == 2  # the killed worker's meta-step was retried
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in state  # a zombie has exited
-
-
 def test_workers_exit_when_the_parent_is_killed_mid_meta_step(tmp_path):
     """`kill -9` of a `fidelity build` must not leave its workers training unseen."""
     marker = tmp_path / "workers.txt"
@@ -129,25 +119,8 @@ def test_workers_exit_when_the_parent_is_killed_mid_meta_step(tmp_path):
         "    threading.Thread(target=note, daemon=True).start()\n"
         f"    executor.run({ENV_ID!r}, {long!r}, [MetaStepTask(meta_reward='g1', seed=0)])\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", script])
-    try:
-        deadline = time.monotonic() + 120
-        while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert marker.exists(), "the worker never started"
-        worker = int(marker.read_text())
-        time.sleep(3)  # importing, building the env or training by now
-        assert _alive(worker) and parent.poll() is None
-        parent.kill()
-        parent.wait()
-        deadline = time.monotonic() + 15
-        while _alive(worker) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not _alive(worker), "the meta-step worker outlived its killed parent"
-    finally:
-        parent.kill()
-        if marker.exists() and marker.read_text() and _alive(int(marker.read_text())):
-            os.kill(int(marker.read_text()), signal.SIGKILL)  # a failed check leaves none behind
+    # importing, building the env or training by the time the parent is killed
+    assert_worker_exits_with_parent(script, marker, settle=3.0)
 
 
 def test_a_meta_step_failing_twice_is_reported_not_raised():

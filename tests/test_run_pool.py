@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -12,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from process_checks import assert_worker_exits_with_parent
 
 from derl_bench.run_pool import PoolCallFailedError, map_in_pool
 from derl_bench.runner import run, run_many
@@ -176,14 +176,6 @@ def _note_pid_and_sleep(path: str, seconds: float) -> None:
     time.sleep(seconds)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "\nState:\tZ" not in state  # a zombie has exited
-
-
 def test_workers_exit_when_the_parent_is_killed(tmp_path):
     """`kill -9` of a compare must not leave its workers running (and holding store locks)."""
     marker = tmp_path / "worker.pid"
@@ -195,22 +187,4 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
         " jobs=1)\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), *sys.path]))
-    parent = subprocess.Popen([sys.executable, "-c", script], env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert marker.exists(), "the worker never started"
-        time.sleep(0.5)
-        worker = int(marker.read_text())
-        assert _alive(worker)
-        parent.kill()
-        parent.wait()
-        deadline = time.monotonic() + 15
-        while _alive(worker) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not _alive(worker), "the pool worker outlived its killed parent"
-    finally:
-        parent.kill()
-        if marker.exists() and _alive(int(marker.read_text())):
-            os.kill(int(marker.read_text()), signal.SIGKILL)  # a failed check leaves none behind
+    assert_worker_exits_with_parent(script, marker, env=env)
