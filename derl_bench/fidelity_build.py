@@ -274,17 +274,20 @@ def record_build_status(folder: str | Path, **status: Any) -> None:
     runs, after it was stopped, or if an entry failed) and ``updated_at``. Builds of
     ``--meta-rewards`` alone add entries without changing it. The table and surrogate
     fidelities warn while ``complete`` is False (their answers change as the table grows).
-    Other fields of ``meta.json`` are kept.
+    Other fields of ``meta.json`` are kept. ``updated_at`` is when the status last changed: a
+    call that changes nothing (a stopped build resumed with the same plan) leaves the file
+    untouched, so the table's :attr:`~derl_bench.fidelity.table.FidelityTable.sha256` (which
+    covers ``meta.json``) and the runs pinned to it stay valid, and the work tree stays clean.
     """
     from derl_bench.results import utc_now
 
     meta_path = Path(folder) / "meta.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    meta["build"] = {
-        **meta.get("build", {}),
-        **status,
-        "updated_at": utc_now(),
-    }
+    old = {k: v for k, v in meta.get("build", {}).items() if k != "updated_at"}
+    new = json.loads(json.dumps({**old, **status}))  # as the file would hold it (tuples: lists)
+    if "updated_at" in meta.get("build", {}) and new == old:
+        return
+    meta["build"] = {**new, "updated_at": utc_now()}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 

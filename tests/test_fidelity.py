@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gymnasium
@@ -549,6 +550,33 @@ def test_a_table_still_being_built_warns_that_its_answers_will_change(tmp_path: 
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         _make("table", table_dir=str(root))
+
+
+def test_resuming_a_build_with_the_same_plan_keeps_the_table_and_its_digest(
+    tmp_path: Path,
+) -> None:
+    """A stopped build resumed with the same plan rewrites nothing: ``meta.json`` keeps its bytes,
+    so the table's digest (which runs on the table are pinned to) and the work tree are unchanged.
+    A changed status (the build finished) is written, with a new ``updated_at``."""
+    import shutil
+
+    from derl_bench.fidelity.table import FidelityTable
+    from derl_bench.fidelity_build import record_build_status
+
+    folder = table_dir(ENV_ID, "smoke", tmp_path)
+    shutil.copytree(table_dir(ENV_ID, "smoke"), folder)
+    plan = {"command": "derl-bench fidelity build ... --sample random:2", "sample": "random:2"}
+    record_build_status(folder, **plan, seeds=(0, 1), complete=False)
+    meta_bytes = (folder / "meta.json").read_bytes()
+    digest = FidelityTable(folder).sha256
+    time.sleep(0.01)  # a rewrite would change updated_at (millisecond resolution)
+    record_build_status(folder, **plan, seeds=(0, 1), complete=False)  # the build resumed
+    assert (folder / "meta.json").read_bytes() == meta_bytes
+    assert FidelityTable(folder).sha256 == digest
+    record_build_status(folder, complete=True)  # ... and finished
+    build = json.loads((folder / "meta.json").read_text())["build"]
+    assert build["complete"] is True and build["sample"] == "random:2" and build["seeds"] == [0, 1]
+    assert FidelityTable(folder).sha256 != digest
 
 
 def test_a_run_does_not_resume_on_another_version_of_its_table(tmp_path: Path) -> None:
