@@ -1181,12 +1181,21 @@ def fidelity_build(
     inner: Annotated[
         list[str] | None, typer.Option(help="Inner setting FIELD=JSON (repeatable).")
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Train and write nothing: print what the build would train, by family, and "
+            "its cost estimated from the entries held.",
+        ),
+    ] = False,
 ) -> None:
     """Build (or extend, or resume) a table from live meta-steps.
 
     Every (effective key, seed) already in the table is skipped, so the same command resumes
-    an interrupted build. Example: derl-bench fidelity build --env DERL-CartPole-v0 --preset
-    smoke --seeds 0,1 --sample panel,random:8
+    an interrupted build; --dry-run says what it has left to train and how long that takes.
+    Example: derl-bench fidelity build --env DERL-CartPole-v0 --preset smoke --seeds 0,1
+    --sample panel,random:8
     """
     from derl_bench.fidelity_build import build_table, parse_sample
 
@@ -1219,7 +1228,10 @@ def fidelity_build(
         sample_seed=sample_seed,
         env_kwargs={"inner_overrides": overrides} if overrides else None,
         say=lambda text: console.print(text, markup=False),
+        dry_run=dry_run,
     )
+    if dry_run:
+        return
     console.print(
         f"{summary.folder}: {summary.keys} keys, {summary.entries} entries; this call trained "
         f"{summary.trained}, skipped {summary.skipped}, {len(summary.failed)} failed, "

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +264,10 @@ class BuildSummary:
     """Entries in the table after the build."""
     wall_seconds: float
     """Wall seconds of this call."""
+    planned: dict[str, int] = field(default_factory=dict)
+    """(key, seed) entries the first phase (the sampled families and ``--meta-rewards``) had to
+    train when the call started, by family (``"extra"`` for ``--meta-rewards``); the
+    ``evolution`` children are planned only after that phase."""
 
 
 def record_build_status(folder: str | Path, **status: Any) -> None:
@@ -473,6 +478,7 @@ def build_table(
     sample_seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
     say: Callable[[str], None] = print,
+    dry_run: bool = False,
 ) -> BuildSummary:
     """Build (or extend, or resume) the table of ``(env_id, preset)`` from live meta-steps.
 
@@ -494,6 +500,10 @@ def build_table(
         sample_seed: Seed of the random families.
         env_kwargs: Further ``gymnasium.make`` kwargs (e.g. ``inner_overrides``), recorded.
         say: Progress messages.
+        dry_run: Train and write nothing (no folder, probe bank, status or shard): say what
+            the first phase would train, by family, and estimate its cost from the held
+            entries' recorded wall seconds (meta-step, plus test training when ``with_test``)
+            on ``max_workers`` workers.
 
     Returns:
         A :class:`BuildSummary`.
@@ -513,14 +523,19 @@ def build_table(
     base = env.unwrapped
     scheme: KeyScheme = base.key_scheme
     folder = table_dir(env_id, preset, out)
-    meta = open_table_folder(base, env_id, preset, folder)
-    bank_path = folder / meta.get("probe_bank", "probe_bank.parquet")
-    if not bank_path.is_file():
-        say("recording the probe bank (the initial policy's rollouts)")
-        bank = record_probe_bank(env, scheme)
-        pd.DataFrame(bank, columns=list(scheme.primitive_names)).to_parquet(bank_path, index=False)
+    if dry_run:
+        if (folder / "meta.json").is_file():  # only checks that the table is this env's
+            open_table_folder(base, env_id, preset, folder)
+    else:
+        meta = open_table_folder(base, env_id, preset, folder)
+        bank_path = folder / meta.get("probe_bank", "probe_bank.parquet")
+        if not bank_path.is_file():
+            say("recording the probe bank (the initial policy's rollouts)")
+            bank = record_probe_bank(env, scheme)
+            frame = pd.DataFrame(bank, columns=list(scheme.primitive_names))
+            frame.to_parquet(bank_path, index=False)
 
-    if sample:  # a designed sample is the table's plan; --meta-rewards alone only adds entries
+    if sample and not dry_run:  # a designed sample is the table's plan (--meta-rewards: extra)
         record_build_status(
             folder,
             command=f"{build_command(env_id, preset, seeds=seeds)} --sample {sample}",
@@ -528,6 +543,7 @@ def build_table(
             seeds=[int(s) for s in seeds],
             complete=False,
         )
+    held: FidelityTable | None = None
     try:
         held = FidelityTable(folder)
     except TableMissing:
@@ -547,7 +563,6 @@ def build_table(
                 "(the new entry wins)"
             )
     names = scheme.primitive_names
-    runner = make_executor(executor, **({"max_workers": max_workers} if max_workers else {}))
     stats = {"trained": 0, "skipped": 0}
     failed: list[str] = []
     seen: set[str] = set()
@@ -600,9 +615,24 @@ def build_table(
                 f"this phase, about {_duration(left * pace)} at this pace"
             )
 
+    first = [(m, "extra") for m in meta_rewards] + design_sample(names, families, sample_seed)
+    first_todo = interleave_families(plan(first))
+    planned = dict(Counter(family for _, family, _, _ in first_todo))
+    if dry_run:
+        say(_dry_run_plan(planned, stats["skipped"], families, seeds, held, with_test, max_workers))
+        return BuildSummary(
+            folder=folder,
+            trained=0,
+            skipped=stats["skipped"],
+            failed=[],
+            keys=len(held.keys) if held else 0,
+            entries=len(held) if held else 0,
+            wall_seconds=time.perf_counter() - start,
+            planned=planned,
+        )
+    runner = make_executor(executor, **({"max_workers": max_workers} if max_workers else {}))
     try:
-        first = [(m, "extra") for m in meta_rewards] + design_sample(names, families, sample_seed)
-        train(interleave_families(plan(first)), "sampled families")
+        train(first_todo, "sampled families")
         n_evolution = families.get("evolution", 0) if "evolution" in families else 0
         if n_evolution is None:
             n_evolution = 16
@@ -625,7 +655,59 @@ def build_table(
         keys=len(table.keys),
         entries=len(table),
         wall_seconds=time.perf_counter() - start,
+        planned=planned,
     )
+
+
+def _dry_run_plan(
+    planned: dict[str, int],
+    skipped: int,
+    families: dict[str, int | None],
+    seeds: Sequence[int],
+    held: FidelityTable | None,
+    with_test: bool,
+    workers: int | None,
+) -> str:
+    """The message of a dry run: the first phase by family, the evolution phase, the cost."""
+    total = sum(planned.values())
+    by_family = ", ".join(f"{family} {n}" for family, n in planned.items())
+    lines = [
+        f"dry run (nothing trained or written): sampled families: {total} (key, seed) entries "
+        f"to train ({by_family or 'none'}), {skipped} already in the table"
+    ]
+    n = families.get("evolution", 0)
+    n = 16 if n is None else n  # the build's default for a bare "evolution"
+    if n:
+        lines.append(
+            f"then up to {n} evolution children x {len(seeds)} seeds (mutations of the best four "
+            "meta-rewards held after the first phase)"
+        )
+    frame = held.frame if held is not None else None
+    if frame is None or frame.empty:
+        lines.append("cost: no entry held to time it by (the estimate needs a trained entry)")
+        return "\n".join(lines)
+    n_workers = workers or 1
+    on = f"on {n_workers} worker{'s' if n_workers > 1 else ''}"
+    tested = frame[frame["test_wall_seconds"].notna()]
+    if with_test and tested.empty:  # e.g. a signal check's table: meta-steps timed, tests not
+        per_step = float(frame["wall_seconds"].mean())
+        lines.append(
+            f"cost: more than {_duration(total * per_step / n_workers)} {on}: {per_step:.0f} s "
+            f"per meta-step (wall, the mean of the {len(frame)} entries recorded), plus a test "
+            "training per entry that no held entry has timed"
+        )
+        return "\n".join(lines)
+    if with_test:
+        frame = tested
+    per_entry = float(frame["wall_seconds"].mean())
+    if with_test:
+        per_entry += float(frame["test_wall_seconds"].mean())
+    what = "meta-step and test training" if with_test else "meta-step"
+    lines.append(
+        f"cost: {per_entry:.0f} s per entry ({what}, wall, the mean of the {len(frame)} "
+        f"entries recorded): about {_duration(total * per_entry / n_workers)} {on}"
+    )
+    return "\n".join(lines)
 
 
 def _duration(seconds: float) -> str:

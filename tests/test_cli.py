@@ -598,3 +598,20 @@ def test_signal_rejects_bad_input_with_a_clear_error(tmp_path, args, message):
     )  # fmt: skip
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+def test_fidelity_build_dry_run_says_what_is_left_and_writes_nothing():
+    """A user about to resume (or extend) a long table build asks what it has left and how long
+    it takes; the shipped table is read, not changed."""
+    from derl_bench.fidelity.table import FidelityTable
+
+    before = FidelityTable.load("DERL-CartPole-v0", "smoke").sha256
+    result = _invoke(
+        "fidelity", "build", "--env", "DERL-CartPole-v0", "--preset", "smoke",
+        "--seeds", "0-2", "--sample", "panel", "--workers", "2", "--dry-run",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "dry run (nothing trained or written): sampled families: " in out
+    assert "(panel " in out and "cost: " in out and "on 2 workers" in out
+    assert FidelityTable.load("DERL-CartPole-v0", "smoke").sha256 == before

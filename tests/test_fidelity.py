@@ -312,7 +312,8 @@ def test_build_is_resumable_and_records_provenance(tmp_path: Path) -> None:
 
 
 def test_a_build_stopped_early_holds_keys_of_every_family(tmp_path: Path) -> None:
-    """Long builds span many stops: keys take turns by family, seeds of a key stay together."""
+    """Long builds span many stops: keys take turns by family, seeds of a key stay together;
+    ``dry_run`` says what a build (or its resumption) has left to train, writing nothing."""
     from derl_bench.fidelity_build import build_table, interleave_families
 
     rows = [("a1", "sweep", "k1", 0), ("a1", "sweep", "k1", 1), ("a2", "sweep", "k2", 0)]
@@ -326,20 +327,32 @@ def test_a_build_stopped_early_holds_keys_of_every_family(tmp_path: Path) -> Non
         ("k2", 0),
     ]
     # through a real build: one meta-step per shard, shards in training order
-    summary = build_table(
-        ENV_ID,
-        "smoke",
-        [0],
+    kwargs = dict(
         sample="sweep:3,random:3",
         out=tmp_path,
         with_test=False,
         flush=1,
         env_kwargs={"inner_overrides": TINY},
-        say=lambda _: None,
     )
+    # a dry run first: it writes nothing and plans what the build then trains
+    said: list[str] = []
+    plan = build_table(ENV_ID, "smoke", [0], **kwargs, say=said.append, dry_run=True)
+    assert list(tmp_path.iterdir()) == [] and plan.trained == 0
+    assert plan.planned == {"sweep": 3, "random": 3}
+    assert "cost: no entry held to time it by" in said[-1]
+    summary = build_table(ENV_ID, "smoke", [0], **kwargs, say=lambda _: None)
+    assert summary.trained == 6 and summary.planned == plan.planned
     shards = sorted(summary.folder.glob("entries-*.parquet"))
     families = [pd.read_parquet(shard)["sample"].item() for shard in shards]
     assert families[:6] == ["sweep", "random"] * 3
+    # resumed, nothing is left; the estimate for one more seed comes from the entries' times
+    files = {p: p.read_bytes() for p in summary.folder.iterdir()}
+    said.clear()
+    again = build_table(ENV_ID, "smoke", [0, 1], **kwargs, say=said.append, dry_run=True)
+    assert again.planned == {"sweep": 3, "random": 3} and again.skipped == 6
+    assert {p: p.read_bytes() for p in summary.folder.iterdir()} == files
+    per_entry = pd.concat(pd.read_parquet(shard) for shard in shards)["wall_seconds"].mean()
+    assert f"cost: {per_entry:.0f} s per entry (meta-step, wall, the mean of the 6 " in said[-1]
 
 
 def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
