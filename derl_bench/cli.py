@@ -1197,8 +1197,14 @@ def fidelity_build(
     Example: derl-bench fidelity build --env DERL-CartPole-v0 --preset smoke --seeds 0,1
     --sample panel,random:8
     """
-    from derl_bench.fidelity_build import build_table, parse_sample
+    import gymnasium
 
+    import derl_bench  # noqa: F401  (registers the ids)
+    from derl_bench.fidelity_build import TableConfigMismatch, build_table, parse_sample
+    from derl_bench.run_files import UnknownEnvError
+
+    if env not in gymnasium.registry:
+        _fail(UnknownEnvError(env).message)
     if executor not in ("sync", "process", "ray"):
         _fail(f"{executor!r} is not an executor; choose sync, process or ray.")
     try:
@@ -1214,22 +1220,25 @@ def fidelity_build(
         except json.JSONDecodeError:
             overrides[field] = value
     console = _stdout()
-    summary = build_table(
-        env,
-        preset,
-        _parse_seeds(seeds),
-        sample=sample,
-        meta_rewards=[m.strip() for m in meta_rewards.split(";") if m.strip()],
-        out=out,
-        executor=executor,
-        max_workers=workers,
-        with_test=test,
-        flush=flush,
-        sample_seed=sample_seed,
-        env_kwargs={"inner_overrides": overrides} if overrides else None,
-        say=lambda text: console.print(text, markup=False),
-        dry_run=dry_run,
-    )
+    try:
+        summary = build_table(
+            env,
+            preset,
+            _parse_seeds(seeds),
+            sample=sample,
+            meta_rewards=[m.strip() for m in meta_rewards.split(";") if m.strip()],
+            out=out,
+            executor=executor,
+            max_workers=workers,
+            with_test=test,
+            flush=flush,
+            sample_seed=sample_seed,
+            env_kwargs={"inner_overrides": overrides} if overrides else None,
+            say=lambda text: console.print(text, markup=False),
+            dry_run=dry_run,
+        )
+    except TableConfigMismatch as exc:
+        _fail(str(exc))
     if dry_run:
         return
     console.print(

@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_SAMPLE",
     "BuildSummary",
     "SignalCells",
+    "TableConfigMismatch",
     "build_table",
     "design_sample",
     "entry_provenance",
@@ -246,6 +247,14 @@ def record_probe_bank(
 # -- the build -----------------------------------------------------------------------------------
 
 
+class TableConfigMismatch(ValueError):
+    """The table folder holds another configuration of the env than the one adding to it.
+
+    Another configuration: other ``inner`` overrides or another key scheme than the build or
+    signal check about to add entries to the folder.
+    """
+
+
 @dataclass(frozen=True, kw_only=True)
 class BuildSummary:
     """What a build did."""
@@ -309,8 +318,9 @@ def open_table_folder(base: Any, env_id: str, preset: str, folder: str | Path) -
         The folder's metadata (``meta.json`` as a dict).
 
     Raises:
-        ValueError: If the folder holds a table of another configuration (other ``inner``
-            overrides or key scheme); the message names both and says to use another folder.
+        TableConfigMismatch: If the folder holds a table of another configuration (other
+            ``inner`` overrides or key scheme); the message names both and says to use another
+            folder (``--out``).
     """
     folder = Path(folder)
     scheme: KeyScheme = base.key_scheme
@@ -319,7 +329,7 @@ def open_table_folder(base: Any, env_id: str, preset: str, folder: str | Path) -
     if meta_path.is_file():
         meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta["key_scheme"] != scheme.as_dict() or meta.get("env_kwargs") != identity:
-            raise ValueError(
+            raise TableConfigMismatch(
                 f"{folder} holds a table of another configuration ({meta.get('env_kwargs')}, "
                 f"{meta['key_scheme']['name']}); this build is {identity}, {scheme.name}. Use "
                 "another --out."
@@ -509,7 +519,8 @@ def build_table(
         A :class:`BuildSummary`.
 
     Raises:
-        ValueError: On a bad sample, or if the folder holds a table of another configuration.
+        ValueError: On a bad sample.
+        TableConfigMismatch: If the folder holds a table of another configuration.
     """
     import pandas as pd
 

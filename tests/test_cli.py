@@ -615,3 +615,17 @@ def test_fidelity_build_dry_run_says_what_is_left_and_writes_nothing():
     assert "dry run (nothing trained or written): sampled families: " in out
     assert "(panel " in out and "cost: " in out and "on 2 workers" in out
     assert FidelityTable.load("DERL-CartPole-v0", "smoke").sha256 == before
+
+
+def test_fidelity_build_names_a_bad_env_or_a_folder_of_another_configuration():
+    unknown = _invoke("fidelity", "build", "--env", "DERL-CartPol-v0", "--dry-run")
+    assert unknown.exit_code == 2
+    assert "Unknown environment id 'DERL-CartPol-v0'" in unknown.output
+    assert "DERL-CartPole-v0" in unknown.output  # the close id suggested
+    other = _invoke(
+        "fidelity", "build", "--env", "DERL-CartPole-v0", "--preset", "smoke",
+        "--inner", "max_steps=3", "--dry-run",
+    )  # fmt: skip
+    assert other.exit_code == 2  # a message, not a traceback
+    message = " ".join(other.output.split())
+    assert "holds a table of another configuration" in message and "Use another --out" in message
