@@ -565,7 +565,7 @@ def _run_many(
         env_kwargs = {"fidelity": fidelity, **({"noisy": True} if noisy else {})}
     from derl_bench.baselines import UnknownAgentError
     from derl_bench.envs.data import ChecksumMismatch, DataFileMissing
-    from derl_bench.fidelity.table import TableKeyMissing, TableMissing
+    from derl_bench.fidelity.table import TableKeyMissing, TableMissing, TestSuccessMissing
     from derl_bench.runner import AgentNotDeterministicError, UnknownEnvError, result_path, run_many
     from derl_bench.store import StoreError, StoreMismatchError
 
@@ -602,7 +602,7 @@ def _run_many(
             )
         except (UnknownEnvError, UnknownAgentError, TableMissing) as exc:
             _fail(str(exc))
-        except TableKeyMissing as exc:
+        except (TableKeyMissing, TestSuccessMissing) as exc:
             partial_note()
             _fail(str(exc))
         except (StoreMismatchError, StoreError) as exc:  # nothing of this seed ran

@@ -565,6 +565,60 @@ def test_a_table_still_being_built_warns_that_its_answers_will_change(tmp_path: 
         _make("table", table_dir=str(root))
 
 
+def test_entries_without_test_success_leave_the_other_keys_answering(tmp_path: Path) -> None:
+    """A table being built holds a signal check's cells, recorded without test success. The
+    surrogate predicts test success from the keys that have it (validation from all, as
+    before); a table step on an entry without it, or a surrogate with fewer than 3 tested keys,
+    raises an error naming the command that trains them with test."""
+    import shutil
+
+    from derl_bench.fidelity import answers
+    from derl_bench.fidelity.surrogate import Surrogate
+    from derl_bench.fidelity.table import TestSuccessMissing
+    from derl_bench.meta_reward import parse
+
+    root = tmp_path / "tables"
+    folder = table_dir(ENV_ID, "smoke", root)
+    shutil.copytree(table_dir(ENV_ID, "smoke"), folder)
+    full = FidelityTable(folder)
+
+    def record_without_test(keys: list[str], shard: int) -> FidelityTable:
+        # as a signal check or a --no-test build records them; a later shard's entry wins
+        rows = full.frame[full.frame["key"].isin(keys)].copy()
+        rows[["test_success", "n_test", "test_wall_seconds"]] = np.nan
+        rows.to_parquet(folder / f"entries-{shard:05d}.parquet", index=False)
+        answers._load_table.cache_clear()
+        return FidelityTable(folder)
+
+    untested = full.keys[:4]
+    partial = record_without_test(untested, 90000)
+    surrogate, before = Surrogate(partial), Surrogate(full)
+    assert surrogate.test_keys == len(full.keys) - 4
+    # test success as a surrogate fitted on the tested keys alone predicts it
+    tested_only = Surrogate(full, keys=[k for k in full.keys if k not in untested])
+    summary = full.summary()
+    for key in full.keys:
+        meta_reward = parse(summary[key]["canonical"], partial.scheme.primitive_names)
+        prediction, reference = surrogate.predict(meta_reward), tested_only.predict(meta_reward)
+        assert prediction.validation_mean == before.predict(meta_reward).validation_mean
+        assert prediction.test_mean is not None and prediction.test_mean == reference.test_mean
+        assert prediction.test_std == reference.test_std
+        assert prediction.test_neighbour == reference.neighbour not in untested
+    canonical = summary[untested[0]]["canonical"]
+    env = _make("table", table_dir=str(root))
+    env.reset(seed=0)
+    with pytest.raises(TestSuccessMissing, match="without test success") as missing:
+        env.unwrapped.evaluate_test(canonical)
+    assert "--sample '' --meta-rewards" in str(missing.value) and "--seeds 0" in str(missing.value)
+    # a surrogate of 2 tested keys predicts no test success, and says so
+    record_without_test(full.keys[6:], 90001)  # with keys[:4]: keys[4:6] keep test success
+    env = _make("surrogate", table_dir=str(root))
+    env.reset(seed=0)
+    with pytest.raises(TestSuccessMissing, match="test success for 2 of its 24 meta-rewards"):
+        env.unwrapped.evaluate_test("g1")
+    answers._load_table.cache_clear()
+
+
 def test_resuming_a_build_with_the_same_plan_keeps_the_table_and_its_digest(
     tmp_path: Path,
 ) -> None:

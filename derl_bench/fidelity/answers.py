@@ -272,7 +272,8 @@ class RecordedAnswers:
 
         Raises:
             derl_bench.fidelity.table.TableKeyMissing: Table fidelity, key not held.
-            ValueError: If the table recorded no test success.
+            derl_bench.fidelity.table.TestSuccessMissing: Table fidelity: the entry has no
+                test success; surrogate: fewer than 3 of the table's keys have any.
         """
         start = time.perf_counter()
         if self.fidelity == "table":
@@ -282,6 +283,12 @@ class RecordedAnswers:
         else:
             prediction = self.surrogate.predict(meta_reward)
             base = self.surrogate.neighbour_entry(prediction.neighbour)
+            if prediction.test_neighbour is not None:  # its test cost and size stand in
+                base = next(
+                    e
+                    for e in self.table.entries(prediction.test_neighbour)
+                    if e.test_success is not None
+                )
             success, n_test = prediction.test_mean, base.n_test
             if self.noisy and success is not None:
                 from derl_bench.fidelity.surrogate import noisy_draw
@@ -289,8 +296,27 @@ class RecordedAnswers:
                 success = noisy_draw(prediction, key, seed, target="test")
             seconds = base.test_wall_seconds
         if success is None:
-            raise ValueError(
-                f"the {self.table.env_id} table recorded no test success (built with --no-test)"
+            from derl_bench.fidelity.table import TestSuccessMissing, build_command
+
+            env_id, preset = self.table.env_id, self.table.preset
+            if self.fidelity == "table":
+                what = (
+                    f"{meta_reward.canonical!r} at seed {seed} without test success (a signal "
+                    "check's cell or a --no-test build's entry)"
+                )
+                fix = build_command(env_id, preset, meta_reward.canonical, seeds=[seed])
+            else:
+                what = (
+                    f"test success for {self.surrogate.test_keys} of its "
+                    f"{len(self.surrogate.keys)} meta-rewards; its surrogate predicts test "
+                    "success from 3 on"
+                )
+                fix = (self.table.meta.get("build") or {}).get("command") or (
+                    f"{build_command(env_id, preset)} --sample panel"
+                )
+            raise TestSuccessMissing(
+                f"The {env_id} {preset} table holds {what}. `{fix}` trains them with test "
+                "success (a build without --no-test trains such entries again)."
             )
         return {
             "test_success": float(success),

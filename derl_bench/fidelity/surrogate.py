@@ -238,8 +238,8 @@ class Prediction:
     validation_std: float
     """Predicted seed spread (sample std) of validation success, >= 0."""
     test_mean: float | None
-    """Predicted mean test success in [0, 1] (None if the table has no test success, or
-    :meth:`Surrogate.predict` was asked ``test=False``)."""
+    """Predicted mean test success in [0, 1] (None if fewer than 3 of the table's keys have
+    test success, or :meth:`Surrogate.predict` was asked ``test=False``)."""
     test_std: float | None = None
     """Predicted seed spread (sample std) of test success, >= 0 (None as ``test_mean``)."""
     wall_seconds: float
@@ -247,6 +247,9 @@ class Prediction:
     neighbour: str
     """Effective key of the nearest recorded meta-reward in feature space (its primitive
     means stand in for the prediction's)."""
+    test_neighbour: str | None = None
+    """Effective key of the nearest recorded meta-reward with test success (its test cost and
+    test size stand in for the prediction's); None when test success was not predicted."""
 
 
 def noisy_draw(prediction: Prediction, key: str, seed: int, *, target: str = "validation") -> float:
@@ -330,15 +333,28 @@ class Surrogate:
             "validation_std": np.array([r["validation_std"] for r in rows]),
             "wall_log": np.log(np.array([max(r["wall_seconds"], 1e-3) for r in rows])),
         }
-        tests = [r["test_mean"] for r in rows]
-        if all(t is not None for t in tests):
-            targets["test_mean"] = np.array(tests, dtype=np.float64)
-            targets["test_std"] = np.array([r["test_std"] for r in rows], dtype=np.float64)
+        # Test success is fitted on the keys that have it (a table being built can hold a
+        # signal check's cells, recorded without), from 3 keys on.
+        tested = np.array([r["test_mean"] is not None for r in rows], dtype=bool)
+        self.test_keys = int(tested.sum())
+        """Keys with test success, the rows of the ``test_mean`` and ``test_std`` regressors."""
+        self._test_x: np.ndarray | None = None if tested.all() else self.x[tested]
+        self._test_keys = [k for k, t in zip(chosen, tested, strict=True) if t]
+        if self.test_keys >= 3:
+            tested_rows = [r for r, t in zip(rows, tested, strict=True) if t]
+            targets["test_mean"] = np.array([r["test_mean"] for r in tested_rows])
+            targets["test_std"] = np.array([r["test_std"] for r in tested_rows])
         self.regressors: dict[str, Any] = {}
         for name, y in targets.items():
             regressor = make_regressor(self.model, seed)
-            regressor.fit(self.x, y)
+            regressor.fit(self._train_x(name), y)
             self.regressors[name] = regressor
+
+    def _train_x(self, target: str) -> np.ndarray:
+        """The feature rows the regressor of ``target`` is fitted on."""
+        if target.startswith("test_") and self._test_x is not None:
+            return self._test_x
+        return self.x
 
     def features(self, meta_reward: MetaReward) -> np.ndarray:
         """The meta-reward's features in this surrogate's set (:func:`features`)."""
@@ -362,21 +378,28 @@ class Surrogate:
                 only when the table recorded test success); None: every fitted target.
 
         Returns:
-            ``{target: float64 (n,)}``, unclipped. k-NN finds the neighbours once for all
-            targets (every regressor is fitted on the same rows), the same numbers as
-            :func:`fast_predict` per target.
+            ``{target: float64 (n,)}``, unclipped. k-NN finds the neighbours once per set of
+            fitted rows (all keys; the keys with test success when some have none), the same
+            numbers as :func:`fast_predict` per target; it uses at most as many neighbours as
+            there are rows.
         """
         chosen = {
             name: r for name, r in self.regressors.items() if targets is None or name in targets
         }
-        if self.model == "knn" and chosen:
-            k = next(iter(chosen.values())).n_neighbors
-            nearest, weights = knn_weights(self.x, x, k)
-            return {
-                name: knn_combine(np.asarray(r._y, dtype=np.float64), nearest, weights)
-                for name, r in chosen.items()
-            }
-        return {name: fast_predict(r, x) for name, r in chosen.items()}
+        if self.model != "knn":
+            return {name: fast_predict(r, x) for name, r in chosen.items()}
+        groups: dict[int, list[str]] = {}
+        for name in chosen:
+            groups.setdefault(id(self._train_x(name)), []).append(name)
+        out = {}
+        for names in groups.values():
+            train_x = self._train_x(names[0])
+            k = min(chosen[names[0]].n_neighbors, len(train_x))
+            nearest, weights = knn_weights(train_x, x, k)
+            for name in names:
+                y = np.asarray(chosen[name]._y, dtype=np.float64)
+                out[name] = knn_combine(y, nearest, weights)
+        return out
 
     def predict(self, meta_reward: MetaReward, *, test: bool = True) -> Prediction:
         """Predict the outcome of a live meta-step under ``meta_reward`` (mean over seeds).
@@ -392,6 +415,13 @@ class Surrogate:
         nearest = int(np.argmin(((self.x - x) ** 2).sum(axis=1)))
         test_mean = raw.get("test_mean")
         test_std = raw.get("test_std")
+        test_neighbour = None
+        if test_mean is not None:
+            if self._test_x is None:
+                test_neighbour = self.keys[nearest]
+            else:
+                tested = int(np.argmin(((self._test_x - x) ** 2).sum(axis=1)))
+                test_neighbour = self._test_keys[tested]
         return Prediction(
             validation_mean=float(np.clip(raw["validation_mean"][0], 0.0, 1.0)),
             validation_std=float(max(raw["validation_std"][0], 0.0)),
@@ -399,6 +429,7 @@ class Surrogate:
             test_std=None if test_std is None else float(max(test_std[0], 0.0)),
             wall_seconds=float(np.exp(raw["wall_log"][0])),
             neighbour=self.keys[nearest],
+            test_neighbour=test_neighbour,
         )
 
     def neighbour_entry(self, key: str) -> Any:

@@ -41,6 +41,7 @@ __all__ = [
     "TableEntry",
     "TableKeyMissing",
     "TableMissing",
+    "TestSuccessMissing",
     "build_command",
     "table_dir",
     "table_overview",
@@ -78,6 +79,15 @@ names the design family the meta-reward came from (``panel``, ``random``, ``evol
 
 class TableMissing(FileNotFoundError):
     """No table exists for an (env id, preset); the message gives the command that builds it."""
+
+
+class TestSuccessMissing(ValueError):
+    """The table (or its surrogate) has no test success to answer ``evaluate_test`` with.
+
+    Table fidelity: the key's entry at this seed was recorded without test success (a signal
+    check's cell, or a ``--no-test`` build's entry). Surrogate fidelity: fewer than 3 of the
+    table's keys have test success. The message names the command that trains them with test.
+    """
 
 
 class TableKeyMissing(KeyError):
