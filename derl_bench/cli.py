@@ -155,6 +155,17 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _require_env(env_id: str) -> None:
+    """Exit 2 with the close ids and the registered ones if ``env_id`` is not registered."""
+    import gymnasium
+
+    import derl_bench  # noqa: F401  (registers the ids)
+    from derl_bench.run_files import UnknownEnvError
+
+    if env_id not in gymnasium.registry:
+        _fail(UnknownEnvError(env_id).message)
+
+
 def _check_preset(value: str) -> str:
     from derl_bench.inner.base import check_preset_name
 
@@ -781,6 +792,7 @@ def signal(
         write_signal,
     )
 
+    _require_env(env)
     overrides: dict[str, object] = {}
     for item in inner or []:
         field, sep, value = item.partition("=")
@@ -1197,14 +1209,9 @@ def fidelity_build(
     Example: derl-bench fidelity build --env DERL-CartPole-v0 --preset smoke --seeds 0,1
     --sample panel,random:8
     """
-    import gymnasium
-
-    import derl_bench  # noqa: F401  (registers the ids)
     from derl_bench.fidelity_build import TableConfigMismatch, build_table, parse_sample
-    from derl_bench.run_files import UnknownEnvError
 
-    if env not in gymnasium.registry:
-        _fail(UnknownEnvError(env).message)
+    _require_env(env)
     if executor not in ("sync", "process", "ray"):
         _fail(f"{executor!r} is not an executor; choose sync, process or ray.")
     try:

@@ -617,11 +617,12 @@ def test_fidelity_build_dry_run_says_what_is_left_and_writes_nothing():
     assert FidelityTable.load("DERL-CartPole-v0", "smoke").sha256 == before
 
 
-def test_fidelity_build_names_a_bad_env_or_a_folder_of_another_configuration():
-    unknown = _invoke("fidelity", "build", "--env", "DERL-CartPol-v0", "--dry-run")
-    assert unknown.exit_code == 2
-    assert "Unknown environment id 'DERL-CartPol-v0'" in unknown.output
-    assert "DERL-CartPole-v0" in unknown.output  # the close id suggested
+def test_build_and_signal_name_a_bad_env_and_build_a_folder_of_another_configuration():
+    for command in (("fidelity", "build", "--dry-run"), ("signal",)):
+        unknown = _invoke(*command, "--env", "DERL-CartPol-v0")
+        assert unknown.exit_code == 2, command
+        assert "Unknown environment id 'DERL-CartPol-v0'" in unknown.output
+        assert "DERL-CartPole-v0" in unknown.output  # the close id suggested
     other = _invoke(
         "fidelity", "build", "--env", "DERL-CartPole-v0", "--preset", "smoke",
         "--inner", "max_steps=3", "--dry-run",
