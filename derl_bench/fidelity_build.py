@@ -644,9 +644,7 @@ def build_table(
     runner = make_executor(executor, **({"max_workers": max_workers} if max_workers else {}))
     try:
         train(first_todo, "sampled families")
-        n_evolution = families.get("evolution", 0) if "evolution" in families else 0
-        if n_evolution is None:
-            n_evolution = 16
+        n_evolution = _evolution_count(families)
         if n_evolution:
             summary = FidelityTable(folder).summary()
             ranked = sorted(summary.values(), key=lambda r: -r["validation_mean"])
@@ -686,39 +684,45 @@ def _dry_run_plan(
         f"dry run (nothing trained or written): sampled families: {total} (key, seed) entries "
         f"to train ({by_family or 'none'}), {skipped} already in the table"
     ]
-    n = families.get("evolution", 0)
-    n = 16 if n is None else n  # the build's default for a bare "evolution"
+    n = _evolution_count(families)
     if n:
         lines.append(
             f"then up to {n} evolution children x {len(seeds)} seeds (mutations of the best four "
             "meta-rewards held after the first phase)"
         )
     frame = held.frame if held is not None else None
-    if frame is None or frame.empty:
-        lines.append("cost: no entry held to time it by (the estimate needs a trained entry)")
-        return "\n".join(lines)
     n_workers = workers or 1
     on = f"on {n_workers} worker{'s' if n_workers > 1 else ''}"
-    tested = frame[frame["test_wall_seconds"].notna()]
-    if with_test and tested.empty:  # e.g. a signal check's table: meta-steps timed, tests not
+    if frame is None or frame.empty:
+        lines.append("cost: no entry held to time it by (the estimate needs a trained entry)")
+    elif not with_test:
+        per_entry = float(frame["wall_seconds"].mean())
+        lines.append(
+            f"cost: {per_entry:.0f} s per entry (meta-step, wall, the mean of the {len(frame)} "
+            f"entries recorded): about {_duration(total * per_entry / n_workers)} {on}"
+        )
+    elif (tested := frame[frame["test_wall_seconds"].notna()]).empty:
+        # e.g. a signal check's table: meta-steps timed, test trainings not
         per_step = float(frame["wall_seconds"].mean())
         lines.append(
             f"cost: more than {_duration(total * per_step / n_workers)} {on}: {per_step:.0f} s "
             f"per meta-step (wall, the mean of the {len(frame)} entries recorded), plus a test "
             "training per entry that no held entry has timed"
         )
-        return "\n".join(lines)
-    if with_test:
-        frame = tested
-    per_entry = float(frame["wall_seconds"].mean())
-    if with_test:
-        per_entry += float(frame["test_wall_seconds"].mean())
-    what = "meta-step and test training" if with_test else "meta-step"
-    lines.append(
-        f"cost: {per_entry:.0f} s per entry ({what}, wall, the mean of the {len(frame)} "
-        f"entries recorded): about {_duration(total * per_entry / n_workers)} {on}"
-    )
+    else:
+        per_entry = float((tested["wall_seconds"] + tested["test_wall_seconds"]).mean())
+        lines.append(
+            f"cost: {per_entry:.0f} s per entry (meta-step and test training, wall, the mean of "
+            f"the {len(tested)} entries recorded): about "
+            f"{_duration(total * per_entry / n_workers)} {on}"
+        )
     return "\n".join(lines)
+
+
+def _evolution_count(families: dict[str, int | None]) -> int:
+    """Evolution children a ``--sample`` asks for (a bare ``evolution``: 16; none: 0)."""
+    n = families.get("evolution", 0)
+    return 16 if n is None else n
 
 
 def _duration(seconds: float) -> str:

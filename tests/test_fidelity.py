@@ -34,6 +34,15 @@ def _make(fidelity: str, **kwargs):  # noqa: ANN202
     return gymnasium.make(ENV_ID, preset="smoke", fidelity=fidelity, budget=8, **kwargs)
 
 
+def _smoke_table_copy(root: Path) -> Path:
+    """Copy the shipped smoke table under ``root`` (a table root); return its folder."""
+    import shutil
+
+    folder = table_dir(ENV_ID, "smoke", root)
+    shutil.copytree(table_dir(ENV_ID, "smoke"), folder)
+    return folder
+
+
 def test_the_shipped_table_has_real_entries_with_provenance(table: FidelityTable) -> None:
     assert len(table.keys) >= 20 and len(table) >= 40
     frame = table.frame
@@ -393,11 +402,10 @@ def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
 def test_report_keeps_a_recorded_surrogate_choice_unless_asked_to_rechoose(tmp_path: Path) -> None:
     """A table's surrogate choice is part of the benchmark (results at the surrogate fidelity
     are checked against its answers): re-running the report keeps it; --rechoose replaces it."""
-    import shutil
 
     from derl_bench.fidelity_report import surrogate_report
 
-    shutil.copytree(table_dir(ENV_ID, "smoke"), table_dir(ENV_ID, "smoke", tmp_path))
+    _smoke_table_copy(tmp_path)
     meta_path = table_dir(ENV_ID, "smoke", tmp_path) / "meta.json"
     meta = json.loads(meta_path.read_text())
     meta["surrogate_model"], meta["surrogate_features"] = "lgbm", "correlation"
@@ -498,14 +506,13 @@ def test_a_result_names_the_table_that_answered_it(tmp_path: Path) -> None:
     """Table and surrogate runs record the table that answered (folder, keys, entries, SHA-256 of
     its files, the surrogate's choice): a shipped table grows shard by shard, so a published
     number must say which version of it gave the number."""
-    import shutil
 
     import pandas as pd
 
     from derl_bench.results import load_result
 
     root = tmp_path / "tables"
-    shutil.copytree(table_dir(ENV_ID, "smoke"), table_dir(ENV_ID, "smoke", root))
+    _smoke_table_copy(root)
     copy = FidelityTable(table_dir(ENV_ID, "smoke", root))
     assert copy.sha256 == FidelityTable.load(ENV_ID, "smoke").sha256  # same files, same digest
     sources = {}
@@ -542,13 +549,11 @@ def test_a_result_names_the_table_that_answered_it(tmp_path: Path) -> None:
 
 
 def test_a_table_still_being_built_warns_that_its_answers_will_change(tmp_path: Path) -> None:
-    import shutil
 
     from derl_bench.fidelity_build import record_build_status
 
     root = tmp_path / "tables"
-    folder = table_dir(ENV_ID, "smoke", root)
-    shutil.copytree(table_dir(ENV_ID, "smoke"), folder)
+    folder = _smoke_table_copy(root)
     record_build_status(folder, command="derl-bench fidelity build ...", complete=False)
     assert json.loads((folder / "meta.json").read_text())["surrogate_model"]  # kept
     for fidelity in ("table", "surrogate"):
@@ -570,7 +575,6 @@ def test_entries_without_test_success_leave_the_other_keys_answering(tmp_path: P
     surrogate predicts test success from the keys that have it (validation from all, as
     before); a table step on an entry without it, or a surrogate with fewer than 3 tested keys,
     raises an error naming the command that trains them with test."""
-    import shutil
 
     from derl_bench.fidelity import answers
     from derl_bench.fidelity.surrogate import Surrogate
@@ -578,8 +582,7 @@ def test_entries_without_test_success_leave_the_other_keys_answering(tmp_path: P
     from derl_bench.meta_reward import parse
 
     root = tmp_path / "tables"
-    folder = table_dir(ENV_ID, "smoke", root)
-    shutil.copytree(table_dir(ENV_ID, "smoke"), folder)
+    folder = _smoke_table_copy(root)
     full = FidelityTable(folder)
 
     def record_without_test(keys: list[str], shard: int) -> FidelityTable:
@@ -625,13 +628,11 @@ def test_resuming_a_build_with_the_same_plan_keeps_the_table_and_its_digest(
     """A stopped build resumed with the same plan rewrites nothing: ``meta.json`` keeps its bytes,
     so the table's digest (which runs on the table are pinned to) and the work tree are unchanged.
     A changed status (the build finished) is written, with a new ``updated_at``."""
-    import shutil
 
     from derl_bench.fidelity.table import FidelityTable
     from derl_bench.fidelity_build import record_build_status
 
-    folder = table_dir(ENV_ID, "smoke", tmp_path)
-    shutil.copytree(table_dir(ENV_ID, "smoke"), folder)
+    folder = _smoke_table_copy(tmp_path)
     plan = {"command": "derl-bench fidelity build ... --sample random:2", "sample": "random:2"}
     record_build_status(folder, **plan, seeds=(0, 1), complete=False)
     meta_bytes = (folder / "meta.json").read_bytes()
@@ -650,7 +651,6 @@ def test_a_run_does_not_resume_on_another_version_of_its_table(tmp_path: Path) -
     """A table run interrupted (here: its 4th meta-reward, g2, is not in the smoke table) keeps
     its 3 stored meta-steps; after the table changed, resuming is refused with the fix named
     (the run would mix two tables' answers), and --no-resume runs it afresh."""
-    import shutil
 
     import pandas as pd
 
@@ -660,7 +660,7 @@ def test_a_run_does_not_resume_on_another_version_of_its_table(tmp_path: Path) -
     from derl_bench.store import TableChangedError, read_store_steps
 
     root = tmp_path / "tables"
-    shutil.copytree(table_dir(ENV_ID, "smoke"), table_dir(ENV_ID, "smoke", root))
+    _smoke_table_copy(root)
     kwargs = dict(
         budget=4,
         seed=0,

@@ -339,7 +339,7 @@ class Surrogate:
         self.test_keys = int(tested.sum())
         """Keys with test success, the rows of the ``test_mean`` and ``test_std`` regressors."""
         self._test_x: np.ndarray | None = None if tested.all() else self.x[tested]
-        self._test_keys = [k for k, t in zip(chosen, tested, strict=True) if t]
+        self._tested_keys = [k for k, t in zip(chosen, tested, strict=True) if t]
         if self.test_keys >= 3:
             tested_rows = [r for r, t in zip(rows, tested, strict=True) if t]
             targets["test_mean"] = np.array([r["test_mean"] for r in tested_rows])
@@ -421,7 +421,7 @@ class Surrogate:
                 test_neighbour = self.keys[nearest]
             else:
                 tested = int(np.argmin(((self._test_x - x) ** 2).sum(axis=1)))
-                test_neighbour = self._test_keys[tested]
+                test_neighbour = self._tested_keys[tested]
         return Prediction(
             validation_mean=float(np.clip(raw["validation_mean"][0], 0.0, 1.0)),
             validation_std=float(max(raw["validation_std"][0], 0.0)),
