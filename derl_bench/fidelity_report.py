@@ -81,9 +81,18 @@ def integrity_check(
 BOOTSTRAP_RESAMPLES = 2000
 """Resamples of the held-out rho's confidence interval (:func:`_metrics`)."""
 
+TOP_K = 10
+"""Size of "the top" in the report's top-k recall and top-k live means (the issue's top-10)."""
+
 
 def _metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
-    """Spearman rho, Kendall tau (scipy; None when a side is constant), MAE, top-10 recall.
+    """Spearman rho, Kendall tau (scipy; None when a side is constant), MAE, the top-10.
+
+    ``top10_recall``: the share of the 10 keys predicted highest that belong to the live top-10,
+    ties included (a key whose live value equals the 10th highest counts: when more than 10 keys
+    tie there, e.g. Pendulum's keys at 1.000, no order among them is "the" top-10).
+    ``top10_live_mean``: the mean live value of the 10 keys predicted highest, what picking by
+    the surrogate gets (its predictions are out of fold, so this is not biased by the picking).
 
     ``spearman_rho_ci95``: the 95 % percentile-bootstrap interval of rho over keys
     (:func:`scipy.stats.bootstrap`, paired, :data:`BOOTSTRAP_RESAMPLES` resamples, seed 0): how
@@ -117,15 +126,40 @@ def _metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
         "spearman_rho_ci95": interval,
         "kendall_tau": None if np.isnan(tau) else float(tau),
         "mae": float(np.mean(np.abs(truth - predicted))),
-        "top10_recall": _top_recall(truth, predicted, 10),
+        "top10_recall": _top_recall(truth, predicted, TOP_K),
+        "top10_live_mean": float(truth[_top(predicted, TOP_K)].mean()),
     }
 
 
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest values (ties: first index first), ``int64 (min(k, n),)``."""
+    return np.argsort(-values, kind="stable")[:k]
+
+
 def _top_recall(truth: np.ndarray, predicted: np.ndarray, k: int) -> float:
+    """Share of the ``k`` highest ``predicted`` whose ``truth`` reaches the k-th highest truth."""
     k = min(k, len(truth))
-    top_true = set(np.argsort(-truth, kind="stable")[:k].tolist())
-    top_pred = set(np.argsort(-predicted, kind="stable")[:k].tolist())
-    return len(top_true & top_pred) / k
+    kth = np.sort(truth)[-k]
+    return float(np.sum(truth[_top(predicted, k)] >= kth)) / k
+
+
+def _seed_pick(values: dict[str, dict[int, float]], k: int) -> float | None:
+    """What picking the top by one seed gets: a float in [0, 1], or None.
+
+    For each seed ``s``: the ``k`` keys highest at ``s`` alone, scored on the mean of their other
+    seeds (only keys with ``s`` and another seed take part); the mean over seeds. None when no
+    seed has ``k`` such keys.
+    """
+    scores = []
+    seeds = sorted({s for per_key in values.values() for s in per_key})
+    for seed in seeds:
+        held = [per_key for per_key in values.values() if seed in per_key and len(per_key) > 1]
+        if len(held) < k:
+            continue
+        own = np.array([per_key[seed] for per_key in held])
+        other = np.array([np.mean([v for s, v in pk.items() if s != seed]) for pk in held])
+        scores.append(float(other[_top(own, k)].mean()))
+    return float(np.mean(scores)) if scores else None
 
 
 def seed_agreement(values: dict[str, dict[int, float]]) -> dict[str, Any]:
@@ -146,12 +180,21 @@ def seed_agreement(values: dict[str, dict[int, float]]) -> dict[str, Any]:
       (the "noise ceiling" of neuroscience's model comparisons; applied to ranks it is an
       approximation). 0 when ``r <= 0``.
 
+    Two more state what picking the best few gets, beside a surrogate's ``top10_live_mean``:
+
+    - ``live_top10_mean``: the mean of the 10 highest n-seed means, the live top-10's own value
+      (biased upward: scored on the seeds that picked them, the winner's curse).
+    - ``seed_pick_top10``: the 10 keys highest at one seed, scored on the mean of their other
+      seeds, averaged over seeds: what picking by a one-seed live run gets (unbiased). None
+      when no seed has 10 keys that also hold another seed.
+
     Args:
         values: ``{key: {seed: validation success in [0, 1]}}``.
 
     Returns:
-        ``{"seed_vs_seed_rho", "seed_pairs", "mean_seeds_per_key", "noise_ceiling_rho"}``; the
-        rhos are None when no seed pair shares 5 keys (or one seed's values are constant).
+        ``{"seed_vs_seed_rho", "seed_pairs", "mean_seeds_per_key", "noise_ceiling_rho",
+        "live_top10_mean", "seed_pick_top10"}``; the rhos are None when no seed pair shares 5
+        keys (or one seed's values are constant).
     """
     from itertools import combinations
 
@@ -167,12 +210,18 @@ def seed_agreement(values: dict[str, dict[int, float]]) -> dict[str, Any]:
         if not np.isnan(rho):
             rhos.append(float(rho))
     n = float(np.mean([len(per_key) for per_key in values.values()])) if values else 0.0
+    means = np.array([np.mean(list(per_key.values())) for per_key in values.values()])
+    top = {
+        "live_top10_mean": float(np.sort(means)[-TOP_K:].mean()) if len(means) else None,
+        "seed_pick_top10": _seed_pick(values, TOP_K),
+    }
     if not rhos:
         return {
             "seed_vs_seed_rho": None,
             "seed_pairs": 0,
             "mean_seeds_per_key": n,
             "noise_ceiling_rho": None,
+            **top,
         }
     r = float(np.mean(rhos))
     reliability = n * r / (1 + (n - 1) * r) if r > 0 else 0.0
@@ -181,6 +230,7 @@ def seed_agreement(values: dict[str, dict[int, float]]) -> dict[str, Any]:
         "seed_pairs": len(rhos),
         "mean_seeds_per_key": n,
         "noise_ceiling_rho": float(np.sqrt(reliability)),
+        **top,
     }
 
 
@@ -417,8 +467,9 @@ def _metrics_table(report: dict[str, Any], part: str | None) -> list[str]:
         return "—" if value is None else f"{value:.3f}"
 
     lines = [
-        "| features | model | Spearman ρ [95 % CI] | Kendall τ | MAE | top-10 recall |",
-        "|---|---|---|---|---|---|",
+        "| features | model | Spearman ρ [95 % CI] | Kendall τ | MAE | top-10 recall | "
+        "top-10 live mean |",
+        "|---|---|---|---|---|---|---|",
     ]
     for feature_set, results in report["feature_sets"].items():
         for name, candidate in results.items():
@@ -431,12 +482,33 @@ def _metrics_table(report: dict[str, Any], part: str | None) -> list[str]:
             interval = "" if ci is None else f" [{ci[0]:.3f}, {ci[1]:.3f}]"
             lines.append(
                 f"| {feature_set} | {name}{mark} | {fmt(r['spearman_rho'])}{interval} | "
-                f"{fmt(r['kendall_tau'])} | {r['mae']:.3f} | {r['top10_recall']:.2f} |"
+                f"{fmt(r['kendall_tau'])} | {r['mae']:.3f} | {r['top10_recall']:.2f} | "
+                f"{r['top10_live_mean']:.3f} |"
             )
     return lines
 
 
+def _top_sentence(agreement: dict[str, Any], best: dict[str, Any] | None) -> str:
+    """What picking the top-10 gets: by the chosen surrogate, by one live seed, the live top."""
+    if best is None or agreement.get("live_top10_mean") is None:
+        return ""
+    seed_pick = agreement.get("seed_pick_top10")
+    by_seed = (
+        ""
+        if seed_pick is None
+        else f"; the 10 keys highest at one live seed, scored on their other seeds, "
+        f"{seed_pick:.3f} (mean over seeds: what picking by a one-seed live run gets)"
+    )
+    return (
+        f" Picking the top: the 10 held-out keys the chosen surrogate ranks highest have a live "
+        f"mean of {best['top10_live_mean']:.3f}{by_seed}; the live top-10's own mean is "
+        f"{agreement['live_top10_mean']:.3f} (scored on the seeds that picked them, so biased "
+        f"upward). Top-10 recall counts a pick whose live value ties the 10th highest."
+    )
+
+
 def _markdown(report: dict[str, Any]) -> str:
+    chosen = report["feature_sets"][report["chosen_features"]][report["chosen"]]
     lines = [
         f"# Surrogate error: {report['env_id']} at preset `{report['preset']}`",
         "",
@@ -452,7 +524,7 @@ def _markdown(report: dict[str, Any]) -> str:
         f"{report['why']}. {sum(len(r) for r in report['feature_sets'].values())} candidates "
         "on the same folds: the best one's rho is slightly optimistic. The interval is a 95 % "
         "percentile bootstrap over keys of the out-of-fold predictions (the folds and the fits "
-        "held fixed).",
+        f"held fixed).{_top_sentence(report, chosen)}",
         "",
     ]
     agreement = report.get("test_agreement")
@@ -466,6 +538,8 @@ def _markdown(report: dict[str, Any]) -> str:
             "validation success alone.",
             "",
             *_metrics_table(report, "test"),
+            "",
+            _top_sentence(agreement, chosen["test"]).lstrip(),
             "",
         ]
     return "\n".join(lines)

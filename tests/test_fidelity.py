@@ -392,7 +392,14 @@ def test_surrogate_report_measures_held_out_error(tmp_path: Path) -> None:
     for results in report["feature_sets"].values():
         for metrics in results.values():
             test = metrics["test"]
-            names = {"spearman_rho", "spearman_rho_ci95", "kendall_tau", "mae", "top10_recall"}
+            names = {
+                "spearman_rho",
+                "spearman_rho_ci95",
+                "kendall_tau",
+                "mae",
+                "top10_recall",
+                "top10_live_mean",
+            }
             assert set(test) == names
             assert 0.0 <= test["mae"] <= 1.0 and test != {k: metrics[k] for k in names}
     assert report["test_agreement"]["seed_pairs"] >= 1
@@ -450,6 +457,32 @@ def test_seed_agreement_states_the_noise_ceiling_of_the_held_out_rho() -> None:
     # Fewer than 5 keys shared by any pair of seeds: not measured.
     few = {f"k{i}": {i % 3: 0.5} for i in range(12)}
     assert seed_agreement(few)["seed_vs_seed_rho"] is None
+
+
+def test_report_top10_counts_ties_and_states_what_picking_gets() -> None:
+    from derl_bench.fidelity_report import _metrics, seed_agreement
+
+    # Synthetic values (a labelled fake table). 14 keys tie at the top (Pendulum has 17 at
+    # 1.000): any 10 of them are a live top-10, so a surrogate picking 10 of them recalls all.
+    truth = np.array([1.0] * 14 + [i / 20 for i in range(10)])
+    predicted = np.array([0.9 - i / 100 for i in range(14)][::-1] + [0.1] * 10)
+    metrics = _metrics(truth, predicted)
+    assert metrics["top10_recall"] == 1.0 and metrics["top10_live_mean"] == 1.0
+    # A surrogate that ranks upside down picks the ten worst: recall 0, their live mean.
+    ranked = np.arange(24) / 23
+    upside_down = _metrics(ranked, -ranked)
+    assert upside_down["top10_recall"] == 0.0
+    assert upside_down["top10_live_mean"] == pytest.approx(ranked[:10].mean())
+    # Picking by one seed, scored on the others: seed 0 ranks the keys upside down, seed 1
+    # right; seed 0's top-10 are worst at seed 1 and the reverse, so the pick is poor.
+    values = {f"k{i}": {0: 1 - t, 1: t} for i, t in enumerate(ranked)}
+    agreement = seed_agreement(values)
+    assert agreement["live_top10_mean"] == pytest.approx(0.5)
+    assert agreement["seed_pick_top10"] == pytest.approx(ranked[:10].mean())
+    # Seeds that agree pick the best ten, scored on the other seed.
+    agreeing = seed_agreement({f"k{i}": {0: t, 1: t} for i, t in enumerate(ranked)})
+    assert agreeing["seed_pick_top10"] == pytest.approx(ranked[-10:].mean())
+    assert agreeing["live_top10_mean"] == pytest.approx(ranked[-10:].mean())
 
 
 def _heuristic_run(out: Path, env_kwargs: dict):  # noqa: ANN202
