@@ -34,6 +34,18 @@ def _make(fidelity: str, **kwargs):  # noqa: ANN202
     return gymnasium.make(ENV_ID, preset="smoke", fidelity=fidelity, budget=8, **kwargs)
 
 
+def _record_without_test(full: FidelityTable, keys: list[str], shard: int) -> FidelityTable:
+    """Re-record ``keys`` of a table copy without test success, as a signal check or a
+    ``--no-test`` build records them (a later shard's entry wins); return the table."""
+    from derl_bench.fidelity import answers
+
+    rows = full.frame[full.frame["key"].isin(keys)].copy()
+    rows[["test_success", "n_test", "test_wall_seconds"]] = np.nan
+    rows.to_parquet(full.folder / f"entries-{shard:05d}.parquet", index=False)
+    answers._load_table.cache_clear()
+    return FidelityTable(full.folder)
+
+
 def _smoke_table_copy(root: Path) -> Path:
     """Copy the shipped smoke table under ``root`` (a table root); return its folder."""
     import shutil
@@ -459,6 +471,51 @@ def test_seed_agreement_states_the_noise_ceiling_of_the_held_out_rho() -> None:
     assert seed_agreement(few)["seed_vs_seed_rho"] is None
 
 
+def test_report_measures_test_success_on_the_tested_keys_of_a_table_being_built(
+    tmp_path: Path,
+) -> None:
+    """A table being built holds keys without test success yet (a signal check's cells): the
+    report cross-validates test success on the keys that have it, in folds of their own."""
+    from scipy.stats import spearmanr
+
+    from derl_bench.fidelity import answers
+    from derl_bench.fidelity_report import out_of_fold_predictions, surrogate_report
+    from derl_bench.meta_reward import parse
+
+    full = FidelityTable(_smoke_table_copy(tmp_path))
+    untested = full.keys[:4]
+    partial = _record_without_test(full, untested, 90000)
+    kwargs = dict(
+        root=tmp_path, folds=3, models=("knn",), feature_sets=("bank",), record_choice=False
+    )
+    report = surrogate_report(ENV_ID, "smoke", out=tmp_path / "docs", **kwargs)
+    assert report["keys"] == len(full.keys) and report["test_keys"] == len(full.keys) - 4
+    agreement = report["test_agreement"]
+    assert report["test_own_folds"] and agreement["seed_pairs"] == 1
+    assert agreement["mean_seeds_per_key"] == 2.0 and 0.0 <= agreement["live_top10_mean"] <= 1.0
+    # the same numbers as cross-validating the tested keys alone
+    tested = [k for k in full.keys if k not in untested]
+    summary = full.summary()
+    parsed = [parse(summary[k]["canonical"], full.scheme.primitive_names) for k in tested]
+    alone = out_of_fold_predictions(
+        full, tested, parsed, model="knn", feature_set="bank", folds=3, targets=("test_mean",)
+    )
+    truth = [summary[k]["test_mean"] for k in tested]
+    test = report["feature_sets"]["bank"]["knn"]["test"]
+    assert test["spearman_rho"] == pytest.approx(spearmanr(truth, alone["test_mean"]).statistic)
+    markdown = (tmp_path / "docs" / f"{ENV_ID}-smoke.md").read_text()
+    assert f"The {len(tested)} keys with test success so far, in 3 folds of their own" in markdown
+    # fewer tested keys than 2 x folds: no test part, the validation part as before
+    _record_without_test(partial, full.keys[5:], 90001)  # keys[4] alone keeps test success
+    few = surrogate_report(ENV_ID, "smoke", out=tmp_path / "few", **kwargs)
+    assert few["test_keys"] == 1 and few["feature_sets"]["bank"]["knn"]["test"] is None
+    assert few["feature_sets"]["bank"]["knn"]["spearman_rho"] == pytest.approx(
+        report["feature_sets"]["bank"]["knn"]["spearman_rho"]
+    )
+    assert "## Test success" not in (tmp_path / "few" / f"{ENV_ID}-smoke.md").read_text()
+    answers._load_table.cache_clear()
+
+
 def test_report_top10_counts_ties_and_states_what_picking_gets() -> None:
     from derl_bench.fidelity_report import _metrics, seed_agreement
 
@@ -619,12 +676,7 @@ def test_entries_without_test_success_leave_the_other_keys_answering(tmp_path: P
     full = FidelityTable(folder)
 
     def record_without_test(keys: list[str], shard: int) -> FidelityTable:
-        # as a signal check or a --no-test build records them; a later shard's entry wins
-        rows = full.frame[full.frame["key"].isin(keys)].copy()
-        rows[["test_success", "n_test", "test_wall_seconds"]] = np.nan
-        rows.to_parquet(folder / f"entries-{shard:05d}.parquet", index=False)
-        answers._load_table.cache_clear()
-        return FidelityTable(folder)
+        return _record_without_test(full, keys, shard)
 
     untested = full.keys[:4]
     partial = record_without_test(untested, 90000)
