@@ -1261,7 +1261,9 @@ def fidelity_build(
 @fidelity_app.command("check")
 def fidelity_check(
     env: Annotated[str, typer.Option(help="Gymnasium env id.")] = "DERL-CartPole-v0",
-    preset: Annotated[str, typer.Option(callback=_check_preset, help="Preset.")] = "smoke",
+    preset: Annotated[
+        str, typer.Option(callback=_check_preset, help="Preset (as `build` and `run`: cpu).")
+    ] = "cpu",
     n: Annotated[int, typer.Option(min=1, help="Entries to re-run (the cheapest).")] = 3,
     root: Annotated[Path | None, typer.Option(help="Root of table folders.")] = None,
 ) -> None:
@@ -1269,6 +1271,7 @@ def fidelity_check(
     from derl_bench.fidelity.table import TableMissing
     from derl_bench.fidelity_report import integrity_check
 
+    _require_env(env)
     try:
         rows = integrity_check(env, preset, n=n, root=root)
     except TableMissing as exc:
@@ -1288,7 +1291,9 @@ def fidelity_check(
 @fidelity_app.command("report")
 def fidelity_report(
     env: Annotated[str, typer.Option(help="Gymnasium env id.")] = "DERL-CartPole-v0",
-    preset: Annotated[str, typer.Option(callback=_check_preset, help="Preset.")] = "smoke",
+    preset: Annotated[
+        str, typer.Option(callback=_check_preset, help="Preset (as `build` and `run`: cpu).")
+    ] = "cpu",
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds over keys.")] = 5,
     root: Annotated[Path | None, typer.Option(help="Root of table folders.")] = None,
     out: Annotated[Path, typer.Option(help="Folder of the report files.")] = Path("docs/fidelity"),
@@ -1304,6 +1309,7 @@ def fidelity_report(
     from derl_bench.fidelity.table import TableMissing
     from derl_bench.fidelity_report import surrogate_report
 
+    _require_env(env)
     try:
         report = surrogate_report(env, preset, root=root, folds=folds, out=out, rechoose=rechoose)
     except (TableMissing, ValueError) as exc:

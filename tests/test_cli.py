@@ -618,7 +618,14 @@ def test_fidelity_build_dry_run_says_what_is_left_and_writes_nothing():
 
 
 def test_build_and_signal_name_a_bad_env_and_build_a_folder_of_another_configuration():
-    for command in (("fidelity", "build", "--dry-run"), ("signal",)):
+    """Fidelity commands and ``signal`` name an unknown env id and the close ids (exit 2)."""
+    commands = (
+        ("fidelity", "build", "--dry-run"),
+        ("signal",),
+        ("fidelity", "check"),
+        ("fidelity", "report", "--out", "/nonexistent/never-written"),
+    )
+    for command in commands:
         unknown = _invoke(*command, "--env", "DERL-CartPol-v0")
         assert unknown.exit_code == 2, command
         assert "Unknown environment id 'DERL-CartPol-v0'" in unknown.output
@@ -630,3 +637,13 @@ def test_build_and_signal_name_a_bad_env_and_build_a_folder_of_another_configura
     assert other.exit_code == 2  # a message, not a traceback
     message = " ".join(other.output.split())
     assert "holds a table of another configuration" in message and "Use another --out" in message
+
+
+def test_fidelity_check_without_options_checks_the_shipped_cpu_cartpole_table():
+    """``derl-bench fidelity check`` with no options re-runs the 3 cheapest entries of the
+    table the docs publish (CartPole at ``cpu``, the preset ``build`` and ``run`` default to)
+    live, and finds them equal."""
+    result = _invoke("fidelity", "check")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if " @ seed " in line]
+    assert len(lines) == 3 and all(line.endswith(": equal") for line in lines)
