@@ -68,8 +68,8 @@ DEFAULT_PROPOSALS_PER_STEP = 8
 """Meta-rewards proposed per agent call (``--proposals``): the paper's 8 per outer step."""
 MAIN_JOB_FIDELITY = "auto"
 """Fidelity of ``run`` without ``--fidelity``: ``auto`` is the surrogate where a table of at least
-:data:`AUTO_SURROGATE_MIN_KEYS` meta-rewards ships for the (env id, preset)
-(``derl_bench/fidelity/tables``; the main job's CartPole ``cpu``), so 160 meta-steps take
+:data:`AUTO_SURROGATE_MIN_KEYS` meta-rewards with a measured surrogate ships for the (env id,
+preset) (``derl_bench/fidelity/tables``; the main job's CartPole ``cpu``), so 160 meta-steps take
 seconds and the best meta-reward is then confirmed by one live meta-step (``--confirm-live``);
 else ``live``."""
 AUTO_SURROGATE_MIN_KEYS = 20
@@ -447,7 +447,9 @@ def _resolve_fidelity(value: str, env: str, preset: str) -> str:
     """Resolve ``--fidelity``; ``auto`` -> surrogate or live, said on stderr.
 
     ``auto`` is ``surrogate`` if a table of at least :data:`AUTO_SURROGATE_MIN_KEYS` distinct
-    meta-rewards ships for (env, preset), else ``live``.
+    meta-rewards ships for (env, preset) and its surrogate's held-out error is recorded
+    (``meta.json``'s ``surrogate_heldout``, written by ``derl-bench fidelity report``), else
+    ``live``: a table being built crosses the key count before anyone has measured its surrogate.
     """
     if value != "auto":
         return _check_fidelity(value)
@@ -458,22 +460,30 @@ def _resolve_fidelity(value: str, env: str, preset: str) -> str:
         n_keys: int | None = len(table.keys)
     except TableMissing:
         n_keys = None
-    chosen = "surrogate" if n_keys is not None and n_keys >= AUTO_SURROGATE_MIN_KEYS else "live"
+    heldout = None if n_keys is None else table.meta.get("surrogate_heldout")
+    measured = isinstance(heldout, dict) and heldout.get("spearman_rho") is not None
+    enough = n_keys is not None and n_keys >= AUTO_SURROGATE_MIN_KEYS
+    chosen = "surrogate" if enough and measured else "live"
     if n_keys is None:
         reason = "no table ships for it"
-    else:
-        reason = f"its shipped table holds {n_keys} meta-rewards" + (
-            "" if chosen == "surrogate" else f", fewer than {AUTO_SURROGATE_MIN_KEYS}"
+    elif not enough:
+        reason = (
+            f"its shipped table holds {n_keys} meta-rewards, fewer than {AUTO_SURROGATE_MIN_KEYS}"
         )
-        heldout = table.meta.get("surrogate_heldout") if chosen == "surrogate" else None
-        if isinstance(heldout, dict) and heldout.get("spearman_rho") is not None:
-            measured = heldout.get("keys")
-            reason += (
-                f", and its surrogate ranks held-out ones with Spearman rho "
-                f"{heldout['spearman_rho']:.3f}"
-                + ("" if measured == n_keys else f" (measured on {measured} of them)")
-                + f", see {heldout.get('report')}"
-            )
+    elif not measured:
+        reason = (
+            f"its shipped table holds {n_keys} meta-rewards, but its surrogate's held-out error "
+            f"is not measured yet: `derl-bench fidelity report --env {env} --preset {preset}` "
+            "measures and records it"
+        )
+    else:
+        on = heldout.get("keys")
+        reason = (
+            f"its shipped table holds {n_keys} meta-rewards, and its surrogate ranks held-out "
+            f"ones with Spearman rho {heldout['spearman_rho']:.3f}"
+            + ("" if on == n_keys else f" (measured on {on} of them)")
+            + f", see {heldout.get('report')}"
+        )
     _stderr(
         f"fidelity: {chosen} ({env}, preset {preset}: {reason}; --fidelity live|table|surrogate "
         "to choose)"

@@ -182,6 +182,37 @@ def test_auto_fidelity_answers_from_a_surrogate_only_for_a_real_table(capsys):
     assert _resolve_fidelity("table", "DERL-ScienceWorld-L2-v2", "cpu") == "table"
 
 
+def test_auto_fidelity_stays_live_on_a_table_whose_surrogate_is_not_measured(
+    tmp_path, monkeypatch, capsys
+):
+    """A table being built crosses AUTO_SURROGATE_MIN_KEYS before anyone measures its surrogate
+    (Arith-v2's did): auto stays live and names the command that measures it; once the report
+    has recorded the held-out error, auto answers from the surrogate and quotes it."""
+    import shutil
+
+    from derl_bench.cli import _resolve_fidelity
+    from derl_bench.fidelity import table as table_module
+    from derl_bench.fidelity_report import surrogate_report
+
+    folder = table_module.table_dir("DERL-CartPole-v0", "smoke", tmp_path)
+    shutil.copytree(table_module.table_dir("DERL-CartPole-v0", "smoke"), folder)
+    meta = json.loads((folder / "meta.json").read_text())
+    for name in ("surrogate_heldout", "surrogate_model", "surrogate_features"):
+        meta.pop(name, None)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(table_module, "TABLES_DIR", tmp_path)
+    assert _resolve_fidelity("auto", "DERL-CartPole-v0", "smoke") == "live"
+    said = " ".join(capsys.readouterr().err.split())
+    assert "holds 24 meta-rewards, but its surrogate's held-out error is not measured" in said
+    assert "derl-bench fidelity report --env DERL-CartPole-v0 --preset smoke" in said
+    report = surrogate_report(
+        "DERL-CartPole-v0", "smoke", root=tmp_path, folds=3, models=("knn",), out=tmp_path / "d"
+    )
+    assert _resolve_fidelity("auto", "DERL-CartPole-v0", "smoke") == "surrogate"
+    rho = report["feature_sets"][report["chosen_features"]][report["chosen"]]["spearman_rho"]
+    assert f"Spearman rho {rho:.3f}" in capsys.readouterr().err
+
+
 def test_run_without_options_is_the_main_job(tmp_path, recwarn):
     """The README's first command: a full outer budget at the surrogate, then a live check."""
     import re
