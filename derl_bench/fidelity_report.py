@@ -556,7 +556,7 @@ def _markdown(report: dict[str, Any]) -> str:
     ]
     agreement = report.get("test_agreement")
     if agreement is not None:
-        folds = (
+        which = (
             f"The {report['test_keys']} keys with test success so far, in {report['folds']} "
             "folds of their own (the other keys have no test success yet),"
             if report.get("test_own_folds")
@@ -565,7 +565,7 @@ def _markdown(report: dict[str, Any]) -> str:
         lines += [
             "## Test success",
             "",
-            f"{folds} predicting each held-out key's mean test success (a fresh policy "
+            f"{which} predicting each held-out key's mean test success (a fresh policy "
             "trained on D_in ∪ V and scored on the test split: what a run reports for its best "
             f"meta-reward). {_agreement_sentence(agreement)} The choice above is made on "
             "validation success alone.",
