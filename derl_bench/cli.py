@@ -460,17 +460,16 @@ def _resolve_fidelity(value: str, env: str, preset: str) -> str:
         n_keys: int | None = len(table.keys)
     except TableMissing:
         n_keys = None
-    heldout = None if n_keys is None else table.meta.get("surrogate_heldout")
-    measured = isinstance(heldout, dict) and heldout.get("spearman_rho") is not None
+    heldout = None if n_keys is None else table.surrogate_heldout
     enough = n_keys is not None and n_keys >= AUTO_SURROGATE_MIN_KEYS
-    chosen = "surrogate" if enough and measured else "live"
+    chosen = "surrogate" if enough and heldout is not None else "live"
     if n_keys is None:
         reason = "no table ships for it"
     elif not enough:
         reason = (
             f"its shipped table holds {n_keys} meta-rewards, fewer than {AUTO_SURROGATE_MIN_KEYS}"
         )
-    elif not measured:
+    elif heldout is None:
         reason = (
             f"its shipped table holds {n_keys} meta-rewards, but its surrogate's held-out error "
             f"is not measured yet: `derl-bench fidelity report --env {env} --preset {preset}` "

@@ -159,7 +159,7 @@ class RecordedAnswers:
             )
         if fidelity == "surrogate":
             self.surrogate = _load_surrogate(str(Path(folder).resolve()), None)
-            if "surrogate_model" not in self.table.meta:
+            if self.table.surrogate_heldout is None:
                 warnings.warn(
                     f"The {env_id} {preset} surrogate has no published held-out error: "
                     f"`derl-bench fidelity report --env {env_id} --preset {preset}` has not been "

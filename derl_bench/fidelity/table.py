@@ -249,6 +249,19 @@ class FidelityTable:
         """Every effective key held, sorted."""
         return sorted(self._by_key)
 
+    @property
+    def surrogate_heldout(self) -> dict[str, Any] | None:
+        """The recorded surrogate's published held-out error, or None if unpublished.
+
+        ``{"spearman_rho": float, "keys": int, "report": str}`` from ``meta.json``, written with
+        the choice (``surrogate_model``) by ``derl-bench fidelity report``; None when either is
+        missing (the report was not run on this table, or the choice was made by hand).
+        """
+        heldout = self.meta.get("surrogate_heldout")
+        if "surrogate_model" not in self.meta or not isinstance(heldout, dict):
+            return None
+        return heldout if heldout.get("spearman_rho") is not None else None
+
     def seeds(self, key: str) -> list[int]:
         """Recorded seeds of ``key``, sorted (empty if the key is not held)."""
         return sorted(self._by_key.get(key, {}))
