@@ -353,9 +353,10 @@ def table_overview(root: str | Path | None = None) -> list[dict[str, Any]]:
         Dicts with ``env_id``, ``preset``, ``keys``, ``entries``, ``seeds`` (sorted, every
         recorded seed), ``with_test`` (entries with test success), ``surrogate`` (``"model on
         features"`` recorded by ``derl-bench fidelity report``, or None), ``heldout_rho`` (its
-        held-out Spearman rho, or None), ``build`` (``"complete"``, ``"building"`` while the
-        last designed-sample build has not finished, or None when the table does not say) and
-        ``sha256`` (:attr:`FidelityTable.sha256`). Folders without ``meta.json`` are skipped.
+        published held-out Spearman rho, from :attr:`FidelityTable.surrogate_heldout`, or
+        None), ``build`` (``"complete"``, ``"building"`` while the last designed-sample build
+        has not finished, or None when the table does not say) and ``sha256``
+        (:attr:`FidelityTable.sha256`). Folders without ``meta.json`` are skipped.
     """
     out = []
     base = Path(root or TABLES_DIR)
@@ -365,7 +366,7 @@ def table_overview(root: str | Path | None = None) -> list[dict[str, Any]]:
         table = FidelityTable(folder)
         entries = [e for k in table.keys for e in table.entries(k)]
         meta = table.meta
-        heldout = meta.get("surrogate_heldout") or {}
+        heldout = table.surrogate_heldout or {}
         build = meta.get("build") or {}
         out.append(
             {
