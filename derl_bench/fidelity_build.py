@@ -284,10 +284,12 @@ def record_build_status(folder: str | Path, **status: Any) -> None:
 
     ``build`` says what the last build with a designed sample (``--sample``) planned and
     whether it finished: ``command`` (the CLI command that resumes it, without executor
-    options), ``sample``, ``seeds``, ``complete`` (every planned entry trained; False while it
-    runs, after it was stopped, or if an entry failed) and ``updated_at``. Builds of
-    ``--meta-rewards`` alone add entries without changing it. The table and surrogate
-    fidelities warn while ``complete`` is False (their answers change as the table grows).
+    options), ``sample``, ``seeds``, ``sample_seed`` (only when not 0), ``complete`` (every
+    planned entry trained; False while it runs, after it was stopped, or if an entry failed) and
+    ``updated_at``; a field given as None is removed. Builds of ``--meta-rewards`` alone add
+    entries without changing it, and so do phases of the recorded plan (:func:`_plan_covering`).
+    The table and surrogate fidelities warn while ``complete`` is False (their answers change as
+    the table grows).
     Other fields of ``meta.json`` are kept. ``updated_at`` is when the status last changed: a
     call that changes nothing (a stopped build resumed with the same plan) leaves the file
     untouched, so the table's :attr:`~derl_bench.fidelity.table.FidelityTable.sha256` (which
@@ -298,7 +300,8 @@ def record_build_status(folder: str | Path, **status: Any) -> None:
     meta_path = Path(folder) / "meta.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     old = {k: v for k, v in meta.get("build", {}).items() if k != "updated_at"}
-    new = json.loads(json.dumps({**old, **status}))  # as the file would hold it (tuples: lists)
+    merged = {k: v for k, v in {**old, **status}.items() if v is not None}  # None: drop the field
+    new = json.loads(json.dumps(merged))  # as the file would hold it (tuples: lists)
     if "updated_at" in meta.get("build", {}) and new == old:
         return
     meta["build"] = {**new, "updated_at": utc_now()}
@@ -546,12 +549,24 @@ def build_table(
             frame = pd.DataFrame(bank, columns=list(scheme.primitive_names))
             frame.to_parquet(bank_path, index=False)
 
-    if sample and not dry_run:  # a designed sample is the table's plan (--meta-rewards: extra)
+    # A designed sample is the table's plan (--meta-rewards: extra), unless it is a phase of the
+    # plan already recorded (part of its keys and seeds): then the record keeps that plan.
+    phase_of = (
+        None if dry_run or not sample else _plan_covering(folder, families, seeds, sample_seed)
+    )
+    if phase_of:
+        say(
+            f"a phase of the table's recorded plan ({phase_of}): the record keeps that plan "
+            "(not marked complete by this build); run the plan's command to finish the table"
+        )
+    elif sample and not dry_run:
+        extra = f" --sample-seed {sample_seed}" if sample_seed else ""
         record_build_status(
             folder,
-            command=f"{build_command(env_id, preset, seeds=seeds)} --sample {sample}",
+            command=f"{build_command(env_id, preset, seeds=seeds)} --sample {sample}{extra}",
             sample=sample,
             seeds=[int(s) for s in seeds],
+            sample_seed=sample_seed or None,
             complete=False,
         )
     held: FidelityTable | None = None
@@ -653,7 +668,7 @@ def build_table(
             train(plan([(c, "evolution") for c in children]), "evolution children")
     finally:
         runner.close()
-    if sample:
+    if sample and not phase_of:
         record_build_status(folder, complete=not failed)
     table = FidelityTable(folder)
     return BuildSummary(
@@ -717,6 +732,51 @@ def _dry_run_plan(
             f"{_duration(total * per_entry / n_workers)} {on}"
         )
     return "\n".join(lines)
+
+
+def _plan_covering(
+    folder: Path, families: dict[str, int | None], seeds: Sequence[int], sample_seed: int
+) -> str | None:
+    """The recorded plan's command if a build of ``families`` at ``seeds`` is a phase of it.
+
+    A phase trains part of the plan and not all of it: its seeds are among the plan's, and each
+    of its families is in the plan with at most the plan's count (a sampled family's first N
+    meta-rewards are the same for any larger N at the same ``sample_seed``; the ``evolution``
+    children mutate the best keys held when they are drawn). A table built in
+    phases (e.g. every sampled key at 2 seeds, then the third seed, then the evolution children)
+    thus keeps the whole plan as its record, not the phase that ran last, and is marked
+    complete only by the plan's own command.
+
+    Returns:
+        The plan's ``command``, or None (no recorded plan, the same plan, or not a part of it).
+    """
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        return None
+    build = json.loads(meta_path.read_text(encoding="utf-8")).get("build") or {}
+    if not build.get("sample") or build.get("sample_seed", 0) != sample_seed:
+        return None
+    try:
+        plan = parse_sample(build["sample"])
+    except ValueError:  # a family this version does not know: not comparable
+        return None
+
+    def count(family: str, n: int | None) -> float:
+        if n is not None:
+            return n
+        return {"corpus": 32, "random": 32, "evolution": _evolution_count({family: None})}.get(
+            family,
+            float("inf"),  # panel, sweep: the whole family
+        )
+
+    planned_seeds = {int(s) for s in build.get("seeds", ())}
+    within = {int(s) for s in seeds} <= planned_seeds and all(
+        f in plan and count(f, n) <= count(f, plan[f]) for f, n in families.items()
+    )
+    same = {int(s) for s in seeds} == planned_seeds and {
+        f: count(f, n) for f, n in families.items()
+    } == {f: count(f, n) for f, n in plan.items()}
+    return build.get("command") if within and not same else None
 
 
 def _evolution_count(families: dict[str, int | None]) -> int:

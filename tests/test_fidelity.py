@@ -277,7 +277,7 @@ def test_integrity_cheapest_entries_rerun_live_equal_the_table(
 
 
 def test_build_is_resumable_and_records_provenance(tmp_path: Path) -> None:
-    from derl_bench.fidelity_build import build_table
+    from derl_bench.fidelity_build import build_table, record_build_status
 
     kwargs = dict(
         sample="",
@@ -330,6 +330,32 @@ def test_build_is_resumable_and_records_provenance(tmp_path: Path) -> None:
     status = json.loads((first.folder / "meta.json").read_text())["build"]
     assert status["complete"] is True and status["sample"] == "random:1"
     assert status["command"].endswith("--seeds 0 --sample random:1")
+    # a build in phases: a phase of the recorded plan (fewer seeds, a prefix of a family, no
+    # evolution) keeps the plan as the record and does not mark it complete when it ends
+    plan = "derl-bench fidelity build ... --seeds 0,1 --sample random:2,evolution:1"
+    record_build_status(
+        first.folder, command=plan, sample="random:2,evolution:1", seeds=[0, 1], complete=False
+    )
+    meta_bytes = (first.folder / "meta.json").read_bytes()
+    messages.clear()
+    phase = build_table(
+        ENV_ID,
+        "smoke",
+        [0],
+        **{**kwargs, "sample": "random:1", "meta_rewards": [], "say": messages.append},
+    )
+    assert phase.trained == 0 and (first.folder / "meta.json").read_bytes() == meta_bytes
+    assert f"a phase of the table's recorded plan ({plan})" in messages[0]
+    # another --sample-seed draws other random trees: another plan, recorded with its seed (the
+    # command resumes it), and removed from the record when the next plan uses the default
+    again = {**kwargs, "sample": "random:1", "meta_rewards": []}
+    build_table(ENV_ID, "smoke", [0], **again, sample_seed=5)
+    status = json.loads((first.folder / "meta.json").read_text())["build"]
+    assert status["command"].endswith("--sample random:1 --sample-seed 5")
+    assert status["sample_seed"] == 5 and status["complete"] is True
+    build_table(ENV_ID, "smoke", [0], **again)
+    status = json.loads((first.folder / "meta.json").read_text())["build"]
+    assert "sample_seed" not in status and status["command"].endswith("--sample random:1")
 
 
 def test_a_build_stopped_early_holds_keys_of_every_family(tmp_path: Path) -> None:
