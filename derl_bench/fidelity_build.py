@@ -551,9 +551,7 @@ def build_table(
 
     # A designed sample is the table's plan (--meta-rewards: extra), unless it is a phase of the
     # plan already recorded (part of its keys and seeds): then the record keeps that plan.
-    phase_of = (
-        None if dry_run or not sample else _plan_covering(folder, families, seeds, sample_seed)
-    )
+    phase_of = _plan_covering(folder, families, seeds, sample_seed) if sample else None
     if phase_of:
         say(
             f"a phase of the table's recorded plan ({phase_of}): the record keeps that plan "
