@@ -122,12 +122,13 @@ def design_sample(
         elif family == "corpus":
             from derl_bench.baselines.meta_optimizer.corpus import generate_corpus
 
-            texts = list(generate_corpus(names, count or 32, seed))
+            texts = list(generate_corpus(names, int(_family_count(family, count)), seed))
         elif family == "random":
             from derl_bench.baselines.expression_trees import random_valid_tree
 
             rng = np.random.default_rng(seed)
-            texts = [random_valid_tree(rng, names).canonical for _ in range(count or 32)]
+            n = int(_family_count(family, count))
+            texts = [random_valid_tree(rng, names).canonical for _ in range(n)]
         else:
             continue
         if count is not None and family in ("panel", "sweep"):
@@ -759,28 +760,30 @@ def _plan_covering(
     except ValueError:  # a family this version does not know: not comparable
         return None
 
-    def count(family: str, n: int | None) -> float:
-        if n is not None:
-            return n
-        return {"corpus": 32, "random": 32, "evolution": _evolution_count({family: None})}.get(
-            family,
-            float("inf"),  # panel, sweep: the whole family
-        )
-
     planned_seeds = {int(s) for s in build.get("seeds", ())}
     within = {int(s) for s in seeds} <= planned_seeds and all(
-        f in plan and count(f, n) <= count(f, plan[f]) for f, n in families.items()
+        f in plan and _family_count(f, n) <= _family_count(f, plan[f]) for f, n in families.items()
     )
     same = {int(s) for s in seeds} == planned_seeds and {
-        f: count(f, n) for f, n in families.items()
-    } == {f: count(f, n) for f, n in plan.items()}
+        f: _family_count(f, n) for f, n in families.items()
+    } == {f: _family_count(f, n) for f, n in plan.items()}
     return build.get("command") if within and not same else None
+
+
+def _family_count(family: str, count: int | None) -> float:
+    """Meta-rewards a family of ``--sample`` draws.
+
+    Its count, or without one the whole family (``panel``, ``sweep``: ``inf``), 32 (``corpus``,
+    ``random``) or 16 (``evolution``).
+    """
+    if count is not None:
+        return count
+    return {"corpus": 32, "random": 32, "evolution": 16}.get(family, float("inf"))
 
 
 def _evolution_count(families: dict[str, int | None]) -> int:
     """Evolution children a ``--sample`` asks for (a bare ``evolution``: 16; none: 0)."""
-    n = families.get("evolution", 0)
-    return 16 if n is None else n
+    return int(_family_count("evolution", families["evolution"])) if "evolution" in families else 0
 
 
 def _duration(seconds: float) -> str:
