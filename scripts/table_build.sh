@@ -18,11 +18,12 @@
 # validation and test success. Logs and process ids: runs/table-build/ENV-PRESET/.
 # Needs the virtual environment (bash scripts/bootstrap.sh) and a git checkout.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+cd "$(dirname "$SELF")/.."
 ROOT="$(pwd)"
 
 usage() {
-  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,19p' "$SELF" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [[ $# -ge 3 ]] || usage
@@ -88,7 +89,7 @@ case "$cmd" in
       --env "$ENV" --preset "$PRESET" "$@" >> "$STATE/build.log" 2>&1 < /dev/null &
     echo $! > "$STATE/build.pid"
     if ! alive "$STATE/watch.pid"; then
-      setsid nohup bash "${BASH_SOURCE[0]}" _watch "$ENV" "$PRESET" >> "$STATE/watch.log" 2>&1 \
+      setsid nohup bash "$SELF" _watch "$ENV" "$PRESET" >> "$STATE/watch.log" 2>&1 \
         < /dev/null &
       echo $! > "$STATE/watch.pid"
     fi
