@@ -219,6 +219,7 @@ class LMGRPOTrainer:
                 # TRL >= 1 defaults to gradient checkpointing, which also turns off the KV cache
                 # during rollout generation: many times slower on CPU for small models.
                 gradient_checkpointing=config.gradient_checkpointing,
+                bf16=config.bf16,
             )
             trainer = GRPOTrainer(
                 model=policy,
