@@ -14,8 +14,6 @@ ENV_SPECS: tuple[tuple[str, dict[str, object]], ...] = (
     ("DERL-Arith-v1", {"domain": "arith", "version": 1}),
     # Arith v2: cpu lr 3e-4 and three restarts per meta-step (inner/lm_presets.py).
     ("DERL-Arith-v2", {"domain": "arith", "version": 2}),
-    # Arith v3: v2 trained in float32 at smoke and cpu (inner/lm_presets.py).
-    ("DERL-Arith-v3", {"domain": "arith", "version": 3}),
     ("DERL-CartPole-v0", {"domain": "cartpole"}),
     # CartPole v1: cpu trains 40 GRPO iterations (inner/episode_presets.py).
     ("DERL-CartPole-v1", {"domain": "cartpole", "version": 1}),

@@ -74,13 +74,13 @@ class LMGRPOConfig:
     bf16: bool = True
     """TRL ``GRPOConfig.bf16`` (mixed precision): accelerate wraps the policy's ``forward`` in
     ``torch.autocast(bfloat16)``, on the CPU too, so its matrix products (and their gradients)
-    run in bfloat16 while the weights and the optimizer stay float32. True is TRL's
-    default, what ``DERL-GSM8K-v0``, ``DERL-MATH-v0`` and ``DERL-Arith-v0`` to ``-v2`` train with.
-    False: float32 throughout. On a CPU, autocast casts the weights to bfloat16 at every forward,
-    which costs more than it saves for small models: one ``DERL-Arith-v2`` ``cpu`` training of
-    ``g1 + 0.5 * g2`` took 91 s with it and 24-26 s without (tiny Qwen2, one thread, 2026-12-07),
-    and its numerics depend on the CPU's bfloat16 support (oneDNN kernels differ with and without
-    AVX512-BF16/AMX). ``DERL-Arith-v3`` trains in float32."""
+    run in bfloat16 while the weights and the optimizer stay float32. True is TRL's default and
+    what every registered GSM8K, MATH and Arith id trains with. False: float32 throughout (an
+    experiment, ``--inner bf16=false``). On a CPU, autocast costs more than it saves for small
+    models: one ``DERL-Arith-v2`` ``cpu`` training of ``g1 + 0.5 * g2`` took 91-94 s with it and
+    24-26 s without (tiny Qwen2, one thread, beside a 2-worker build, 2026-12-07); Arith-v2 in
+    float32 separates rewards less (SNR 1.03 at 6 seeds against v2's 1.56 at 3,
+    ``docs/signal/probes/DERL-Arith-v2/fp32/``), so no registered id uses it."""
     torch_threads: int | None = None
     """``torch.set_num_threads`` during training; ``None`` keeps torch's default."""
 

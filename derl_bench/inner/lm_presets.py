@@ -132,25 +132,12 @@ The mean of three trainings, computed from those single trainings with
 Every reward ends below the untrained policy (the ranking is of how little a reward harms it).
 ``smoke`` and ``paper`` are v1's."""
 
-_ARITH_CHANGES_V3: dict[str, dict[str, Any]] = {
-    "smoke": dict(_ARITH_CHANGES_V2["smoke"], bf16=False),
-    "cpu": dict(_ARITH_CHANGES_V2["cpu"], bf16=False),
-    "paper": _ARITH_CHANGES_V2["paper"],
-}
-"""Arith, env version 3 (``DERL-Arith-v3``): v2 trained in float32 at ``smoke`` and ``cpu``
-(``bf16=False``; v0-v2 inherit TRL's default, bfloat16 autocast, on the CPU too). Why: on a CPU
-autocast costs more than it saves for the tiny policy, one ``cpu`` training took 91 s under it
-and 24-26 s without (2026-12-07, so a ``cpu`` meta-step of three restarts is about a minute and
-a half instead of four), and bfloat16 numerics depend on the CPU's bfloat16 support. Everything
-else is v2's; ``paper`` (GPUs) keeps bfloat16."""
-
 ARITH_PRESET_VERSIONS: dict[int, Mapping[str, Mapping[str, Any]]] = {
     0: _ARITH_CHANGES,
     1: _ARITH_CHANGES_V1,
     2: _ARITH_CHANGES_V2,
-    3: _ARITH_CHANGES_V3,
 }
-"""Env version -> Arith's preset changes (``DERL-Arith-v0`` to ``-v3``)."""
+"""Env version -> Arith's preset changes (``DERL-Arith-v0``, ``-v1``, ``-v2``)."""
 
 LM_PRESETS: dict[str, tuple[LMGRPOConfig, Mapping[str, Mapping[str, Any]]]] = {
     "gsm8k": (_MATH_SMOKE, _MATH_CHANGES),

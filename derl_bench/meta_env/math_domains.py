@@ -149,8 +149,7 @@ def build_arith(
         keep_checkpoints: Folder to save trained policies in, or ``None``.
         data_source: Must be ``"local"`` (there is nothing to download).
         version: The id's version (``DERL-Arith-v1``: 1, its direct-answer warm-up;
-            ``DERL-Arith-v2``: 2, ``cpu`` lr 3e-4 and three restarts; ``DERL-Arith-v3``: 3, v2
-            trained in float32; None or 0: ``-v0``),
+            ``DERL-Arith-v2``: 2, ``cpu`` lr 3e-4 and three restarts; None or 0: ``-v0``),
             :data:`derl_bench.inner.lm_presets.ARITH_PRESET_VERSIONS`.
 
     Returns:
