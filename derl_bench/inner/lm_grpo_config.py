@@ -79,8 +79,8 @@ class LMGRPOConfig:
     experiment, ``--inner bf16=false``). On a CPU, autocast costs more than it saves for small
     models: one ``DERL-Arith-v2`` ``cpu`` training of ``g1 + 0.5 * g2`` took 91-94 s with it and
     24-26 s without (tiny Qwen2, one thread, beside a 2-worker build, 2026-12-07); Arith-v2 in
-    float32 separates rewards less (SNR 1.03 at 6 seeds against v2's 1.56 at 3,
-    ``docs/signal/probes/DERL-Arith-v2/fp32/``), so no registered id uses it."""
+    float32 separates rewards less (signal SNR 1.17 against 1.56 at seeds 0-2, 1.03 at seeds
+    0-5, ``docs/signal/probes/DERL-Arith-v2/fp32/``), so no registered id uses it."""
     torch_threads: int | None = None
     """``torch.set_num_threads`` during training; ``None`` keeps torch's default."""
 
