@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 
 import pytest
+from golden_cases import golden_path
 
 from derl_bench.envs.arith import (
     SEED_RANGES,
@@ -208,10 +210,7 @@ def test_bf16_false_trains_in_float32_and_changes_the_trained_policy(
     # The field reaches TRL: the golden smoke step of DERL-Arith-v2 (bfloat16 autocast, TRL's
     # default; tests/test_golden.py re-runs it) trained in float32 ends elsewhere (validation
     # 0.1875 with autocast, 0.25 without, 2026-12-07).
-    import json
-    from pathlib import Path
-
-    golden = json.loads((Path(__file__).parent / "golden" / "DERL-Arith-v2.json").read_text())
+    golden = json.loads(golden_path("DERL-Arith-v2").read_text())
     env = _arith_env(monkeypatch, preset="smoke", version=2, inner_overrides={"bf16": False})
     assert env.trainer.config.bf16 is False
     env.reset(seed=golden["seed"])
